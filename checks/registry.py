@@ -1,0 +1,97 @@
+"""Check registry: every check is a function decorated with ``@check``.
+
+The decorator records the stable dotted id, the stage (pytest marker), a title and the
+default thresholds, so a result can say exactly what produced it and a user can skip or
+re-threshold a check by id in the run config.  It also turns an unexpected exception
+inside a check into an ``error`` result with the traceback as evidence: a broken input
+never becomes a pytest INTERNALERROR.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from checks.result import CheckResult, Status, Text
+
+STAGES = ("pretrain", "artifact", "training", "behaviour", "gate", "perf")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    stage: str
+    title: str
+    defaults: Mapping[str, Any]
+    doc: str
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+class UnknownThreshold(ValueError):
+    pass
+
+
+def check(check_id: str, *, stage: str, title: str) -> Callable:
+    """Register ``fn`` as check ``check_id``.
+
+    Default thresholds are the function's keyword-only parameters with defaults; the run
+    config may override exactly those (``[gates."<id>"]``).
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+
+    def decorate(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
+        sig = inspect.signature(fn)
+        defaults = {n: p.default for n, p in sig.parameters.items()
+                    if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
+        spec = CheckSpec(check_id, stage, title, defaults, inspect.getdoc(fn) or "")
+        if check_id in REGISTRY and REGISTRY[check_id].title != title:
+            raise ValueError(f"check id {check_id!r} registered twice")
+        REGISTRY[check_id] = spec
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> CheckResult:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - a check must never crash the run
+                return CheckResult(
+                    id=check_id, status=Status.ERROR, value=type(exc).__name__, threshold=None,
+                    explanation=f"The check could not run: {type(exc).__name__}: {exc}",
+                    fix="Read the traceback below; if the input is valid, report a bug in sftcheck.",
+                    evidence=(Text("traceback", traceback.format_exc()),),
+                )
+            if not isinstance(result, CheckResult) or result.id != check_id:
+                raise TypeError(f"check {check_id!r} returned {result!r}")
+            return result
+
+        run.spec = spec  # type: ignore[attr-defined]
+        return run
+
+    return decorate
+
+
+def thresholds_for(check_id: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate config overrides for one check; unknown names raise ``UnknownThreshold``."""
+    spec = REGISTRY[check_id]
+    unknown = sorted(set(overrides) - set(spec.defaults))
+    if unknown:
+        known = ", ".join(sorted(spec.defaults)) or "none"
+        raise UnknownThreshold(f"{check_id} has no threshold {', '.join(unknown)} (known: {known})")
+    return dict(overrides)
+
+
+def load_all() -> dict[str, CheckSpec]:
+    """Import every module of the ``checks`` package so that all checks are registered."""
+    import importlib
+    import pkgutil
+
+    import checks
+
+    for mod in pkgutil.iter_modules(checks.__path__):
+        importlib.import_module(f"checks.{mod.name}")
+    return REGISTRY

@@ -1,0 +1,149 @@
+"""The one result type every check returns.
+
+A check computes first and decides second (compare safetensors' ``load_model`` returning
+``(missing, unexpected)``): the measured value, the threshold it was held to and the
+evidence are data; the status is the verdict.  Results are frozen and JSON-serialisable
+(``to_dict``), and carry no HTML: the report layer escapes every string it renders.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    ERROR = "error"   # the check itself could not run (bad input it does not own, a hook raised)
+    SKIP = "skip"     # not applicable (e.g. no training log configured)
+
+    @property
+    def is_bad(self) -> bool:
+        return self in (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class Table:
+    """Tabular evidence: rows of plain values (strings are escaped when rendered)."""
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    kind: str = field(default="table", init=False)
+
+
+@dataclass(frozen=True)
+class Text:
+    """Preformatted text evidence (a traceback, a rendering, a diff)."""
+    title: str
+    body: str
+    kind: str = field(default="text", init=False)
+
+
+@dataclass(frozen=True)
+class TokenStrip:
+    """One row's tokens with their training mask, rendered as a coloured strip.
+
+    ``trained[i]`` is True where ``labels[i] != -100``; ``special[i]`` marks EOS/EOT/BOS.
+    """
+    title: str
+    tokens: tuple[str, ...]
+    token_ids: tuple[int, ...]
+    trained: tuple[bool, ...]
+    special: tuple[bool, ...]
+    kind: str = field(default="tokens", init=False)
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Two renderings to compare (training vs inference prompt, base vs tuned output)."""
+    title: str
+    left_label: str
+    left: str
+    right_label: str
+    right: str
+    kind: str = field(default="side_by_side", init=False)
+
+
+@dataclass(frozen=True)
+class Image:
+    """A PNG (matplotlib) embedded in the report."""
+    title: str
+    png: bytes
+    kind: str = field(default="image", init=False)
+
+
+Evidence = Table | Text | TokenStrip | SideBySide | Image
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy of a measured value."""
+    if isinstance(value, float) and value != value:  # NaN stays visible in JSON as a string
+        return "nan"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return _plain(value.item())
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check.
+
+    ``value`` is the headline measurement, ``threshold`` the rule it was held to in words
+    (``"<= 0.05"``), ``metrics`` any further measurements, ``explanation`` what was seen
+    and its most likely cause, ``fix`` what to do about it.
+    """
+    id: str
+    status: Status
+    value: Any
+    threshold: str | None
+    explanation: str
+    fix: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, Status):
+            object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "evidence", tuple(self.evidence))
+
+    def summary(self) -> str:
+        """One paragraph that reads as the diagnosis (used as the pytest failure text)."""
+        parts = [f"{self.status.value.upper()} {self.id}: measured {_fmt(self.value)}"]
+        if self.threshold:
+            parts[0] += f" (threshold {self.threshold})"
+        parts.append(self.explanation)
+        if self.fix and self.status is not Status.PASS:
+            parts.append(f"Fix: {self.fix}")
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "status": self.status.value, "value": _plain(self.value),
+            "threshold": self.threshold, "explanation": self.explanation, "fix": self.fix,
+            "metrics": _plain(dict(self.metrics)),
+            "evidence": [_evidence_dict(e) for e in self.evidence],
+        }
+
+
+def _evidence_dict(e: Evidence) -> dict[str, Any]:
+    if isinstance(e, Image):
+        return {"kind": e.kind, "title": e.title, "png_bytes": len(e.png)}
+    out = {"kind": e.kind}
+    for name in e.__dataclass_fields__:
+        out[name] = _plain(getattr(e, name))
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

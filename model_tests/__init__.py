@@ -1,0 +1,1 @@
+"""One thin pytest test per check id, grouped by area (module) and stage (marker)."""

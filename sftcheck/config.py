@@ -1,0 +1,281 @@
+"""The run config: a TOML file (``--sft-config``) or ``[tool.sftcheck]`` in a pyproject.
+
+Every key is declared below with its type and default; loading validates everything and
+raises ``ConfigError`` (shown by pytest as a usage error) naming the file, the key, what
+is wrong and the fix.  Relative paths resolve against the config file's folder.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+PATH = {"path": True}          # a local path that must exist when set
+MAYBE_PATH = {"maybe_path": True}  # a local path or a hub id: resolved if it exists
+OUT_PATH = {"out_path": True}  # an output file: resolved, need not exist
+
+
+class ConfigError(ValueError):
+    """A config problem a user can fix; the message names file, key, problem and fix."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    base: str | None = field(default=None, metadata=MAYBE_PATH)
+    """Base model: local folder or hub id (``from_pretrained``; never ``trust_remote_code``)."""
+    base_id: str | None = None
+    """The base's declared hub id, compared with the adapter's ``base_model_name_or_path``."""
+    adapter: str | None = field(default=None, metadata=PATH)
+    """LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``)."""
+    finetuned: str | None = field(default=None, metadata=MAYBE_PATH)
+    """A fully fine-tuned model instead of an adapter."""
+    tokenizer: str | None = field(default=None, metadata=MAYBE_PATH)
+    """Tokenizer folder or id; default: the adapter folder if it has one, else the base."""
+    device: str = "auto"
+    """``auto`` (cuda if present, else cpu), ``cpu``, ``cuda``, ``cuda:1`` …"""
+    dtype: str = "auto"
+    """``auto`` (bf16 on cuda, float32 on cpu), ``float32``, ``bfloat16``, ``float16``."""
+    allow_pickle: bool = False
+    """Allow reading ``.bin`` (pickle) weights, then only with ``weights_only=True``."""
+    training_log: str | None = field(default=None, metadata=PATH)
+    """``trainer_state.json``; default: the one in the adapter folder, if any."""
+
+
+@dataclass(frozen=True)
+class FormatSection:
+    prompt_template: str | None = None
+    """Inference prompt, e.g. ``"Question: {question}\\nAnswer:"`` (when no builder hook)."""
+    completion_template: str | None = None
+    """Training target, e.g. ``" <answer>{answer}</answer>"``; EOS is appended."""
+    chat: bool = False
+    """Use the tokenizer's chat template (``apply_chat_template``) for prompts."""
+    system_prompt: str | None = None
+    """System message for chat prompts, on both the training and the inference side."""
+    prompt_builder: str | None = None
+    """Import path ``module:function(question) -> str`` of your inference prompt builder."""
+    train_formatter: str | None = None
+    """Import path ``module:function(question, answer, tokenizer) -> {input_ids, labels}``."""
+    collator: str | None = None
+    """Import path of your training collator ``f(list_of_rows) -> {input_ids, labels, ...}``."""
+    answer_parser: str | None = None
+    """Import path ``module:function(text) -> str | None``; default uses ``answer_pattern``."""
+    answer_pattern: str = r"<answer>(.*?)</answer>"
+    """Regex with one group: the answer in a generation (strict extraction)."""
+    stop_strings: list[str] = field(default_factory=list)
+    """Extra strings that end a generation."""
+    max_length: int = 512
+    """Training max sequence length (for ``data.truncation``)."""
+
+
+@dataclass(frozen=True)
+class DataSection:
+    train: str | None = field(default=None, metadata=PATH)
+    """Training data: .jsonl, .json or .parquet."""
+    eval: str | None = field(default=None, metadata=PATH)
+    """Evaluation data (same formats)."""
+    schema: str = "auto"
+    """``auto``, ``qa``, ``prompt_completion``, ``messages``, ``sharegpt``, ``alpaca``."""
+    question_field: str = "question"
+    answer_field: str = "answer"
+    id_field: str = "id"
+    max_rows: int = 0
+    """Audit at most this many rows per file (0 = all)."""
+
+
+@dataclass(frozen=True)
+class GenerationSection:
+    max_new_tokens: int = 32
+    batch_size: int = 32
+    n_examples: int = 0
+    """Evaluate this many eval rows (0 = all)."""
+    do_sample: bool = False
+    temperature: float = 1.0
+    max_time: float = 600.0
+    """Wall-time cap for the whole generation pass, seconds."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScoringSection:
+    scorer: str | None = None
+    """Import path ``module:function(output_text, example) -> float`` (reward / score)."""
+    rel_tol: float = 0.0
+    abs_tol: float = 0.0
+    human_labels: str | None = field(default=None, metadata=PATH)
+    """JSONL of ``{"id", "label"}`` human judgements, for ``scoring.judge_calibrated``."""
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    html: str = field(default="reports/sftcheck.html", metadata=OUT_PATH)
+    json: str | None = field(default=None, metadata=OUT_PATH)
+    title: str = "sftcheck verdict"
+
+
+@dataclass(frozen=True)
+class GatesSection:
+    skip: list[str] = field(default_factory=list)
+    """Check ids not to run."""
+    thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``[gates."<check id>"]`` tables: threshold overrides per check."""
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelSection = ModelSection()
+    format: FormatSection = FormatSection()
+    data: DataSection = DataSection()
+    generation: GenerationSection = GenerationSection()
+    scoring: ScoringSection = ScoringSection()
+    report: ReportSection = ReportSection()
+    gates: GatesSection = GatesSection()
+    source: str = "<defaults>"
+    """Where the config came from (file path), for messages and provenance."""
+
+    def thresholds(self, check_id: str) -> dict[str, Any]:
+        return dict(self.gates.thresholds.get(check_id, {}))
+
+    def skipped(self, check_id: str) -> bool:
+        return check_id in self.gates.skip
+
+    def with_overrides(self, section: str, **values: Any) -> "Config":
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return self
+        return replace(self, **{section: replace(getattr(self, section), **values)})
+
+
+SECTIONS = {k: v for k, v in get_type_hints(Config).items() if k != "source"}
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = get_origin(tp)
+    if tp is Any:
+        return True
+    if origin is None:
+        if tp is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if tp is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, tp)
+    args = get_args(tp)
+    if origin is list:
+        return isinstance(value, list) and all(_type_ok(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    # Optional / union
+    return any(_type_ok(value, a) for a in args if a is not type(None)) or (
+        value is None and type(None) in args)
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _unknown(key: str, known: list[str], where: str, source: str) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{source}: unknown key {where}{key!r}.{hint} "
+                       f"Known keys here: {', '.join(known)}. Fix: rename or remove it "
+                       f"(every key is listed in README.md, 'Config reference').")
+
+
+def _section(name: str, cls: type, raw: Any, source: str, base_dir: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table, got {type(raw).__name__}.")
+    if cls is GatesSection:
+        return _gates(raw, source)
+    hints = get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise _unknown(key, known, f"[{name}] ", source)
+        tp = hints[key]
+        if not _type_ok(value, tp):
+            raise ConfigError(f"{source}: [{name}] {key} must be {_type_name(tp)}, "
+                              f"got {type(value).__name__} {value!r}. Fix: change its value.")
+        meta = next(f.metadata for f in fields(cls) if f.name == key)
+        if isinstance(value, str) and (meta.get("path") or meta.get("maybe_path") or meta.get("out_path")):
+            resolved = (base_dir / value).expanduser() if not Path(value).is_absolute() else Path(value)
+            if meta.get("path") and not resolved.exists():
+                raise ConfigError(f"{source}: [{name}] {key} = {value!r}: {resolved} does not exist. "
+                                  f"Fix: correct the path (relative paths are relative to "
+                                  f"the config file's folder {base_dir}).")
+            if meta.get("path") or meta.get("out_path") or resolved.exists():
+                value = str(resolved)
+        if tp is float and isinstance(value, int):
+            value = float(value)
+        values[key] = value
+    return cls(**values)
+
+
+def _gates(raw: dict, source: str) -> GatesSection:
+    from checks.registry import load_all
+
+    REGISTRY = load_all()
+    skip = raw.get("skip", [])
+    if not _type_ok(skip, list[str]):
+        raise ConfigError(f"{source}: [gates] skip must be a list of check ids, got {skip!r}.")
+    thresholds: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        if key == "skip":
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [gates] {key} = {value!r}: expected a table "
+                              f'[gates."<check id>"] with threshold overrides.')
+        thresholds[key] = value
+    for check_id in list(skip) + list(thresholds):
+        if REGISTRY and check_id not in REGISTRY:
+            raise _unknown(check_id, sorted(REGISTRY), "check id in [gates] ", source)
+    for check_id, over in thresholds.items():
+        known = REGISTRY[check_id].defaults if check_id in REGISTRY else over
+        for name, v in over.items():
+            if name not in known:
+                raise _unknown(name, sorted(known), f'[gates."{check_id}"] ', source)
+            default = known[name]
+            if default is not None and not isinstance(default, bool) and isinstance(default, (int, float)):
+                if not _type_ok(v, float):
+                    raise ConfigError(f'{source}: [gates."{check_id}"] {name} must be a number, got {v!r}.')
+    return GatesSection(skip=list(skip), thresholds=thresholds)
+
+
+def parse(raw: dict, source: str, base_dir: Path) -> Config:
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in SECTIONS:
+            raise _unknown(name, list(SECTIONS), "section ", source)
+        sections[name] = _section(name, SECTIONS[name], value, source, base_dir)
+    return Config(**sections, source=source)
+
+
+def load(path: str | Path) -> Config:
+    """Load and validate a run config (``.toml``, or a pyproject with ``[tool.sftcheck]``)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found. Fix: pass an existing file to --sft-config.")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc}). Fix: correct the syntax.") from exc
+    if p.name == "pyproject.toml":
+        raw = raw.get("tool", {}).get("sftcheck")
+        if raw is None:
+            raise ConfigError(f"{p}: has no [tool.sftcheck] table. Fix: add one or pass --sft-config.")
+    return parse(raw, str(p), p.resolve().parent)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` that has ``[tool.sftcheck]``."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                if "sftcheck" in tomllib.loads(candidate.read_text()).get("tool", {}):
+                    return candidate
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                return None
+            return None
+    return None
