@@ -27,6 +27,7 @@ AREA_PLUGINS = (
     "sftcheck.session_artifact",
     "sftcheck.session_data",
     "sftcheck.session_model",
+    "sftcheck.session_gates",
     "sftcheck.report_hooks",
 )
 
