@@ -105,6 +105,12 @@ class ScoringSection:
     abs_tol: float = 0.0
     human_labels: str | None = field(default=None, metadata=PATH)
     """JSONL of ``{"id", "label"}`` human judgements, for ``scoring.judge_calibrated``."""
+    perf_rounds: int = 3
+    """Timed generation rounds per model for ``perf.throughput`` (median reported)."""
+    perf_warmup_rounds: int = 1
+    """Untimed warm-up rounds before the timed ones (``benchmark.pedantic`` warmup_rounds)."""
+    perf_examples: int = 0
+    """Eval prompts per throughput round (0 = the same prompts as the generation pass)."""
 
 
 @dataclass(frozen=True)
