@@ -95,6 +95,10 @@ class GenerationSection:
     max_time: float = 600.0
     """Wall-time cap for the whole generation pass, seconds."""
     seed: int = 0
+    probe_examples: int = 16
+    """Eval prompts (+ the tuned output) used as probes for adapter effect / merge parity."""
+    sentinel_examples: int = 32
+    """Eval rows re-generated with the raw question (no format cue) for ``behaviour.sentinel``."""
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,11 @@ class ScoringSection:
 @dataclass(frozen=True)
 class ReportSection:
     html: str = field(default="reports/sftcheck.html", metadata=OUT_PATH)
+    """Self-contained HTML verdict written by ``sftcheck run`` (plain pytest: ``--html``)."""
     json: str | None = field(default=None, metadata=OUT_PATH)
+    """Machine-readable verdict (one record per check, provenance); ``--sft-json`` overrides."""
     title: str = "sftcheck verdict"
+    """Title of the HTML report."""
 
 
 @dataclass(frozen=True)

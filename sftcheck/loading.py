@@ -60,3 +60,121 @@ def resolve_placement(cfg: Config) -> Placement:
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     return Placement(device, dtype)
+
+
+@dataclass
+class LoadedModel:
+    """The model under test, loaded once: base + adapter (``PeftModel``) or a fully
+    fine-tuned model.  ``variant("base")`` runs the base with the *same* weights
+    (``disable_adapter()``); for a fine-tuned model the base is loaded on first use."""
+    model: object
+    tokenizer: object
+    placement: Placement
+    model_id: str
+    has_adapter: bool
+    adapter_sha256: str | None = None
+    notes: tuple[str, ...] = ()
+    cfg: Config | None = None
+    _base: object | None = None
+
+    def variant(self, name: str):
+        import contextlib
+
+        if name == "tuned":
+            return contextlib.nullcontext(self.model)
+        if name != "base":
+            raise ValueError(f"unknown model variant {name!r} (base, tuned)")
+        if self.has_adapter:
+            @contextlib.contextmanager
+            def disabled():
+                with self.model.disable_adapter():
+                    yield self.model
+            return disabled()
+        if self._base is None:
+            if not (self.cfg and self.cfg.model.base):
+                raise LoadError("a fully fine-tuned model is configured but no [model] base to compare "
+                                "it with. Fix: set [model] base to the model it was tuned from.")
+            self._base = _from_pretrained(self.cfg.model.base, self.placement, self.cfg)
+        return contextlib.nullcontext(self._base)
+
+
+def file_sha256(folder: str | Path) -> str:
+    """sha256 of an adapter's weights file (identity for caches and provenance)."""
+    import hashlib
+
+    folder = Path(folder)
+    for name in ("adapter_model.safetensors", "adapter_model.bin"):
+        f = folder / name
+        if f.is_file():
+            h = hashlib.sha256()
+            with f.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+    return ""
+
+
+def _from_pretrained(src: str, placement: Placement, cfg: Config):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, placement.dtype)
+    multi_gpu = placement.device == "cuda" and torch.cuda.device_count() > 1
+    kwargs = {"dtype": dtype, "trust_remote_code": False}
+    if not cfg.model.allow_pickle:
+        kwargs["use_safetensors"] = True
+    if multi_gpu:
+        kwargs["device_map"] = "auto"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+        raise LoadError(f"could not load the model from {src!r}: {type(exc).__name__}: {exc}. "
+                        "Fix: point [model] base / finetuned at a folder with config.json and "
+                        "*.safetensors weights (or a cached hub id); .bin weights need "
+                        "[model] allow_pickle = true.") from exc
+    if not multi_gpu:
+        model.to(placement.device)
+    model.eval()
+    return model
+
+
+def load_model(cfg: Config) -> LoadedModel:
+    """Load the configured model once (never ``trust_remote_code``; safetensors unless
+    ``allow_pickle``).  Adapter loading warnings (missing / unexpected keys) are kept in
+    ``notes``: they are the first sign of an adapter that is not applied."""
+    import warnings
+
+    placement = resolve_placement(cfg)
+    m = cfg.model
+    tokenizer = load_tokenizer(cfg)
+    if m.finetuned:
+        model = _from_pretrained(m.finetuned, placement, cfg)
+        return LoadedModel(model, tokenizer, placement, model_id=f"finetuned:{m.finetuned}",
+                           has_adapter=False, cfg=cfg)
+    if not m.base:
+        raise LoadError(f"{cfg.source}: no model: set [model] base (+ adapter) or [model] finetuned.")
+    base = _from_pretrained(m.base, placement, cfg)
+    if not m.adapter:
+        return LoadedModel(base, tokenizer, placement, model_id=f"base:{m.base}", has_adapter=False,
+                           cfg=cfg)
+    from peft import PeftModel
+
+    adapter = Path(m.adapter)
+    if not (adapter / "adapter_model.safetensors").is_file() and not m.allow_pickle:
+        raise LoadError(f"{adapter}: no adapter_model.safetensors. Fix: save the adapter with "
+                        "save_pretrained(safe_serialization=True), or set [model] allow_pickle = true "
+                        "to read adapter_model.bin with weights_only=True.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+            raise LoadError(f"could not apply the adapter {adapter} to {m.base}: {type(exc).__name__}: "
+                            f"{exc}. Fix: check that the adapter was trained on this base "
+                            "(artifact.* checks show the shapes).") from exc
+    notes = tuple(str(w.message) for w in caught
+                  if "adapter" in str(w.message).lower() or "key" in str(w.message).lower())
+    model.eval()
+    sha = file_sha256(adapter)
+    return LoadedModel(model, tokenizer, placement, model_id=f"{m.base}+{adapter}@{sha[:16]}",
+                       has_adapter=True, adapter_sha256=sha, notes=notes, cfg=cfg)

@@ -1,0 +1,249 @@
+"""Session fixtures for the model under test: loaded once, one generation pass per variant.
+
+Contract (other areas build on these names):
+
+``sft_model``            ``sftcheck.loading.LoadedModel`` (``.model``, ``.tokenizer``,
+                         ``.variant("base"|"tuned")`` context, ``.model_id``, ``.has_adapter``)
+``sft_eval_rows``        eval examples (``.id``, ``.question``, ``.answer``), ``[generation] n_examples``
+``sft_prompts``          ``list[sftcheck.generation.Prompt]``, same order as the rows
+``sft_generation_settings``  ``sftcheck.generation.GenerationSettings``
+``sft_generations``      ``{"base": GenerationSet, "tuned": GenerationSet}`` (checks.samples)
+``sft_scored``           ``{"base": list[Scored], "tuned": list[Scored]}`` strict parsing + scorer
+``sft_scored_lenient``   the same with lenient extraction (reported side by side)
+``sft_output_markers``   ``OutputMarkers`` (role-leak markers, stop-token strings)
+``sft_probe_logits``     ``ProbeLogits`` (tuned / base / merged logits on probe sequences)
+``sft_sentinel_scored``  ``{"base", "tuned"}`` scored outputs for the raw question (no format)
+``sft_scorer_name``      the configured scorer's import path, or None (exact match 1/0)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from sftcheck.config import Config
+
+
+def _fail(msg: str):
+    pytest.fail(f"sftcheck: {msg}", pytrace=False)
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    id: str
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class OutputMarkers:
+    markers: tuple[str, ...]
+    stop_tokens: tuple[str, ...]
+
+
+def read_eval_rows(cfg: Config) -> list:
+    """The eval examples (``sftcheck.dataio`` when available, else JSONL id/question/answer)."""
+    path = cfg.data.eval
+    if not path:
+        raise ValueError(f"{cfg.source}: no [data] eval file. Fix: set [data] eval to a JSONL / JSON / "
+                         "parquet file of eval examples (id, question, answer).")
+    d = cfg.data
+    limit = cfg.generation.n_examples
+    try:
+        from sftcheck import dataio
+    except ImportError:
+        dataio = None
+    if dataio is not None:
+        fields = dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field)
+        audit, rows = dataio.audit(path, d.schema, fields=fields, keep=limit or 10**9)
+        if audit.error:
+            raise ValueError(f"{path}: {audit.error}. Fix: point [data] eval at a readable data file.")
+        if not rows:
+            first = audit.problems[0] if audit.problems else None
+            why = f" (row {first.row}: {first.field}: {first.problem})" if first else ""
+            raise ValueError(f"{path}: no usable eval example{why}. Fix: give each row "
+                             f"{d.id_field!r}, {d.question_field!r} and {d.answer_field!r}.")
+        return rows
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            missing = [k for k in (d.question_field, d.answer_field) if k not in row]
+            if missing:
+                raise ValueError(f"{path} row {n}: missing {', '.join(missing)}. Fix: add the field or "
+                                 "set [data] question_field / answer_field.")
+            out.append(EvalRow(str(row.get(d.id_field, f"row-{n}")), str(row[d.question_field]),
+                               str(row[d.answer_field])))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+@pytest.fixture(scope="session")
+def sft_model(sft_config: Config):
+    """The model under test, loaded once per session."""
+    import torch
+
+    from sftcheck.loading import LoadError, load_model
+
+    if sft_config.model.device == "cpu" or not torch.cuda.is_available():
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    try:
+        return load_model(sft_config)
+    except LoadError as exc:
+        _fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sft_eval_rows(sft_config: Config):
+    try:
+        return read_eval_rows(sft_config)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sft_prompts(sft_config: Config, sft_model, sft_eval_rows):
+    from sftcheck.prompting import HookError, build_prompts
+
+    try:
+        return build_prompts(sft_config, sft_model.tokenizer, sft_eval_rows)
+    except HookError as exc:
+        _fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sft_generation_settings(sft_config: Config):
+    from sftcheck.generation import GenerationSettings
+
+    return GenerationSettings.from_config(sft_config)
+
+
+def _generate_both(loaded, prompts, settings) -> dict:
+    from sftcheck.generation import generate
+
+    out = {}
+    for variant in ("base", "tuned"):
+        with loaded.variant(variant) as model:
+            out[variant] = generate(model, loaded.tokenizer, prompts, settings, variant=variant,
+                                    model_id=loaded.model_id)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sft_generations(sft_model, sft_prompts, sft_generation_settings) -> dict:
+    """One batched generation pass per variant: ``{"base": ..., "tuned": ...}``."""
+    from sftcheck.loading import LoadError
+
+    try:
+        return _generate_both(sft_model, sft_prompts, sft_generation_settings)
+    except LoadError as exc:
+        _fail(str(exc))
+
+
+def _parser_and_scorer(cfg: Config):
+    from sftcheck.prompting import HookError, import_hook
+
+    try:
+        parser = import_hook(cfg.format.answer_parser, "[format] answer_parser", cfg) \
+            if cfg.format.answer_parser else None
+        scorer = import_hook(cfg.scoring.scorer, "[scoring] scorer", cfg) if cfg.scoring.scorer else None
+    except HookError as exc:
+        _fail(str(exc))
+    return parser, scorer
+
+
+def _score(cfg: Config, rows, generations: dict, mode: str) -> dict:
+    from checks.answers import score_all
+
+    parser, scorer = _parser_and_scorer(cfg)
+    gold = {r.id: r.answer for r in rows}
+    examples = {r.id: {"id": r.id, "question": r.question, "answer": r.answer} for r in rows}
+    out = {}
+    for variant, gen in generations.items():
+        try:
+            out[variant] = score_all(gen.items, gold, mode=mode, pattern=cfg.format.answer_pattern,
+                                     parser=parser, rel_tol=cfg.scoring.rel_tol,
+                                     abs_tol=cfg.scoring.abs_tol, scorer=scorer, examples=examples)
+        except Exception as exc:  # noqa: BLE001 - a user hook failed: say which and how to fix
+            _fail(f"{cfg.source}: scoring the {variant} outputs failed: {type(exc).__name__}: {exc}. "
+                  "Fix: check [format] answer_pattern / answer_parser and [scoring] scorer "
+                  "(scorer(output_text, example_dict) -> float).")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sft_scored(sft_config: Config, sft_eval_rows, sft_generations) -> dict:
+    """Strict parsing (the verdict) + the configured scorer's value per example."""
+    return _score(sft_config, sft_eval_rows, sft_generations, "strict")
+
+
+@pytest.fixture(scope="session")
+def sft_scored_lenient(sft_config: Config, sft_eval_rows, sft_generations) -> dict:
+    return _score(sft_config, sft_eval_rows, sft_generations, "lenient")
+
+
+@pytest.fixture(scope="session")
+def sft_scorer_name(sft_config: Config) -> str | None:
+    return sft_config.scoring.scorer
+
+
+@pytest.fixture(scope="session")
+def sft_output_markers(sft_model, sft_prompts, sft_eval_rows) -> OutputMarkers:
+    from checks.outputs import role_markers
+    from sftcheck.generation import stop_token_ids
+
+    tok = sft_model.tokenizer
+    stop_ids = stop_token_ids(tok, sft_model.model)
+    stops = {tok.convert_ids_to_tokens(i) for i in stop_ids}
+    if tok.pad_token:
+        stops.add(tok.pad_token)
+    specials = list(getattr(tok, "all_special_tokens", []))
+    prompt = sft_prompts[0].text if sft_prompts else ""
+    question = sft_eval_rows[0].question if sft_eval_rows else ""
+    return OutputMarkers(role_markers(specials, stops, prompt, question), tuple(sorted(stops)))
+
+
+@pytest.fixture(scope="session")
+def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations):
+    """Logits of probe sequences (prompt + tuned output, teacher-forced) under the adapter,
+    with it disabled, and with it merged into the weights (in place, then restored)."""
+    from sftcheck.generation import ProbeLogits, forward_logits
+    from sftcheck.merging import merged_in_place
+
+    loaded = sft_model
+    tok = loaded.tokenizer
+    n = max(1, sft_config.generation.probe_examples)
+    tuned = sft_generations["tuned"].by_id()
+    seqs = []
+    for p in sft_prompts[:n]:
+        ids = tok(p.text, add_special_tokens=p.add_special_tokens).input_ids
+        ids = ids + tok(tuned[p.id].raw_text, add_special_tokens=False).input_ids if p.id in tuned else ids
+        seqs.append(ids)
+    with loaded.variant("tuned") as model:
+        tuned_logits = forward_logits(model, tok, seqs)
+    if not loaded.has_adapter:
+        return ProbeLogits(tuned=tuned_logits, n_sequences=len(seqs),
+                           notes=["no adapter configured (fully fine-tuned or base only)"])
+    with loaded.variant("base") as model:
+        base_logits = forward_logits(model, tok, seqs)
+    with merged_in_place(loaded.model) as model:
+        merged_logits = forward_logits(model, tok, seqs)
+    return ProbeLogits(tuned=tuned_logits, base=base_logits, merged=merged_logits,
+                       n_sequences=len(seqs), notes=list(loaded.notes))
+
+
+@pytest.fixture(scope="session")
+def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_generation_settings) -> dict:
+    """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
+    from sftcheck.prompting import build_prompts
+
+    rows = sft_eval_rows[: max(1, sft_config.generation.sentinel_examples)]
+    prompts = build_prompts(sft_config, sft_model.tokenizer, rows, raw=True)
+    gens = _generate_both(sft_model, prompts, sft_generation_settings)
+    return _score(sft_config, rows, gens, "strict")
+
