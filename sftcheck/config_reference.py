@@ -1,0 +1,87 @@
+"""The config reference (every key of every section) as Markdown, generated from
+``sftcheck/config.py``: types and defaults from the dataclasses, meanings from the
+attribute docstrings (the string right under each field).
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+from typing import Any, get_type_hints
+
+from sftcheck import config as cfgmod
+
+GATES_DOC = {
+    "skip": "Check ids not to run (skipped, shown as skipped in the report).",
+    'thresholds': 'One table per check id, `[gates."artifact.lora_b_nonzero"]`, overriding '
+                  "that check's thresholds by name (see docs/CHECKS.md for each check's names "
+                  "and defaults); an unknown id or name is a usage error.",
+}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of a dataclass: ``name: type = default`` then a string literal."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _toml(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, str):
+        return f"`{value!r}`" if "`" not in value else repr(value)
+    if isinstance(value, (list, dict)):
+        return f"`{value!r}`" if value else ("`[]`" if isinstance(value, list) else "`{}`")
+    return f"`{value}`"
+
+
+def _type(tp: Any) -> str:
+    return cfgmod._type_name(tp).replace("NoneType", "None").replace("|", "\\|")
+
+
+def markdown() -> str:
+    lines = ["# Config reference", "",
+             "Generated from `sftcheck/config.py` by `sftcheck config-reference`; do not edit by hand.",
+             "",
+             "A run config is a TOML file passed with `--sft-config PATH` (or `sftcheck run --config "
+             "PATH`), or a `[tool.sftcheck]` table in your `pyproject.toml`. Relative paths are "
+             "relative to the config file's folder. Every key is validated on load: an unknown key "
+             "(with a did-you-mean), a wrong type or a missing path is a usage error naming the "
+             "file, the key and the fix. Command-line overrides: `--sft-base`, `--sft-adapter`, "
+             "`--sft-tokenizer`, `--sft-device`, `--sft-dtype`, `--sft-train`, `--sft-eval`, "
+             "`--sft-json`, `--sft-allow-pickle`.", ""]
+    for name, cls in cfgmod.SECTIONS.items():
+        lines += [f"## `[{name}]`", ""]
+        class_doc = inspect.getdoc(cls)
+        if class_doc and not class_doc.startswith(cls.__name__ + "("):
+            lines += [class_doc, ""]
+        lines += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        docs = GATES_DOC if cls is cfgmod.GatesSection else field_docs(cls)
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            meaning = docs.get(f.name, "").replace("|", "\\|")
+            if f.metadata.get("path"):
+                meaning += " (path; must exist)"
+            elif f.metadata.get("out_path"):
+                meaning += " (output path)"
+            key = f.name if cls is not cfgmod.GatesSection or f.name == "skip" else '"<check id>"'
+            lines.append(f"| `{key}` | `{_type(hints[f.name])}` | {_toml(_default(f))} | {meaning.strip()} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,164 @@
+"""Provenance: what exactly was diagnosed, on what, with what — for the report and JSON.
+
+Only reads: file hashes (sha256, streamed), small JSON/text files, library versions,
+``git rev-parse`` (never writes, short timeout).  Nothing here loads weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sftcheck.config import Config
+
+LIBRARIES = ("sftcheck", "torch", "transformers", "peft", "tokenizers", "safetensors",
+             "accelerate", "pytest", "pytest-html")
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin",
+                "model.safetensors", "pytorch_model.bin")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def chat_template_text(folder: Path) -> tuple[str | None, str | None]:
+    """(template, where it was found) from a checkpoint/tokenizer folder, or (None, None)."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8", errors="replace"), str(jinja)
+    for name in ("chat_template.json", "tokenizer_config.json"):
+        f = folder / name
+        if f.is_file():
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                continue
+            template = data.get("chat_template") if isinstance(data, dict) else None
+            if isinstance(template, list):  # named templates: hash them all, in order
+                template = json.dumps(template, sort_keys=True)
+            if isinstance(template, str):
+                return template, str(f)
+    return None, None
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            if name == "sftcheck":
+                import sftcheck
+                out[name] = f"{sftcheck.__version__} (not installed)"
+            else:
+                out[name] = "not installed"
+    return out
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    commit = proc.stdout.strip()
+    try:
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        dirty = ""
+    return commit + (" (uncommitted changes)" if dirty else "")
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0], "platform": platform.platform(),
+        "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+    }
+    try:
+        import torch
+        info["cuda_available"] = torch.cuda.is_available()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        info["cuda_available"] = False
+    return info
+
+
+def _weights(folder: Path) -> dict[str, Any]:
+    for name in WEIGHT_FILES:
+        f = folder / name
+        if f.is_file():
+            return {"file": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)}
+    return {"file": None}
+
+
+def collect(cfg: Config | None, rootdir: Path | None = None) -> dict[str, Any]:
+    """Everything the report needs to say what was diagnosed and how."""
+    prov: dict[str, Any] = {}
+    if cfg is not None:
+        m = cfg.model
+        prov["config source"] = cfg.source
+        src = Path(cfg.source)
+        if src.is_file():
+            prov["config contents"] = src.read_text(encoding="utf-8", errors="replace")
+        prov["base"] = m.base or m.finetuned
+        prov["adapter"] = m.adapter
+        if m.adapter and Path(m.adapter).is_dir():
+            w = _weights(Path(m.adapter))
+            prov["adapter weights"] = w["file"]
+            if w["file"]:
+                prov["adapter weights bytes"] = w["bytes"]
+                prov["adapter weights sha256"] = w["sha256"]
+        prov.update(_template(cfg))
+        try:
+            from sftcheck.loading import resolve_placement
+            placement = resolve_placement(cfg)
+            prov["device"], prov["dtype"] = placement.device, placement.dtype
+        except Exception as exc:  # noqa: BLE001 - provenance must never break the report
+            prov["device"] = f"unresolved ({type(exc).__name__}: {exc})"
+        prov["data train"] = cfg.data.train
+        prov["data eval"] = cfg.data.eval
+    commit = git_commit(rootdir) if rootdir else None
+    prov["git commit"] = commit or "none (not a git checkout)"
+    prov["libraries"] = library_versions()
+    prov["machine"] = machine_info()
+    return prov
+
+
+def _template(cfg: Config) -> dict[str, Any]:
+    from sftcheck.loading import LoadError, tokenizer_source
+
+    try:
+        source = tokenizer_source(cfg)
+    except LoadError:
+        return {"tokenizer": None, "chat template": "none (no tokenizer configured)"}
+    out: dict[str, Any] = {"tokenizer": source}
+    folder = Path(source)
+    if folder.is_dir():
+        template, where = chat_template_text(folder)
+        if template is not None:
+            out["chat template"] = where
+            out["chat template sha256"] = sha256_text(template)
+        else:
+            out["chat template"] = f"none found in {folder}"
+    else:
+        out["chat template"] = "hub id: not hashed (no local folder)"
+    return out
