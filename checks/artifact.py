@@ -1,0 +1,491 @@
+"""Adapter artifact checks (stage ``artifact``): files, headers, config, base, payloads.
+
+Inputs are the adapter folder, its parsed ``adapter_config.json``, its safetensors
+``Header`` (or the ``HeaderError`` / ``Unreadable`` that explains why there is none) and
+a ``BaseInfo`` with the base's weight shapes from headers.  Only the small LoRA factor
+payloads are ever read (``lora_b_nonzero``, ``finite``), one tensor at a time.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from checks.lora_layout import (BaseInfo, Unreadable, base_weight_name, is_embedding_name,
+                                is_head_name, layer_of, modules_to_save_keys, name_matches, parse_key,
+                                rank_of, strip_prefix)
+from checks.lora_payload import nonfinite_counts, scan_updates
+from checks.registry import check
+from checks.result import CheckResult, Status, Table
+from checks.safetensors_header import Header, HeaderError
+from checks.tokenizer_files import TOKENIZER_FILES, find_saved_tokenizer
+
+WEIGHTS = "adapter_model.safetensors"
+PICKLE = "adapter_model.bin"
+CONFIG = "adapter_config.json"
+_WEIGHTS_GONE = "Fix the adapter files first (see artifact.adapter_files / artifact.safetensors_valid)."
+
+
+def _r(cid: str, status: Status, value: Any, threshold: str | None, explanation: str,
+       fix: str = "", **kw: Any) -> CheckResult:
+    return CheckResult(cid, status, value, threshold, explanation, fix, **kw)
+
+
+def _unavailable(cid: str, *inputs: Any) -> CheckResult | None:
+    """A SKIP naming the missing input, so one root cause does not fail every check."""
+    for x in inputs:
+        if x is None or isinstance(x, (Unreadable, HeaderError)):
+            why = "not configured" if x is None else (x.reason if isinstance(x, Unreadable) else str(x))
+            return _r(cid, Status.SKIP, None, None, f"Input unavailable: {why}", _WEIGHTS_GONE)
+    return None
+
+
+@check("artifact.adapter_files", stage="artifact", title="Adapter config and weights exist")
+def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) -> CheckResult:
+    """``adapter_config.json`` + ``adapter_model.safetensors`` exist and are non-empty."""
+    cid = "artifact.adapter_files"
+    if adapter_dir is None:
+        return _r(cid, Status.SKIP, None, None, "No [model] adapter configured (not a LoRA run).")
+    d = Path(adapter_dir)
+    if not d.is_dir():
+        return _r(cid, Status.FAIL, "missing folder", "folder exists", f"{d} is not a folder.",
+                  "Point [model] adapter at the folder save_pretrained wrote.")
+    sizes = {p.name: p.stat().st_size for p in sorted(d.iterdir()) if p.is_file()}
+    listing = Table("files in the adapter folder", ("file", "bytes"), tuple(sizes.items()))
+    metrics = {"files": sizes}
+    problems = []
+    if CONFIG not in sizes:
+        problems.append(f"{CONFIG} is missing")
+    elif sizes[CONFIG] == 0:
+        problems.append(f"{CONFIG} is empty (0 bytes)")
+    if WEIGHTS in sizes:
+        if sizes[WEIGHTS] <= 8:
+            problems.append(f"{WEIGHTS} is {sizes[WEIGHTS]} bytes (no tensors): the save wrote an "
+                            "empty file — typical of ZeRO-3 gathering nothing or saving after merge")
+    elif PICKLE in sizes:
+        if not allow_pickle:
+            return _r(cid, Status.FAIL, f"{PICKLE} only", f"{WEIGHTS} present",
+                      f"Only the legacy pickle file {PICKLE} ({sizes[PICKLE]} bytes) is present; "
+                      "sftcheck never unpickles by default (a pickle can run code when loaded).",
+                      "Convert to safetensors: load the adapter with PeftModel.from_pretrained in a "
+                      "trusted environment and save_pretrained(..., safe_serialization=True); or, if "
+                      "you trust the file, set [model] allow_pickle = true (read with "
+                      "torch.load(weights_only=True)).", metrics=metrics, evidence=(listing,))
+        if sizes[PICKLE] == 0:
+            problems.append(f"{PICKLE} is empty (0 bytes)")
+    else:
+        problems.append(f"no {WEIGHTS} (nor {PICKLE})")
+    if problems:
+        return _r(cid, Status.FAIL, "; ".join(problems), "config + weights present, non-empty",
+                  f"Adapter folder {d}: {'; '.join(problems)}. Most likely the training run "
+                  "crashed or was killed before save_pretrained finished, or the wrong folder "
+                  "(e.g. a checkpoint-N folder of a full fine-tune) is configured.",
+                  "Re-run model.save_pretrained(folder) at the end of training (with DeepSpeed "
+                  "ZeRO-3 gather the weights first) and point [model] adapter at that folder.",
+                  metrics=metrics, evidence=(listing,))
+    used = WEIGHTS if WEIGHTS in sizes else PICKLE
+    note = "" if used == WEIGHTS else " Read with torch.load(weights_only=True) ([model] allow_pickle)."
+    return _r(cid, Status.PASS, f"{used} {sizes[used]} bytes", "config + weights present, non-empty",
+              f"{CONFIG} and {used} are present and non-empty.{note}", metrics=metrics,
+              evidence=(listing,))
+
+
+@check("artifact.safetensors_valid", stage="artifact", title="Safetensors header is consistent")
+def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
+    """Header parses; offsets match dtype x shape and the file size; no zero-numel tensor."""
+    cid = "artifact.safetensors_valid"
+    threshold = "0 header problems"
+    if weights is None or isinstance(weights, Unreadable):
+        return _unavailable(cid, weights)  # type: ignore[return-value]
+    if isinstance(weights, HeaderError):
+        value = weights.problem
+        if weights.expected_bytes is not None:
+            value = f"expected >= {weights.expected_bytes} bytes, found {weights.actual_bytes}"
+        return _r(cid, Status.FAIL, value, threshold,
+                  f"{weights.path} is not a valid safetensors file: {weights.problem}. Most likely "
+                  "the save was interrupted (disk full, killed job, partial copy/upload) or the file "
+                  "is not safetensors at all.",
+                  "Re-save the adapter (model.save_pretrained(folder)) or re-copy it and compare "
+                  "its size/sha256 with the source.",
+                  metrics={"expected_bytes": weights.expected_bytes, "actual_bytes": weights.actual_bytes})
+    if weights.is_pickle:
+        return _r(cid, Status.SKIP, None, None, f"{weights.path.name} is a pickle file read with "
+                  "explicit opt-in; there is no safetensors header to validate.")
+    problems = weights.problems()
+    metrics = {"tensors": len(weights.tensors), "file_bytes": weights.file_size,
+               "expected_bytes": weights.expected_file_size, "header_bytes": weights.header_bytes}
+    if not problems:
+        return _r(cid, Status.PASS, 0, threshold,
+                  f"{len(weights.tensors)} tensors; offsets, dtypes and the file size "
+                  f"({weights.file_size} bytes) agree.", metrics=metrics)
+    table = Table("header problems", ("tensor", "problem"), tuple(problems[:200]))
+    zero = [n for n, p in problems if "zero-numel" in p]
+    cause = ("Zero-numel tensors mean the weights were saved while sharded (DeepSpeed ZeRO-3 / "
+             "FSDP without gathering) or after merge_and_unload." if zero else
+             "The file was cut short or corrupted after saving (interrupted copy, disk full).")
+    return _r(cid, Status.FAIL, len(problems), threshold,
+              f"{weights.path}: {problems[0][0]}: {problems[0][1]}"
+              + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") + f". {cause}",
+              "Re-save the adapter from the trained model (gather ZeRO-3 / FSDP parameters first: "
+              "accelerator.get_state_dict or the trainer's save_model) and copy it again.",
+              metrics=metrics, evidence=(table,))
+
+
+@check("artifact.config_valid", stage="artifact", title="adapter_config.json is a sane LoRA config")
+def config_valid(adapter_config: Mapping[str, Any] | Unreadable | None, *, max_rank: int = 1024,
+                 min_alpha_ratio: float = 0.0625, max_alpha_ratio: float = 16.0) -> CheckResult:
+    """Required keys, supported ``peft_type``, positive r / alpha in a sane ratio."""
+    cid = "artifact.config_valid"
+    if adapter_config is None:
+        return _r(cid, Status.SKIP, None, None, "No adapter configured.")
+    if isinstance(adapter_config, Unreadable):
+        return _r(cid, Status.FAIL, "unreadable", "valid JSON object", adapter_config.reason,
+                  f"Re-save the adapter; {CONFIG} must be the JSON object peft writes.")
+    c = adapter_config
+    problems = []
+    for key in ("peft_type", "r", "lora_alpha"):
+        if key not in c:
+            problems.append(f"required key {key!r} is missing")
+    if not (c.get("target_modules") or c.get("target_parameters")):
+        problems.append("target_modules is empty: nothing is adapted")
+    ptype = c.get("peft_type")
+    if ptype is not None and str(ptype).upper() != "LORA":
+        problems.append(f"peft_type {ptype!r} is not supported (sftcheck diagnoses LORA adapters)")
+    r, alpha = c.get("r"), c.get("lora_alpha")
+    if "r" in c and (not isinstance(r, int) or isinstance(r, bool) or not 0 < r <= max_rank):
+        problems.append(f"r = {r!r} is not an integer in 1..{max_rank}")
+    if "lora_alpha" in c and (not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0):
+        problems.append(f"lora_alpha = {alpha!r} is not a positive number")
+    for key in ("rank_pattern", "alpha_pattern"):
+        bad = {k: v for k, v in (c.get(key) or {}).items()
+               if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0}
+        if bad:
+            problems.append(f"{key} has non-positive values {bad}")
+    drop = c.get("lora_dropout", 0.0)
+    if not isinstance(drop, (int, float)) or not 0 <= drop < 1:
+        problems.append(f"lora_dropout = {drop!r} is outside [0, 1)")
+    threshold = f"peft_type LORA, 0 < r <= {max_rank}, {min_alpha_ratio} <= alpha/r <= {max_alpha_ratio}"
+    if problems:
+        return _r(cid, Status.FAIL, "; ".join(problems), threshold,
+                  f"{CONFIG}: {'; '.join(problems)}. Most likely the file was hand-edited, written by "
+                  "another tool, or belongs to a non-LoRA method.",
+                  "Re-save the adapter with peft's save_pretrained; for a non-LoRA method skip the "
+                  "artifact stage ([gates] skip).", metrics={"r": r, "lora_alpha": alpha})
+    ratio = alpha / r
+    metrics = {"r": r, "lora_alpha": alpha, "alpha_over_r": ratio, "use_dora": bool(c.get("use_dora")),
+               "use_rslora": bool(c.get("use_rslora"))}
+    if not min_alpha_ratio <= ratio <= max_alpha_ratio:
+        return _r(cid, Status.WARN, ratio, threshold,
+                  f"lora_alpha / r = {alpha}/{r} = {ratio:.4g}: the LoRA update is scaled by that "
+                  "factor, so an extreme ratio makes training unstable (large) or the adapter inert "
+                  "(small). Usually alpha was meant as a multiple of r.",
+                  "Use lora_alpha = r or 2*r, or raise the threshold in "
+                  '[gates."artifact.config_valid"] if this is deliberate.', metrics=metrics)
+    return _r(cid, Status.PASS, ratio, threshold,
+              f"LORA adapter, r = {r}, lora_alpha = {alpha} (alpha/r = {ratio:.3g}), targets "
+              f"{c.get('target_modules') or c.get('target_parameters')}.", metrics=metrics)
+
+
+@check("artifact.base_match", stage="artifact", title="Adapter fits the configured base")
+def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
+               weights: Header | HeaderError | Unreadable | None,
+               base: BaseInfo | None) -> CheckResult:
+    """``base_model_name_or_path`` vs the configured base; lora_A [r, in] / lora_B [out, r]
+    against the base weight shapes."""
+    cid = "artifact.base_match"
+    skip = _unavailable(cid, adapter_config, weights, base)
+    if skip:
+        return skip
+    assert isinstance(adapter_config, Mapping) and isinstance(weights, Header) and base is not None
+    threshold = "0 shape mismatches; recorded base == configured base"
+    rows, checked = [], 0
+    if base.shapes is not None:
+        fan_in_fan_out = bool(adapter_config.get("fan_in_fan_out"))
+        for name, t in weights.tensors.items():
+            k = parse_key(name)
+            if k is None or k.part == "lora_magnitude_vector":
+                continue
+            target = base_weight_name(k.module, base.shapes)
+            if target is None:
+                rows.append((name, list(t.shape), "-", f"the base has no weight {k.module}.weight"))
+                continue
+            w = base.shapes[target]
+            if len(w) != 2:
+                continue
+            out_dim, in_dim = (w[1], w[0]) if fan_in_fan_out or k.part.startswith("lora_embedding") else w
+            r = rank_of(k.module, adapter_config)
+            want = {"lora_A": (r, in_dim), "lora_B": (out_dim, r), "lora_embedding_A": (r, w[0]),
+                    "lora_embedding_B": (w[1], r)}[k.part]
+            checked += 1
+            if tuple(t.shape) != want:
+                rows.append((name, list(t.shape), list(want), f"base {target} is {list(w)}, r = {r}"))
+    metrics = {"checked_tensors": checked, "mismatches": len(rows), "recorded_base":
+               adapter_config.get("base_model_name_or_path"), "configured_base": base.configured,
+               "base_id": base.declared_id, "base_config_name": base.config_name,
+               "base_shapes_from": base.shapes_source}
+    if rows:
+        return _r(cid, Status.FAIL, f"{len(rows)} of {checked} tensors mismatch", threshold,
+                  f"{len(rows)} LoRA tensors do not fit the configured base {base.configured} "
+                  f"(first: {rows[0][0]} is {rows[0][1]}, expected {rows[0][2]}). The adapter was "
+                  f"trained on a different base (recorded: "
+                  f"{adapter_config.get('base_model_name_or_path')!r}); loading it raises a size mismatch.",
+                  "Point [model] base at the model the adapter was trained on (the one named by "
+                  "base_model_name_or_path), or retrain the adapter on this base.",
+                  metrics=metrics, evidence=(Table("mismatching tensors", ("tensor", "shape", "expected",
+                                                                           "why"), tuple(rows[:200])),))
+    shapes_note = (f"all {checked} LoRA tensors fit the base shapes ({base.shapes_source})"
+                   if base.shapes is not None else "base shapes unavailable: shapes not checked")
+    recorded = adapter_config.get("base_model_name_or_path")
+    if not recorded:
+        return _r(cid, Status.PASS, "no recorded base", threshold,
+                  f"The adapter records no base_model_name_or_path; {shapes_note}.", metrics=metrics)
+    if name_matches(str(recorded), base) or not base.names():
+        return _r(cid, Status.PASS, str(recorded), threshold,
+                  f"Recorded base {recorded!r} is the configured base; {shapes_note}.", metrics=metrics)
+    if Path(str(recorded)).is_absolute() and not Path(str(recorded)).exists():
+        return _r(cid, Status.WARN, str(recorded), threshold,
+                  f"The adapter records its base as the local path {recorded!r}, which does not exist "
+                  f"on this machine, so it cannot be compared with the configured base "
+                  f"{base.configured!r} by name; {shapes_note}.",
+                  f"Make sure [model] base points at a copy of that model, and set [model] base_id to "
+                  f"its hub id (e.g. the base's config.json _name_or_path "
+                  f"{base.config_name or '<id>'!r}) to record the identity.", metrics=metrics)
+    return _r(cid, Status.FAIL, str(recorded), threshold,
+              f"The adapter was trained on {recorded!r} but the configured base is "
+              f"{' / '.join(map(str, base.names()))}; {shapes_note}. Same shapes do not make the same "
+              "weights: an adapter on the wrong base (e.g. an instruct model used as 'base') gives "
+              "silently wrong results.",
+              f"Set [model] base to {recorded!r} (or a local copy of it and [model] base_id = "
+              f"{recorded!r}); if the recorded name is merely stale, correct base_model_name_or_path.",
+              metrics=metrics)
+
+
+@check("artifact.target_coverage", stage="artifact", title="Every target module adapted in every layer")
+def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
+                    weights: Header | HeaderError | Unreadable | None,
+                    base: BaseInfo | None, *, min_coverage: float = 1.0) -> CheckResult:
+    """Per target kind: adapted modules / base modules of that kind (from the base headers)."""
+    cid = "artifact.target_coverage"
+    skip = _unavailable(cid, adapter_config, weights)
+    if skip:
+        return skip
+    assert isinstance(adapter_config, Mapping) and isinstance(weights, Header)
+    adapted: dict[str, set[str]] = {}
+    for name in weights.tensors:
+        k = parse_key(name)
+        if k is not None and k.part in ("lora_A", "lora_embedding_A"):
+            adapted.setdefault(k.kind, set()).add(k.module)
+    targets = adapter_config.get("target_modules")
+    kinds = set(adapted)
+    if isinstance(targets, list):
+        kinds |= {t for t in targets if "." not in t}
+    shapes = base.shapes if base is not None else None
+    rows, worst = [], 1.0
+    for kind in sorted(kinds):
+        mods = adapted.get(kind, set())
+        if shapes is not None:
+            universe = {n[: -len(".weight")] for n in shapes if n.endswith(f".{kind}.weight")}
+            have = {m for m in mods if base_weight_name(m, shapes)}
+            total = len(universe)
+        else:  # no base shapes: layers seen anywhere in the adapter
+            total = len({layer_of(k) for ks in adapted.values() for k in ks} - {None}) or len(mods)
+            have = mods
+        if total == 0:
+            continue
+        cov = len(have) / total
+        worst = min(worst, cov)
+        all_layers = ({layer_of(n) for n in shapes if n.endswith(f".{kind}.weight")} if shapes
+                      else {layer_of(m) for ks in adapted.values() for m in ks})
+        missing = sorted(x for x in all_layers - {layer_of(m) for m in mods} if x is not None)
+        rows.append((kind, len(have), total, round(cov, 4), ", ".join(map(str, missing[:40]))))
+    table = Table("coverage per target", ("target", "adapted", "in base", "coverage", "missing layers"),
+                  tuple(rows))
+    metrics = {r[0]: r[3] for r in rows}
+    threshold = f"coverage >= {min_coverage} for every target"
+    if not rows:
+        return _r(cid, Status.FAIL, 0.0, threshold, "No adapted module was found in the adapter weights.",
+                  "Check target_modules against the base's module names and re-train.")
+    if worst + 1e-12 < min_coverage:
+        low = [r for r in rows if r[3] + 1e-12 < min_coverage]
+        why = (f"layers_to_transform = {adapter_config.get('layers_to_transform')} restricts LoRA to "
+               "those layers" if adapter_config.get("layers_to_transform") is not None else
+               "target_modules (a regex or a name list) matched only some layers, or the save "
+               "dropped some modules")
+        return _r(cid, Status.FAIL, round(worst, 4), threshold,
+                  f"Target {low[0][0]!r} is adapted in {low[0][1]} of {low[0][2]} base modules "
+                  f"(missing layers {low[0][4] or '-'}); {len(low)} target(s) below {min_coverage}. "
+                  f"Cause: {why}.",
+                  "Use plain module names in target_modules (e.g. ['q_proj', 'v_proj']) or fix the regex "
+                  "so it matches every layer, and drop layers_to_transform; if partial coverage is "
+                  'intended, lower [gates."artifact.target_coverage"] min_coverage.',
+                  metrics=metrics, evidence=(table,))
+    note = "" if shapes is not None else " (base shapes unavailable: counted against the adapter's own layers)"
+    return _r(cid, Status.PASS, round(worst, 4), threshold,
+              f"{len(rows)} targets, each adapted in every layer{note}.", metrics=metrics, evidence=(table,))
+
+@check("artifact.lora_b_nonzero", stage="artifact", title="lora_B was trained (not all zero)")
+def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
+                   adapter_config: Mapping[str, Any] | Unreadable | None,
+                   base_tensor: Callable[[str], Any] | None = None, *, fail_share: float = 1.0,
+                   warn_share: float = 0.10, max_norm_modules: int = 64) -> CheckResult:
+    """Share of all-zero lora_B (peft initialises B = 0, so zero means never updated);
+    reports the relative update norm ‖(α/r)BA‖/‖W‖."""
+    cid = "artifact.lora_b_nonzero"
+    skip = _unavailable(cid, weights, adapter_config)
+    if skip:
+        return skip
+    assert isinstance(weights, Header) and isinstance(adapter_config, Mapping)
+    updates = scan_updates(weights, adapter_config, base_tensor, max_norm_modules)
+    if not updates:
+        return _r(cid, Status.FAIL, "no lora_B", "at least one lora_B tensor",
+                  "The adapter has no lora_B tensors at all.", "Re-save the trained PEFT model.")
+    zero = [u.module for u in updates if u.lora_b_zero]
+    share = len(zero) / len(updates)
+    rel = sorted(u.relative for u in updates if u.relative is not None)
+    metrics = {"modules": len(updates), "zero_lora_b": len(zero), "zero_share": share,
+               "relative_update_median": rel[len(rel) // 2] if rel else None,
+               "relative_update_max": rel[-1] if rel else None, "relative_update_modules": len(rel)}
+    norm_txt = (f" Relative update ‖(α/r)BA‖/‖W‖: median {rel[len(rel) // 2]:.3g}, max {rel[-1]:.3g} "
+                f"over {len(rel)} modules." if rel else "")
+    threshold = f"fail at share >= {fail_share}, warn above {warn_share}"
+    evidence = (Table("all-zero lora_B", ("module",), tuple((m,) for m in zero[:200])),) if zero else ()
+    cause = ("lora_B starts at zero and only moves with gradient: most likely no gradient reached "
+             "the adapter (gradient checkpointing without enable_input_require_grads / "
+             "use_reentrant=False, learning rate 0, frozen LoRA parameters, zero optimizer steps), or "
+             "the weights were saved before training.")
+    if share >= fail_share:
+        return _r(cid, Status.FAIL, share, threshold,
+                  f"All {len(updates)} lora_B matrices are exactly zero: the adapter is inert (output "
+                  f"identical to the base). {cause}",
+                  "Check that loss.backward() reaches LoRA params (model.enable_input_require_grads() "
+                  "with gradient checkpointing; print_trainable_parameters() > 0; lr > 0), then retrain.",
+                  metrics=metrics, evidence=evidence)
+    if share > warn_share:
+        return _r(cid, Status.WARN, share, threshold,
+                  f"{len(zero)} of {len(updates)} lora_B matrices ({share:.0%}) are exactly zero: those "
+                  f"modules were never updated.{norm_txt} {cause} With only some modules zero, look for "
+                  "modules whose gradient is cut (frozen layers, layers_to_transform, a detach).",
+                  "Find why those modules got no gradient (listed below) and retrain; or drop them "
+                  "from target_modules.", metrics=metrics, evidence=evidence)
+    return _r(cid, Status.PASS, share, threshold,
+              f"{len(updates) - len(zero)} of {len(updates)} lora_B matrices are non-zero.{norm_txt}",
+              metrics=metrics, evidence=evidence)
+
+
+@check("artifact.finite", stage="artifact", title="No NaN / Inf in adapter tensors")
+def finite(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
+    """Every floating adapter tensor is finite (read one tensor at a time)."""
+    cid = "artifact.finite"
+    skip = _unavailable(cid, weights)
+    if skip:
+        return skip
+    assert isinstance(weights, Header)
+    bad = nonfinite_counts(weights)
+    total = sum(n + i for _, n, i, _ in bad)
+    if bad:
+        return _r(cid, Status.FAIL, total, "0 non-finite values",
+                  f"{len(bad)} adapter tensors hold {total} NaN/Inf values (first: {bad[0][0]}). Any "
+                  "forward pass through them yields NaN logits. Most likely causes: fp16 overflow "
+                  "(fp16 training of a bf16 model family), a too-high learning rate, or a NaN loss "
+                  "step that the optimizer applied.",
+                  "Retrain from the last finite checkpoint with bf16 (or fp32), a lower learning rate "
+                  "and gradient clipping; check training.log_sane for the first NaN step.",
+                  metrics={"tensors_bad": len(bad)},
+                  evidence=(Table("non-finite tensors", ("tensor", "nan", "inf", "numel"),
+                                  tuple(bad[:200])),))
+    return _r(cid, Status.PASS, 0, "0 non-finite values",
+              f"All {len(weights.tensors)} adapter tensors are finite.")
+
+
+@check("artifact.tokenizer_saved", stage="artifact", title="Tokenizer and chat template saved")
+def tokenizer_saved(adapter_dir: str | Path | None, tokenizer: str | None = None,
+                    chat: bool = False) -> CheckResult:
+    """The tokenizer and chat template training used are saved with the checkpoint (or
+    ``[model] tokenizer`` points at them); the template's sha256 is recorded."""
+    cid = "artifact.tokenizer_saved"
+    where = tokenizer if tokenizer else (str(adapter_dir) if adapter_dir else None)
+    if where is None:
+        return _r(cid, Status.SKIP, None, None, "No adapter or [model] tokenizer configured.")
+    if not Path(where).is_dir():
+        return _r(cid, Status.WARN, where, "local tokenizer folder",
+                  f"[model] tokenizer = {where!r} is not a local folder (a hub id?): sftcheck cannot "
+                  "verify that it is the tokenizer and chat template training used.",
+                  "Save the training tokenizer next to the adapter (tokenizer.save_pretrained(folder)).")
+    saved = find_saved_tokenizer(where)
+    metrics = {"folder": where, "tokenizer_files": list(saved.tokenizer_files),
+               "chat_template_source": saved.template_source, "chat_template_sha256": saved.template_sha256}
+    threshold = "tokenizer files + chat template present"
+    fix = ("Call tokenizer.save_pretrained(output_dir) with the tokenizer used in training (with its "
+           "chat template) next to model.save_pretrained(output_dir), or set [model] tokenizer to it.")
+    if not saved.tokenizer_files:
+        return _r(cid, Status.FAIL, "no tokenizer files", threshold,
+                  f"{where} has no tokenizer ({', '.join(TOKENIZER_FILES)} all missing): inference "
+                  "falls back to the base model's tokenizer, which may lack tokens or the chat "
+                  "template added for training.", fix, metrics=metrics)
+    if saved.template is None:
+        status = Status.FAIL if chat else Status.WARN
+        return _r(cid, status, "no chat template", threshold,
+                  f"{where} has a tokenizer but no chat template (chat_template.jinja or "
+                  "tokenizer_config.json 'chat_template'): a server using apply_chat_template falls "
+                  "back to a default or the base's template, not training's"
+                  + ("; this config uses chat prompts." if chat else "."), fix, metrics=metrics)
+    return _r(cid, Status.PASS, saved.template_sha256[:12], threshold,
+              f"Tokenizer ({', '.join(saved.tokenizer_files)}) and chat template ({saved.template_source}, "
+              f"sha256 {saved.template_sha256}) are saved in {where}.", metrics=metrics)
+
+
+@check("artifact.vocab_consistent", stage="artifact", title="Tokenizer, embeddings and saved heads agree")
+def vocab_consistent(tokenizer_len: int | Unreadable | None,
+                     weights: Header | HeaderError | Unreadable | None,
+                     base: BaseInfo | None) -> CheckResult:
+    """len(tokenizer) <= embedding rows; saved embedding / head rows (modules_to_save) ==
+    base rows and >= len(tokenizer); warns when a tied base has one side saved."""
+    cid = "artifact.vocab_consistent"
+    skip = _unavailable(cid, tokenizer_len, weights, base)
+    if skip:
+        return skip
+    assert isinstance(weights, Header) and base is not None and isinstance(tokenizer_len, int)
+    rows_base = next((s[0] for n, s in (base.shapes or {}).items() if is_embedding_name(n) and len(s) == 2),
+                     base.config.get("vocab_size"))
+    saved = [(n, weights.tensors[n].shape) for n in modules_to_save_keys(list(weights.tensors))
+             if (is_embedding_name(n) or is_head_name(n)) and len(weights.tensors[n].shape) == 2]
+    threshold = "len(tokenizer) <= embedding rows == saved embedding/head rows"
+    metrics = {"tokenizer_len": tokenizer_len, "embedding_rows": rows_base,
+               "saved": {n: list(s) for n, s in saved}}
+    rows = [("tokenizer", tokenizer_len, ""), ("base embedding", rows_base, base.shapes_source)]
+    rows += [(strip_prefix(n), s[0], "saved in adapter") for n, s in saved]
+    table = (Table("vocabulary sizes", ("what", "rows", "source"), tuple(rows)),)
+    problems = []
+    if rows_base is not None and tokenizer_len > rows_base:
+        problems.append(f"the tokenizer has {tokenizer_len} tokens but the base embedding has {rows_base} "
+                        "rows: tokens were added without resize_token_embeddings (index errors / "
+                        "CUDA asserts on the new ids)")
+    for n, s in saved:
+        if rows_base is not None and s[0] != rows_base:
+            problems.append(f"{strip_prefix(n)} is saved with {s[0]} rows but the base has {rows_base}: "
+                            "loading fails with a size mismatch unless the base is resized to "
+                            f"{s[0]} first (vLLM refuses it)")
+        if s[0] < tokenizer_len:
+            problems.append(f"{strip_prefix(n)} has {s[0]} rows < {tokenizer_len} tokenizer tokens")
+    if problems:
+        return _r(cid, Status.FAIL, "; ".join(problems), threshold,
+                  "; ".join(problems) + ". Most likely the vocabulary was resized (tokens added) during "
+                  "training with modules_to_save on the embedding / head, or a different tokenizer is "
+                  "configured.",
+                  f"Save and use the training tokenizer; before loading the adapter call "
+                  f"base.resize_token_embeddings(len(tokenizer)); for serving, merge the adapter "
+                  "(merge_and_unload) and save the resized model.",
+                  metrics=metrics, evidence=table)
+    tied = bool(base.config.get("tie_word_embeddings"))
+    if tied and saved:
+        return _r(cid, Status.WARN, "tied + modules_to_save", threshold,
+                  f"The base ties input and output embeddings but the adapter saves "
+                  f"{', '.join(strip_prefix(n) for n, _ in saved)} as modules_to_save: the tie is broken "
+                  "in the adapter, and merging may keep only one side's training (peft#2018).",
+                  "Train both sides together (ensure_weight_tying=True in LoraConfig) or neither, "
+                  "and verify the merged model against the adapter (gate.merge_matches).",
+                  metrics=metrics, evidence=table)
+    return _r(cid, Status.PASS, tokenizer_len, threshold,
+              f"Tokenizer ({tokenizer_len}) fits the embedding ({rows_base} rows)"
+              + (f"; saved {len(saved)} embedding/head matrices match." if saved else "."),
+              metrics=metrics, evidence=table)

@@ -1,0 +1,175 @@
+"""Session fixtures for the artifact and training stages: read the checkpoint's small
+files once per session and hand them to the checks as data.
+
+Nothing here loads full weights or writes into the user's folders: the adapter header is
+parsed by ``checks.safetensors_header``, base weight shapes come from the base's
+safetensors headers (or a meta-device model built from its config when it has none),
+and base weight tensors are read one at a time, only for the relative-update norm.
+A missing or broken file becomes an ``Unreadable`` / ``HeaderError`` value that the
+checks turn into a failed or skipped result — never a traceback.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks.lora_layout import BaseInfo, Unreadable, base_weight_name
+from checks.safetensors_header import (Header, HeaderError, folder_shapes, folder_tensor_files,
+                                       header_from_state, read_header)
+from sftcheck.config import Config
+
+
+def read_json(path: Path, what: str) -> dict | Unreadable:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Unreadable(f"{path}: {what} not found.")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return Unreadable(f"{path}: {what} is not valid JSON ({exc}).")
+    if not isinstance(obj, dict):
+        return Unreadable(f"{path}: {what} is JSON {type(obj).__name__}, expected an object.")
+    return obj
+
+
+def read_adapter_weights(adapter: Path, allow_pickle: bool) -> Header | HeaderError | Unreadable:
+    st, pkl = adapter / "adapter_model.safetensors", adapter / "adapter_model.bin"
+    if st.exists():
+        try:
+            return read_header(st)
+        except HeaderError as exc:
+            return exc
+    if pkl.exists():
+        if not allow_pickle:
+            return Unreadable(f"{pkl}: only a pickle (.bin) adapter, not read without [model] "
+                              "allow_pickle = true.")
+        import torch
+
+        try:
+            state = torch.load(pkl, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
+            return Unreadable(f"{pkl}: torch.load(weights_only=True) failed: {type(exc).__name__}: {exc}")
+        if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+            return Unreadable(f"{pkl}: not a state dict of tensors.")
+        return header_from_state(pkl, state)
+    return Unreadable(f"{adapter}: no adapter_model.safetensors.")
+
+
+def _meta_shapes(source: str) -> dict[str, tuple[int, ...]]:
+    """Weight shapes of a model built on the meta device from its config (no weights)."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=False)
+    return {n: tuple(p.shape) for n, p in model.state_dict().items()}
+
+
+def read_base_info(cfg: Config) -> BaseInfo | None:
+    base = cfg.model.base
+    if not base:
+        return None
+    local = Path(base) if Path(base).is_dir() else None
+    base_cfg: dict[str, Any] = {}
+    shapes, source = None, ""
+    if local is not None:
+        got = read_json(local / "config.json", "the base config")
+        base_cfg = got if isinstance(got, dict) else {}
+        try:
+            shapes = folder_shapes(local)
+            source = "safetensors headers"
+        except (HeaderError, OSError, ValueError) as exc:
+            shapes, source = None, f"unreadable base safetensors ({exc})"
+    if shapes is None:
+        try:
+            shapes, source = _meta_shapes(base), "meta-device model from the base config"
+        except Exception as exc:  # noqa: BLE001 - offline hub id, unknown architecture …
+            source = source or f"unavailable ({type(exc).__name__}: {str(exc)[:200]})"
+    return BaseInfo(configured=base, resolved_path=str(local.resolve()) if local else None,
+                    declared_id=cfg.model.base_id, config_name=base_cfg.get("_name_or_path"),
+                    shapes=shapes, shapes_source=source, config=base_cfg)
+
+
+def base_tensor_reader(base: BaseInfo | None) -> Callable[[str], Any] | None:
+    """``read(module) -> tensor`` of the base weight of an adapted module (one at a time)."""
+    if base is None or base.resolved_path is None or base.shapes is None:
+        return None
+    try:
+        files = folder_tensor_files(base.resolved_path)
+    except (HeaderError, OSError, ValueError):
+        return None
+    if not files:
+        return None
+
+    def read(module: str):
+        from safetensors import safe_open
+
+        name = base_weight_name(module, files)
+        if name is None:
+            return None
+        with safe_open(str(files[name]), framework="pt") as f:
+            return f.get_tensor(name)
+
+    return read
+
+
+def training_log_path(cfg: Config) -> Path | None:
+    if cfg.model.training_log:
+        return Path(cfg.model.training_log)
+    if cfg.model.adapter and (Path(cfg.model.adapter) / "trainer_state.json").is_file():
+        return Path(cfg.model.adapter) / "trainer_state.json"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sft_adapter_dir(sft_config: Config) -> Path | None:
+    """The configured adapter folder (``None`` for a full fine-tune)."""
+    return Path(sft_config.model.adapter) if sft_config.model.adapter else None
+
+
+@pytest.fixture(scope="session")
+def sft_adapter_config(sft_adapter_dir: Path | None) -> dict | Unreadable | None:
+    """The parsed ``adapter_config.json``."""
+    d = sft_adapter_dir
+    return read_json(d / "adapter_config.json", "adapter_config.json") if d else None
+
+
+@pytest.fixture(scope="session")
+def sft_adapter_weights(sft_adapter_dir: Path | None,
+                        sft_config: Config) -> Header | HeaderError | Unreadable | None:
+    """The adapter's safetensors header (tensor payloads are read lazily by checks)."""
+    d = sft_adapter_dir
+    return read_adapter_weights(d, sft_config.model.allow_pickle) if d else None
+
+
+@pytest.fixture(scope="session")
+def sft_base_info(sft_config: Config) -> BaseInfo | None:
+    """Identity and weight shapes of the configured base (headers only)."""
+    return read_base_info(sft_config)
+
+
+@pytest.fixture(scope="session")
+def sft_base_tensor(sft_base_info: BaseInfo | None) -> Callable[[str], Any] | None:
+    return base_tensor_reader(sft_base_info)
+
+
+@pytest.fixture(scope="session")
+def sft_tokenizer_len(sft_config: Config) -> int | Unreadable:
+    """``len(tokenizer)`` of the tokenizer training and inference share."""
+    from sftcheck.loading import LoadError, load_tokenizer
+
+    try:
+        return len(load_tokenizer(sft_config))
+    except LoadError as exc:
+        return Unreadable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def sft_trainer_state(sft_config: Config) -> dict | Unreadable | None:
+    """The run's ``trainer_state.json`` ([model] training_log or the adapter folder's)."""
+    path = training_log_path(sft_config)
+    return read_json(path, "training log") if path else None
