@@ -82,6 +82,8 @@ class DataSection:
     id_field: str = "id"
     max_rows: int = 0
     """Audit at most this many rows per file (0 = all)."""
+    check_rows: int = 2000
+    """Rows run through your formatter / collator / prompt builder for the label and format checks (0 = all)."""
 
 
 @dataclass(frozen=True)

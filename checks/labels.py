@@ -1,0 +1,222 @@
+"""Label-mask checks: what the trainer will actually train on each row.
+
+Inputs are the rows after the user's own formatter and collator (``TrainSet``), so the
+masks checked are the masks trained.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from checks.hook_failures import hook_failed
+from checks.registry import check
+from checks.result import CheckResult, Status, Table
+from checks.rows import TrainRow, TrainSet
+from checks.spans import first_trained, last_trained, trained_positions, trained_runs
+from checks.token_strip import strips
+
+
+def _total(train: TrainSet) -> int:
+    return len(train.rows) + len(train.failures)
+
+
+def _trained_text(row: TrainRow, tokenizer, skip_special: bool = True) -> str:
+    return tokenizer.decode([row.labels[i] for i in trained_positions(row.labels)],
+                            skip_special_tokens=skip_special)
+
+
+def _ws(s: str) -> str:
+    return " ".join(s.split())
+
+
+@check("labels.not_all_masked", stage="pretrain", title="Every row has trainable tokens")
+def not_all_masked(train: TrainSet, tokenizer, *, max_zero_share: float = 0.05) -> CheckResult:
+    """Rows with 0 trainable labels: warn on any, fail above ``max_zero_share`` or when all are 0."""
+    failed = hook_failed("labels.not_all_masked", train.failures, _total(train))
+    if failed:
+        return failed
+    n = len(train.rows)
+    counts = [len(trained_positions(r.labels)) for r in train.rows]
+    zero = [r for r, c in zip(train.rows, counts) if c == 0]
+    share = len(zero) / n if n else 1.0
+    metrics = {"rows": n, "rows_all_masked": len(zero),
+               "mean_trained_tokens": sum(counts) / n if n else 0.0, "min_trained_tokens": min(counts, default=0)}
+    evidence = strips(train.rows, zero, tokenizer, train.end_ids)
+    threshold = f"<= {max_zero_share:.0%} rows with 0 trained tokens (and not all)"
+    if not n:
+        return CheckResult("labels.not_all_masked", Status.FAIL, 1.0, threshold,
+                           "No training rows were produced.", fix="Fix data.schema first.")
+    if zero and (len(zero) == n or share > max_zero_share):
+        return CheckResult(
+            "labels.not_all_masked", Status.FAIL, share, threshold,
+            f"{len(zero)} of {n} rows ({share:.1%}) have every label = -100: "
+            f"{'NOTHING is trained (loss 0, the adapter learns nothing)' if len(zero) == n else 'those rows train nothing'}. "
+            "Most likely the response marker your collator searches for never matches the rendered "
+            "text (it tokenizes differently with left context, or differs from the template), or the "
+            "prompt alone fills max_length.",
+            fix="Make the response marker match the template as tokenized inside a row (compare the "
+                "strips below), tokenize prompt and completion separately and mask the prompt by "
+                "length, or raise max_length.",
+            metrics=metrics, evidence=evidence)
+    if zero:
+        return CheckResult("labels.not_all_masked", Status.WARN, share, threshold,
+                           f"{len(zero)} of {n} rows have no trainable token (below the threshold).",
+                           fix="Inspect the failing rows' strips; drop or repair them.",
+                           metrics=metrics, evidence=evidence)
+    return CheckResult("labels.not_all_masked", Status.PASS, share, threshold,
+                       f"All {n} rows train at least one token (mean {metrics['mean_trained_tokens']:.1f}).",
+                       metrics=metrics, evidence=evidence)
+
+
+@check("labels.prompt_masked", stage="pretrain", title="Prompt tokens are not trained")
+def prompt_masked(train: TrainSet, tokenizer, *, max_bad_share: float = 0.01,
+                  max_trained_share: float = 0.95) -> CheckResult:
+    """A row trains its prompt when its first token is trained, its trained share exceeds
+    ``max_trained_share``, or the trained text contains the question."""
+    failed = hook_failed("labels.prompt_masked", train.failures, _total(train))
+    if failed:
+        return failed
+    bad: list[tuple[TrainRow, str]] = []
+    shares = []
+    for r in train.rows:
+        pos = trained_positions(r.labels)
+        if not pos:
+            continue
+        share = len(pos) / len(r.labels)
+        shares.append(share)
+        q = _ws(r.question)
+        if first_trained(r.labels) <= 1 and len(r.labels) > 2:
+            bad.append((r, f"trained from position {pos[0]} (the prompt's first token)"))
+        elif share > max_trained_share:
+            bad.append((r, f"{share:.0%} of tokens trained"))
+        elif len(q) >= 3 and q not in _ws(r.answer) and q in _ws(_trained_text(r, tokenizer)):
+            bad.append((r, "the question is inside the trained span"))
+    n = len(train.rows)
+    share_bad = len(bad) / n if n else 0.0
+    metrics = {"rows": n, "rows_training_prompt": len(bad),
+               "mean_trained_share": sum(shares) / len(shares) if shares else 0.0}
+    threshold = f"<= {max_bad_share:.0%} rows train their prompt"
+    evidence = strips(train.rows, [r for r, _ in bad], tokenizer, train.end_ids)
+    if share_bad > max_bad_share:
+        r, why = bad[0]
+        return CheckResult(
+            "labels.prompt_masked", Status.FAIL, share_bad, threshold,
+            f"{len(bad)} of {n} rows ({share_bad:.1%}) train their prompt (first: row {r.row}: {why}; mean "
+            f"trained share {metrics['mean_trained_share']:.0%}). Training on inputs wastes capacity on "
+            "predicting questions and dilutes the answer loss; the usual cause is labels = input_ids "
+            "(a plain LM collator, or a formatter that does not set the prompt labels to -100).",
+            fix="Set the prompt's labels to -100 (completion-only loss: TRL completion_only_loss / "
+                "assistant_only_loss, or mask len(prompt_ids) labels in your formatter) and do not let "
+                "the collator rebuild labels from input_ids.",
+            metrics=metrics,
+            evidence=(Table("rows training the prompt", ("row", "why"), tuple((r.row, w) for r, w in bad[:20])),)
+            + evidence)
+    return CheckResult("labels.prompt_masked", Status.PASS, share_bad, threshold,
+                       f"{n - len(bad)} of {n} rows mask their prompt (mean trained share "
+                       f"{metrics['mean_trained_share']:.0%}).", metrics=metrics, evidence=evidence[:3])
+
+
+@check("labels.response_span", stage="pretrain", title="The trained span is the answer (+ EOS), nothing more or less")
+def response_span(train: TrainSet, tokenizer, expected_completion: str | None = None, *,
+                  max_bad_share: float = 0.0) -> CheckResult:
+    """The decoded trainable span contains the whole answer, none of the question, and — when
+    ``expected_completion`` (e.g. ``" <answer>{answer}</answer>"``) is given — equals it."""
+    failed = hook_failed("labels.response_span", train.failures, _total(train))
+    if failed:
+        return failed
+    bad: list[tuple[TrainRow, str, str]] = []
+    wrappers: Counter[str] = Counter()
+    for r in train.rows:
+        text = _trained_text(r, tokenizer)
+        ans, q = _ws(r.answer), _ws(r.question)
+        why = ""
+        if not trained_positions(r.labels):
+            why = "nothing trained"
+        elif expected_completion is not None and _ws(text) != _ws(expected_completion.format(answer=r.answer)):
+            why = f"expected {expected_completion.format(answer=r.answer)!r}"
+        elif ans not in _ws(text):
+            why = "the answer is not (entirely) trained"
+        elif len(q) >= 3 and q not in ans and q in _ws(text):
+            why = "the question is trained too"
+        if why:
+            bad.append((r, text, why))
+        else:
+            wrappers[_ws(text).replace(ans, "{answer}", 1)] += 1
+    n = len(train.rows)
+    share = len(bad) / n if n else 1.0
+    threshold = f"<= {max_bad_share:.0%} rows whose trained span is not the answer"
+    metrics = {"rows": n, "bad_rows": len(bad), "trained_span_shapes": dict(wrappers.most_common(3)),
+               "runs_per_row_max": max((len(trained_runs(r.labels)) for r in train.rows), default=0)}
+    table = Table("rows whose trained span is not the answer", ("row", "gold answer", "trained text", "problem"),
+                  tuple((r.row, r.answer, t, w) for r, t, w in bad[:20]))
+    evidence = strips(train.rows, [r for r, _, _ in bad], tokenizer, train.end_ids)
+    if not n:
+        return CheckResult("labels.response_span", Status.FAIL, share, threshold, "No training rows.",
+                           fix="Fix data.schema first.")
+    if share > max_bad_share:
+        r, t, w = bad[0]
+        return CheckResult(
+            "labels.response_span", Status.FAIL, share, threshold,
+            f"In {len(bad)} of {n} rows ({share:.1%}) the trained tokens are not the answer: first row {r.row} "
+            f"trains {t!r} ({w}; gold {r.answer!r}). Likely the prompt/answer boundary is computed "
+            "on different tokens than the row (a marker or length that does not match), or the "
+            "answer is truncated.",
+            fix="Mask exactly the prompt tokens (-100) and train the completion + EOS: compute the "
+                "boundary from len(tokenizer(prompt).input_ids) on the same text you train on.",
+            metrics=metrics, evidence=(table,) + evidence)
+    return CheckResult("labels.response_span", Status.PASS, share, threshold,
+                       f"All {n} rows train the answer and nothing of the prompt (span shape: "
+                       f"{next(iter(wrappers), '?')!r}).", metrics=metrics, evidence=evidence[:3])
+
+
+@check("labels.eos_trained", stage="pretrain", title="EOS / end-of-turn is the last trained label")
+def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> CheckResult:
+    """The last trained label of each row is EOS/EOT in at least ``min_share`` of rows,
+    measured after the user's collator (catches pad == eos masking)."""
+    failed = hook_failed("labels.eos_trained", train.failures, _total(train))
+    if failed:
+        return failed
+    end_ids = train.end_ids
+    with_labels = [r for r in train.rows if trained_positions(r.labels)]
+    bad: list[tuple[TrainRow, str]] = []
+    pad = getattr(tokenizer, "pad_token_id", None)
+    for r in with_labels:
+        last = last_trained(r.labels)
+        if r.labels[last] in end_ids:
+            continue
+        after = r.input_ids[last + 1] if last + 1 < len(r.input_ids) else None
+        if after is not None and after in end_ids and after == pad:
+            bad.append((r, "pad == eos: the EOS is in input_ids but its label was masked as padding"))
+        elif after is not None and after in end_ids:
+            bad.append((r, "the EOS is in input_ids but its label is -100"))
+        elif not any(t in end_ids for t in r.input_ids):
+            bad.append((r, "no EOS/EOT in the row at all (never appended)"))
+        else:
+            bad.append((r, f"last trained token is {tokenizer.convert_ids_to_tokens(int(r.labels[last]))!r}"))
+    n = len(with_labels)
+    share = (n - len(bad)) / n if n else 0.0
+    names = sorted(tokenizer.convert_ids_to_tokens(sorted(end_ids)))
+    threshold = f">= {min_share:.0%} rows end their labels with {', '.join(names)}"
+    metrics = {"rows_with_labels": n, "rows_without_end_label": len(bad), "end_tokens": names,
+               "pad_token_id": pad, "eos_token_id": getattr(tokenizer, "eos_token_id", None)}
+    evidence = strips(train.rows, [r for r, _ in bad], tokenizer, end_ids)
+    if n == 0 or share < min_share:
+        causes = Counter(w for _, w in bad).most_common()
+        cause = causes[0][0] if causes else "no row has any trained label"
+        pad_eos = pad is not None and pad == getattr(tokenizer, "eos_token_id", None)
+        return CheckResult(
+            "labels.eos_trained", Status.FAIL, share, threshold,
+            f"Only {n - len(bad)} of {n} rows train an end token as their last label ({share:.1%}); most "
+            f"common cause here: {cause}. A model never trained to emit EOS/EOT does not stop: "
+            "it runs to max_new_tokens and rambles past the answer."
+            + (" The tokenizer's pad_token == eos_token, and a collator that masks labels by pad id "
+               "also masks every EOS." if pad_eos else ""),
+            fix=("Use a pad token distinct from EOS (tokenizer.pad_token = a reserved/unused token, or "
+                 "add '<|pad|>'), or mask padding by attention_mask, not by pad id."
+                 if pad_eos else "Append tokenizer.eos_token_id (or the template's end-of-turn token) to "
+                 "every completion and keep its label."),
+            metrics=metrics,
+            evidence=(Table("rows not ending in EOS/EOT", ("row", "cause"), tuple((r.row, w) for r, w in bad[:20])),)
+            + evidence)
+    return CheckResult("labels.eos_trained", Status.PASS, share, threshold,
+                       f"{n - len(bad)} of {n} rows end their labels with an end token.",
+                       metrics=metrics, evidence=evidence[:3])

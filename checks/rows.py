@@ -1,0 +1,98 @@
+"""Plain records the pre-training checks consume: loaded examples, file problems,
+tokenized training rows, inference prompts and hook failures.
+
+Produced once per session by ``sftcheck.dataio`` / ``sftcheck.session_data`` (which run
+the user's own formatter, collator and prompt builder); checks only read them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+IGNORE = -100  # the label of a token that is not trained
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row of a data file, reduced to what the checks need.
+
+    ``row`` is the 1-based row number in ``file``; ``question`` is the last user turn
+    (with the Alpaca input appended), ``answer`` the target the model should produce.
+    ``messages`` keeps the chat turns before the answer for chat-shaped schemas.
+    """
+    file: str
+    row: int
+    id: str
+    question: str
+    answer: str
+    system: str | None = None
+    messages: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that does not fit the schema: where, which field, what is wrong."""
+    file: str
+    row: int
+    field: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class DataAudit:
+    """The streamed audit of one data file (bounded memory: counts + the first problems)."""
+    file: str
+    schema: str
+    rows: int                 # rows read (valid + invalid)
+    valid: int
+    problems: tuple[RowProblem, ...]   # the first ``problems_kept`` problems
+    problem_count: int                 # all problems
+    error: str | None = None           # the file itself could not be read
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    """The user's hook raised on one row; the traceback goes into the evidence."""
+    hook: str          # e.g. "train_formatter = fixtures.user_code:format_example"
+    row: int
+    traceback: str
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    """One training row as the trainer sees it: after the formatter and the collator."""
+    row: int
+    id: str
+    question: str
+    answer: str
+    input_ids: tuple[int, ...]
+    labels: tuple[int, ...]
+
+    @property
+    def trained(self) -> tuple[int, ...]:
+        """Positions whose label is trained (``label != -100``)."""
+        return tuple(i for i, lab in enumerate(self.labels) if lab != IGNORE)
+
+
+@dataclass(frozen=True)
+class TrainSet:
+    rows: tuple[TrainRow, ...]
+    failures: tuple[HookFailure, ...] = ()
+    source: str = ""           # which formatter / collator produced the rows
+    end_ids: frozenset[int] = field(default_factory=frozenset)  # EOS + EOT ids
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One inference prompt exactly as it is served: text and ids."""
+    row: int
+    id: str
+    question: str
+    text: str
+    input_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    prompts: tuple[Prompt, ...]
+    failures: tuple[HookFailure, ...] = ()
+    source: str = ""

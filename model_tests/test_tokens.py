@@ -1,0 +1,12 @@
+"""Pre-training gate: token ids fit the embedding; template tokens exist."""
+import pytest
+
+import checks.tokens
+
+pytestmark = pytest.mark.pretrain
+
+
+def test_vocab_bounds(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenizer, sft_embedding_rows):
+    rows, source = sft_embedding_rows
+    sft_check(checks.tokens.vocab_bounds, sft_train_rows, sft_infer_prompts, sft_tokenizer, rows, source,
+              getattr(sft_tokenizer, "chat_template", None))

@@ -1,0 +1,271 @@
+"""Reading training / eval data: JSONL, JSON and parquet, streamed, in the shapes people use.
+
+Schemas (``[data] schema``, or ``auto`` = detected from the first row that fits one):
+
+============== ==================================================================
+``qa``           ``{"question": ..., "answer": ...}`` (field names: ``[data] question_field``,
+                 ``answer_field``)
+``prompt_completion``  TRL: ``{"prompt": str | messages, "completion": str | messages}``
+``messages``     TRL chat: ``{"messages": [{"role", "content"}, ...]}``, last turn = assistant
+``sharegpt``     ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}, ...]}``
+``alpaca``       ``{"instruction", "input" (optional), "output"}``
+============== ==================================================================
+
+Every row becomes either an ``Example`` or a ``RowProblem`` (file, 1-based row number,
+field, problem) — a bad row is recorded, never raised.  JSONL and parquet are streamed
+(constant memory whatever the file size); a ``.json`` file holding one array is parsed
+whole (convert big files to JSONL).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checks.rows import DataAudit, Example, RowProblem
+
+SCHEMAS = ("qa", "prompt_completion", "messages", "sharegpt", "alpaca")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "system": "system", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
+
+
+@dataclass(frozen=True)
+class Fields:
+    question: str = "question"
+    answer: str = "answer"
+    id: str = "id"
+
+
+class DataFileError(ValueError):
+    """The file itself cannot be read (missing, unknown extension, not a JSON array)."""
+
+
+# ---------------------------------------------------------------- raw rows
+
+def iter_raw(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(row_number, parsed_row)``; a row that is not valid JSON yields an
+    ``Exception`` instance as its value (the caller records it)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        yield from _iter_jsonl(p)
+    elif suffix == ".json":
+        yield from _iter_json(p)
+    elif suffix in (".parquet", ".pq"):
+        yield from _iter_parquet(p)
+    else:
+        raise DataFileError(f"{p}: unknown data file type {suffix!r}. "
+                            "Fix: use .jsonl, .json (one array of objects) or .parquet.")
+
+
+def _iter_jsonl(p: Path) -> Iterator[tuple[int, Any]]:
+    with p.open("rb") as f:
+        n = 0
+        for line in f:
+            if not line.strip():
+                continue
+            n += 1
+            try:
+                yield n, json.loads(line)
+            except ValueError as exc:
+                yield n, exc
+
+
+def _iter_json(p: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        data = json.loads(p.read_bytes())
+    except ValueError as exc:
+        raise DataFileError(f"{p}: not valid JSON ({exc}). Fix: correct the file, or write one "
+                            "object per line as .jsonl.") from exc
+    if isinstance(data, dict):  # {"data": [...]} / {"train": [...]} wrappers
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            data = lists[0]
+    if not isinstance(data, list):
+        raise DataFileError(f"{p}: a .json data file must hold one array of row objects, got "
+                            f"{type(data).__name__}. Fix: write [{{...}}, ...] or use .jsonl.")
+    for n, row in enumerate(data, start=1):
+        yield n, row
+
+
+def _iter_parquet(p: Path, batch_size: int = 4096) -> Iterator[tuple[int, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(p)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+        raise DataFileError(f"{p}: not a readable parquet file ({exc}).") from exc
+    n = 0
+    for batch in pf.iter_batches(batch_size=batch_size):
+        for row in batch.to_pylist():
+            n += 1
+            yield n, row
+
+
+# ---------------------------------------------------------------- schemas
+
+def detect_schema(row: Any, fields: Fields = Fields()) -> str | None:
+    """The schema a row fits by its keys, or None."""
+    if not isinstance(row, dict):
+        return None
+    if "messages" in row:
+        return "messages"
+    if "conversations" in row:
+        return "sharegpt"
+    if "prompt" in row and "completion" in row:
+        return "prompt_completion"
+    if "instruction" in row and "output" in row:
+        return "alpaca"
+    if fields.question in row and fields.answer in row:
+        return "qa"
+    return None
+
+
+class _Bad(Exception):
+    def __init__(self, field: str, problem: str):
+        super().__init__(problem)
+        self.field, self.problem = field, problem
+
+
+def _text(row: dict, key: str, *, optional: bool = False) -> str:
+    if key not in row or row[key] is None:
+        if optional:
+            return ""
+        raise _Bad(key, "missing field")
+    value = row[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise _Bad(key, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _turns(value: Any, key: str, role_key: str, content_key: str,
+           roles: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise _Bad(key, "expected a non-empty list of turns")
+    out = []
+    for i, turn in enumerate(value):
+        where = f"{key}[{i}]"
+        if not isinstance(turn, dict):
+            raise _Bad(where, f"expected an object, got {type(turn).__name__}")
+        if role_key not in turn:
+            raise _Bad(f"{where}.{role_key}", "missing field")
+        if content_key not in turn or not isinstance(turn[content_key], str):
+            raise _Bad(f"{where}.{content_key}", "missing field" if content_key not in turn
+                       else f"expected a string, got {type(turn[content_key]).__name__}")
+        role = str(turn[role_key])
+        if roles is not None:
+            if role not in roles:
+                raise _Bad(f"{where}.{role_key}", f"unknown role {role!r} (known: {', '.join(roles)})")
+            role = roles[role]
+        out.append((role, turn[content_key]))
+    return out
+
+
+def _from_turns(turns: list[tuple[str, str]], key: str) -> tuple[str, str, str | None, tuple]:
+    if turns[-1][0] != "assistant":
+        raise _Bad(key, f"the last turn must be the assistant's answer, got role {turns[-1][0]!r}")
+    before = turns[:-1]
+    users = [c for r, c in before if r == "user"]
+    if not users:
+        raise _Bad(key, "no user turn before the assistant's answer")
+    system = next((c for r, c in before if r == "system"), None)
+    return users[-1], turns[-1][1], system, tuple(before)
+
+
+def to_example(raw: Any, schema: str, file: str, row: int, fields: Fields = Fields()) -> Example | RowProblem:
+    """Normalise one parsed row; a row that does not fit becomes a ``RowProblem``."""
+    if isinstance(raw, Exception):
+        return RowProblem(file, row, "<row>", f"not valid JSON: {raw}")
+    if not isinstance(raw, dict):
+        return RowProblem(file, row, "<row>", f"expected an object, got {type(raw).__name__}")
+    try:
+        rid = str(raw.get(fields.id, raw.get("id", f"row-{row}")))
+        if schema == "qa":
+            q, a = _text(raw, fields.question), _text(raw, fields.answer)
+            return Example(file, row, rid, q, a)
+        if schema == "alpaca":
+            q, extra, a = _text(raw, "instruction"), _text(raw, "input", optional=True), _text(raw, "output")
+            return Example(file, row, rid, q + ("\n\n" + extra if extra else ""), a)
+        if schema == "prompt_completion":
+            p, c = raw.get("prompt"), raw.get("completion")
+            if isinstance(p, list) or isinstance(c, list):
+                prompt = _turns(p, "prompt", "role", "content")
+                completion = _turns(c, "completion", "role", "content")
+                q, a, system, before = _from_turns(prompt + completion[:1], "completion")
+                return Example(file, row, rid, q, a, system, before)
+            return Example(file, row, rid, _text(raw, "prompt"), _text(raw, "completion"))
+        if schema == "messages":
+            q, a, system, before = _from_turns(_turns(raw.get("messages"), "messages", "role", "content"),
+                                               "messages")
+            return Example(file, row, rid, q, a, system, before)
+        if schema == "sharegpt":
+            turns = _turns(raw.get("conversations"), "conversations", "from", "value", SHAREGPT_ROLES)
+            q, a, system, before = _from_turns(turns, "conversations")
+            return Example(file, row, rid, q, a, system, before)
+    except _Bad as bad:
+        return RowProblem(file, row, bad.field, bad.problem)
+    raise ValueError(f"unknown schema {schema!r} (known: {', '.join(SCHEMAS)})")
+
+
+# ---------------------------------------------------------------- audit
+
+def audit(path: str | Path, schema: str = "auto", *, fields: Fields = Fields(), keep: int = 0,
+          max_rows: int = 0, problems_kept: int = 50) -> tuple[DataAudit, list[Example]]:
+    """Stream ``path`` once: count rows, record problems, keep the first ``keep`` examples
+    (0 = none kept).  Memory is bounded by ``keep`` + ``problems_kept``, not the file size.
+    """
+    file = str(path)
+    problems: list[RowProblem] = []
+    kept: list[Example] = []
+    rows = valid = problem_count = 0
+    try:
+        for n, raw in iter_raw(path):
+            if max_rows and n > max_rows:
+                break
+            rows += 1
+            if schema == "auto":
+                found = detect_schema(raw, fields)
+                if found is not None:
+                    schema = found
+            if schema == "auto":
+                item: Example | RowProblem = _undetected(raw, file, n, fields)
+            else:
+                item = to_example(raw, schema, file, n, fields)
+            if isinstance(item, RowProblem):
+                problem_count += 1
+                if len(problems) < problems_kept:
+                    problems.append(item)
+                continue
+            valid += 1
+            if len(kept) < keep:
+                kept.append(item)
+    except (DataFileError, OSError) as exc:
+        return DataAudit(file, schema, rows, valid, tuple(problems), problem_count, error=str(exc)), kept
+    return DataAudit(file, schema, rows, valid, tuple(problems), problem_count), kept
+
+
+def _undetected(raw: Any, file: str, row: int, fields: Fields) -> RowProblem:
+    if isinstance(raw, Exception):
+        return RowProblem(file, row, "<row>", f"not valid JSON: {raw}")
+    keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+    return RowProblem(file, row, f"{fields.question}/{fields.answer}",
+                      f"fits no known schema (keys: {keys}); expected one of {', '.join(SCHEMAS)}")
+
+
+def iter_examples(path: str | Path, schema: str = "auto", *, fields: Fields = Fields(),
+                  max_rows: int = 0) -> Iterator[Example]:
+    """Stream the valid examples of a file (problems are skipped; ``audit`` reports them)."""
+    for n, raw in iter_raw(path):
+        if max_rows and n > max_rows:
+            return
+        if schema == "auto":
+            schema = detect_schema(raw, fields) or "auto"
+            if schema == "auto":
+                continue
+        item = to_example(raw, schema, str(path), n, fields)
+        if isinstance(item, Example):
+            yield item

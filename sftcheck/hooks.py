@@ -1,0 +1,311 @@
+"""The user's own formatting code, imported from the run config — or the built-in defaults.
+
+Hooks are ``[format]`` keys holding ``"module:function"``.  ``module`` is either an
+importable dotted name (``mypkg.train:format_example``) or a ``.py`` file path, relative to
+the config file's folder (``"hooks.py:format_example"``, ``"src/fmt.py:build"``).
+
+Signatures (what sftcheck calls):
+
+* ``train_formatter(question, answer, tokenizer)`` → ``{"input_ids": [...], "labels": [...]}``
+  (labels -100 where not trained), or a ``str`` of the whole training text, which is
+  tokenized with the tokenizer's defaults and trained everywhere unless your collator
+  masks it (as a completion-only collator does).
+* ``collator(rows)`` or ``collator(rows, tokenizer=...)`` → a batch dict with
+  ``input_ids`` and ``labels`` (lists or tensors, padded); ``rows`` are the formatter's
+  dicts.  Rows are read back without padding via ``attention_mask`` when present.
+* ``prompt_builder(question)`` or ``prompt_builder(question, tokenizer=...)`` → the
+  inference prompt as a ``str`` (tokenized as ``tokenizer(text)`` — with the tokenizer's
+  default special tokens, as serving code does) or a list of token ids.
+* ``answer_parser(text)`` → the extracted answer ``str`` or ``None``.
+
+Defaults when a hook is not set: with ``[format] chat = true``, the tokenizer's chat
+template (``apply_chat_template``; system turn from ``system_prompt``), the prompt masked
+and the assistant turn trained up to its end-of-turn token, as TRL's completion-only loss
+does; otherwise ``prompt_template`` / ``completion_template`` (EOS appended to the
+completion).  The answer parser defaults to the ``answer_pattern`` regex.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checks.rows import Example
+
+DEFAULT_PROMPT = "Question: {question}\nAnswer:"
+DEFAULT_COMPLETION = " <answer>{answer}</answer>"
+
+
+class HookError(ValueError):
+    """A hook named in the config cannot be imported; the message has file, key, fix."""
+
+
+@dataclass(frozen=True)
+class Hook:
+    key: str          # the config key, e.g. "train_formatter"
+    spec: str         # "module:function" or "builtin:..."
+    fn: Callable[..., Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} = {self.spec}"
+
+    def accepts(self, name: str) -> bool:
+        try:
+            params = inspect.signature(self.fn).parameters
+        except (TypeError, ValueError):
+            return False
+        return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def import_hook(spec: str, *, key: str, base_dir: Path, source: str) -> Callable[..., Any]:
+    """Import ``module:function``; ``module`` may be a ``.py`` path relative to ``base_dir``."""
+    if ":" not in spec:
+        raise HookError(f"{source}: [format] {key} = {spec!r} is not 'module:function'. "
+                        "Fix: write e.g. 'mypkg.train:format_example' or 'hooks.py:format_example'.")
+    module_name, _, attr = spec.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            path = path if path.is_absolute() else base_dir / path
+            if not path.is_file():
+                raise HookError(f"{source}: [format] {key} = {spec!r}: {path} does not exist. "
+                                f"Fix: correct the path (relative to {base_dir}).")
+            unique = f"sftcheck_hook_{abs(hash(str(path.resolve())))}"
+            module = sys.modules.get(unique)
+            if module is None:
+                mspec = importlib.util.spec_from_file_location(unique, path)
+                module = importlib.util.module_from_spec(mspec)  # type: ignore[arg-type]
+                sys.modules[unique] = module
+                mspec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            if str(base_dir) not in sys.path:
+                sys.path.append(str(base_dir))
+            module = importlib.import_module(module_name)
+    except HookError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's module failed to import
+        raise HookError(f"{source}: [format] {key} = {spec!r}: importing {module_name!r} failed: "
+                        f"{type(exc).__name__}: {exc}. Fix: make the module importable from "
+                        f"{base_dir} (or give a .py file path).") from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise HookError(f"{source}: [format] {key} = {spec!r}: {module_name!r} has no callable "
+                        f"{attr!r}. Fix: name an existing function.")
+    return fn
+
+
+def _base_dir(cfg) -> Path:
+    src = Path(cfg.source)
+    return src.resolve().parent if src.exists() else Path.cwd()
+
+
+# ---------------------------------------------------------------- built-in defaults
+
+def _chat_messages(ex: Example, system: str | None) -> list[dict[str, str]]:
+    msgs: list[dict[str, str]] = []
+    if ex.messages:
+        msgs = [{"role": r, "content": c} for r, c in ex.messages]
+        if system and not any(m["role"] == "system" for m in msgs):
+            msgs.insert(0, {"role": "system", "content": system})
+        # the last user turn is the question
+        return msgs
+    if system:
+        msgs.append({"role": "system", "content": system})
+    msgs.append({"role": "user", "content": ex.question})
+    return msgs
+
+
+def _ids(result: Any) -> list[int]:
+    """``apply_chat_template(tokenize=True)`` returns ids or a BatchEncoding by version."""
+    if hasattr(result, "keys") and "input_ids" in result:
+        result = result["input_ids"]
+    return [int(i) for i in result]
+
+
+def end_of_turn_ids(tokenizer) -> set[int]:
+    """Ids of EOS and the usual end-of-turn tokens that exist in this vocabulary."""
+    from checks.spans import end_token_ids
+
+    return set(end_token_ids(tokenizer))
+
+
+def chat_train(ex: Example, tokenizer, system: str | None) -> dict[str, list[int]]:
+    """TRL-style completion-only row: prompt (with generation header) masked, the assistant
+    turn trained through its end-of-turn token (whitespace after it is not part of the row)."""
+    prompt_msgs = _chat_messages(ex, system)
+    prompt = _ids(tokenizer.apply_chat_template(prompt_msgs, add_generation_prompt=True, tokenize=True))
+    full = _ids(tokenizer.apply_chat_template(
+        prompt_msgs + [{"role": "assistant", "content": ex.answer}], tokenize=True))
+    ends = end_of_turn_ids(tokenizer)
+    last_end = max((i for i, t in enumerate(full) if t in ends and i >= len(prompt)), default=None)
+    if last_end is not None:
+        full = full[:last_end + 1]
+    n = len(prompt) if full[:len(prompt)] == prompt else 0
+    return {"input_ids": full, "labels": [-100] * n + full[n:]}
+
+
+def chat_prompt(ex: Example, tokenizer, system: str | None) -> list[int]:
+    return _ids(tokenizer.apply_chat_template(_chat_messages(ex, system), add_generation_prompt=True,
+                                              tokenize=True))
+
+
+def template_train(ex: Example, tokenizer, prompt_t: str, completion_t: str) -> dict[str, list[int]]:
+    prompt = tokenizer(prompt_t.format(question=ex.question)).input_ids
+    completion = tokenizer(completion_t.format(answer=ex.answer), add_special_tokens=False).input_ids
+    completion = list(completion) + [tokenizer.eos_token_id]
+    return {"input_ids": list(prompt) + completion, "labels": [-100] * len(prompt) + completion}
+
+
+def template_train_batch(examples: list[Example], tokenizer, prompt_t: str,
+                         completion_t: str) -> list[dict[str, list[int]]]:
+    """``template_train`` for many rows in two fast-tokenizer batch calls (same ids)."""
+    prompts = tokenizer([prompt_t.format(question=ex.question) for ex in examples]).input_ids
+    completions = tokenizer([completion_t.format(answer=ex.answer) for ex in examples],
+                            add_special_tokens=False).input_ids
+    eos = [tokenizer.eos_token_id]
+    out = []
+    for p, c in zip(prompts, completions):
+        c = list(c) + eos
+        out.append({"input_ids": list(p) + c, "labels": [-100] * len(p) + c})
+    return out
+
+
+def regex_parser(pattern: str) -> Callable[[str], str | None]:
+    try:
+        rx = re.compile(pattern, flags=re.S)
+    except re.error as exc:
+        raise HookError(f"[format] answer_pattern = {pattern!r} is not a valid regex ({exc}). "
+                        "Fix: write a regex with one group, e.g. '<answer>(.*?)</answer>'.") from exc
+
+    def parse(text: str) -> str | None:
+        m = rx.search(text)
+        if not m:
+            return None
+        return (m.group(1) if m.groups() else m.group(0)).strip()
+
+    parse.__name__ = f"regex {pattern!r}"
+    return parse
+
+
+# ---------------------------------------------------------------- resolved hooks
+
+@dataclass(frozen=True)
+class Hooks:
+    """The four hooks of a run, resolved once: the user's or the built-in defaults."""
+    train_formatter: Hook
+    collator: Hook | None
+    prompt_builder: Hook
+    answer_parser: Hook
+
+    def train_row(self, ex: Example, tokenizer) -> dict[str, list[int]]:
+        """Call the formatter on one example; a text result is tokenized (labels = ids)."""
+        if self.train_formatter.spec.startswith("builtin:"):
+            out = self.train_formatter.fn(ex, tokenizer)
+        else:
+            out = self.train_formatter.fn(ex.question, ex.answer, tokenizer)
+        if isinstance(out, str):
+            ids = list(tokenizer(out).input_ids)
+            return {"input_ids": ids, "labels": list(ids)}
+        if not hasattr(out, "keys") or "input_ids" not in out:
+            raise TypeError(f"{self.train_formatter.label} returned {type(out).__name__}; expected "
+                            "a dict with input_ids and labels, or the training text (str)")
+        ids = [int(i) for i in _flat(out["input_ids"])]
+        labels = [int(i) for i in _flat(out["labels"])] if "labels" in out else list(ids)
+        return {**{k: v for k, v in out.items()}, "input_ids": ids, "labels": labels}
+
+    def train_rows(self, examples: list[Example], tokenizer) -> list[dict[str, list[int]] | str]:
+        """Format many rows; a row whose formatter raised gets its traceback (a ``str``)."""
+        batch = getattr(self.train_formatter.fn, "batch", None)
+        if batch is not None:
+            try:
+                return batch(examples, tokenizer)
+            except Exception:  # noqa: BLE001 - retry row by row to locate the failing row
+                pass
+        out: list[dict[str, list[int]] | str] = []
+        for ex in examples:
+            try:
+                out.append(self.train_row(ex, tokenizer))
+            except Exception:  # noqa: BLE001 - the user's code raised: a finding
+                out.append(traceback.format_exc())
+        return out
+
+    def prompt(self, ex: Example, tokenizer) -> tuple[str, list[int]]:
+        """The served prompt of one example: (text, ids)."""
+        hook = self.prompt_builder
+        if hook.spec.startswith("builtin:"):
+            ids = hook.fn(ex, tokenizer)
+            return tokenizer.decode(ids), ids
+        out = hook.fn(ex.question, tokenizer=tokenizer) if hook.accepts("tokenizer") else hook.fn(ex.question)
+        if isinstance(out, str):
+            return out, [int(i) for i in tokenizer(out).input_ids]
+        ids = [int(i) for i in _flat(out["input_ids"] if hasattr(out, "keys") else out)]
+        return tokenizer.decode(ids), ids
+
+    def collate(self, rows: list[dict], tokenizer) -> list[tuple[list[int], list[int]]]:
+        """Run the collator on a batch; return each row's (input_ids, labels) unpadded."""
+        if self.collator is None:
+            return [(r["input_ids"], r["labels"]) for r in rows]
+        hook = self.collator
+        batch = hook.fn(rows, tokenizer=tokenizer) if hook.accepts("tokenizer") else hook.fn(rows)
+        ids, labels = _rows(batch["input_ids"]), _rows(batch["labels"])
+        mask = _rows(batch["attention_mask"]) if "attention_mask" in batch else None
+        out = []
+        for i, row in enumerate(rows):
+            if mask is not None:
+                keep = [j for j, m in enumerate(mask[i]) if m]
+            else:
+                keep = list(range(len(row["input_ids"])))
+            out.append(([ids[i][j] for j in keep], [labels[i][j] for j in keep]))
+        return out
+
+
+def _flat(x: Any) -> list:
+    if hasattr(x, "tolist"):
+        x = x.tolist()
+    if x and isinstance(x[0], list):  # a batch of one
+        x = x[0]
+    return list(x)
+
+
+def _rows(x: Any) -> list[list[int]]:
+    if hasattr(x, "tolist"):
+        x = x.tolist()
+    return [[int(v) for v in r] for r in x]
+
+
+def resolve(cfg) -> Hooks:
+    """Resolve the four hooks of ``cfg`` (raises ``HookError`` for an unusable import path)."""
+    f = cfg.format
+    base_dir, source = _base_dir(cfg), cfg.source
+
+    def user(key: str) -> Hook | None:
+        spec = getattr(f, key)
+        return Hook(key, spec, import_hook(spec, key=key, base_dir=base_dir, source=source)) if spec else None
+
+    prompt_t = f.prompt_template or DEFAULT_PROMPT
+    completion_t = f.completion_template or DEFAULT_COMPLETION
+    if f.chat:
+        fmt_default = Hook("train_formatter", "builtin:chat_template",
+                           lambda ex, tok: chat_train(ex, tok, f.system_prompt))
+        prompt_default = Hook("prompt_builder", "builtin:chat_template",
+                              lambda ex, tok: chat_prompt(ex, tok, f.system_prompt))
+    else:
+        def fmt(ex: Example, tok) -> dict[str, list[int]]:
+            return template_train(ex, tok, prompt_t, completion_t)
+
+        fmt.batch = lambda exs, tok: template_train_batch(exs, tok, prompt_t, completion_t)  # type: ignore[attr-defined]
+        fmt_default = Hook("train_formatter", f"builtin:template {prompt_t!r} + {completion_t!r}", fmt)
+        prompt_default = Hook("prompt_builder", f"builtin:template {prompt_t!r}",
+                              lambda ex, tok: list(tok(prompt_t.format(question=ex.question)).input_ids))
+    parser = user("answer_parser") or Hook("answer_parser", f"builtin:regex {f.answer_pattern!r}",
+                                           regex_parser(f.answer_pattern))
+    return Hooks(train_formatter=user("train_formatter") or fmt_default, collator=user("collator"),
+                 prompt_builder=user("prompt_builder") or prompt_default, answer_parser=parser)

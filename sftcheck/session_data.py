@@ -1,0 +1,185 @@
+"""Session fixtures of the pre-training gate: data read once, rows formatted once.
+
+Everything here runs the user's own code (``sftcheck.hooks``) on the user's data
+(``sftcheck.dataio``) with only the tokenizer: no model weights are loaded.  The embedding
+row count comes from safetensors headers / ``config.json``; stop ids from
+``generation_config.json``.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from checks.rows import DataAudit, Example, HookFailure, Prompt, PromptSet, TrainRow, TrainSet
+from checks.spans import end_token_ids
+from sftcheck import dataio, hooks as hookmod
+from sftcheck.config import Config
+
+COLLATE_BATCH = 16
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    audit: DataAudit
+    examples: list[Example]   # the first [data] check_rows valid rows
+
+
+def fields(cfg: Config) -> dataio.Fields:
+    d = cfg.data
+    return dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field)
+
+
+def _check_schema(cfg: Config) -> str:
+    if cfg.data.schema != "auto" and cfg.data.schema not in dataio.SCHEMAS:
+        pytest.fail(f"{cfg.source}: [data] schema = {cfg.data.schema!r} is not one of auto, "
+                    f"{', '.join(dataio.SCHEMAS)}. Fix: pick one of these.", pytrace=False)
+    return cfg.data.schema
+
+
+def load_data(cfg: Config, path: str) -> LoadedData:
+    audit, kept = dataio.audit(path, _check_schema(cfg), fields=fields(cfg), keep=cfg.data.check_rows or 10**12,
+                               max_rows=cfg.data.max_rows)
+    return LoadedData(audit, kept)
+
+
+@pytest.fixture(scope="session")
+def sft_hooks(sft_config: Config) -> hookmod.Hooks:
+    """The formatter, collator, prompt builder and answer parser of this run (imported once)."""
+    try:
+        return hookmod.resolve(sft_config)
+    except hookmod.HookError as exc:
+        pytest.fail(f"sftcheck: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def sft_train_data(sft_config: Config) -> LoadedData:
+    """The training file, audited in one streaming pass (first ``check_rows`` rows kept)."""
+    if not sft_config.data.train:
+        pytest.fail(f"sftcheck: {sft_config.source}: [data] train is not set. Fix: add "
+                    "[data] train = \"path/to/train.jsonl\" (or pass --sft-train).", pytrace=False)
+    return load_data(sft_config, sft_config.data.train)
+
+
+@pytest.fixture(scope="session")
+def sft_eval_data(sft_config: Config) -> LoadedData | None:
+    """The eval file (None when ``[data] eval`` is not set)."""
+    return load_data(sft_config, sft_config.data.eval) if sft_config.data.eval else None
+
+
+def format_rows(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> TrainSet:
+    """Rows exactly as the trainer sees them: the user's formatter, then the collator."""
+    formatted = hooks.train_rows(examples, tokenizer)
+    ok: list[tuple[Example, dict]] = []
+    failures: list[HookFailure] = []
+    for ex, out in zip(examples, formatted):
+        if isinstance(out, str):
+            failures.append(HookFailure(hooks.train_formatter.label, ex.row, out))
+        else:
+            ok.append((ex, out))
+    rows: list[TrainRow] = []
+    for start in range(0, len(ok), COLLATE_BATCH):
+        chunk = ok[start:start + COLLATE_BATCH]
+        try:
+            collated = hooks.collate([o for _, o in chunk], tokenizer)
+        except Exception:  # noqa: BLE001 - the user's collator raised: a finding
+            tb = traceback.format_exc()
+            failures.extend(HookFailure(hooks.collator.label if hooks.collator else "collator", ex.row, tb)
+                            for ex, _ in chunk)
+            continue
+        for (ex, _), (ids, labels) in zip(chunk, collated):
+            rows.append(TrainRow(ex.row, ex.id, ex.question, ex.answer, tuple(ids), tuple(labels)))
+    source = hooks.train_formatter.label + (f"; {hooks.collator.label}" if hooks.collator else "")
+    return TrainSet(tuple(rows), tuple(failures), source, end_token_ids(tokenizer))
+
+
+def build_prompts(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> PromptSet:
+    prompts, failures = [], []
+    for ex in examples:
+        try:
+            text, ids = hooks.prompt(ex, tokenizer)
+        except Exception:  # noqa: BLE001 - the user's builder raised: a finding
+            failures.append(HookFailure(hooks.prompt_builder.label, ex.row, traceback.format_exc()))
+            continue
+        prompts.append(Prompt(ex.row, ex.id, ex.question, text, tuple(ids)))
+    return PromptSet(tuple(prompts), tuple(failures), hooks.prompt_builder.label)
+
+
+@pytest.fixture(scope="session")
+def sft_train_rows(sft_train_data: LoadedData, sft_tokenizer, sft_hooks: hookmod.Hooks) -> TrainSet:
+    """Training rows through the user's formatter and collator (computed once)."""
+    return format_rows(sft_train_data.examples, sft_tokenizer, sft_hooks)
+
+
+@pytest.fixture(scope="session")
+def sft_infer_prompts(sft_train_data: LoadedData, sft_tokenizer, sft_hooks: hookmod.Hooks) -> PromptSet:
+    """Inference prompts (ids) for the same rows, through the user's prompt builder."""
+    return build_prompts(sft_train_data.examples, sft_tokenizer, sft_hooks)
+
+
+# ---------------------------------------------------------------- header-only model facts
+
+def safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor shapes from a safetensors header (8-byte length + JSON); no tensor data read."""
+    with path.open("rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight")
+
+
+def embedding_rows(cfg: Config) -> tuple[int, str]:
+    """Rows of the input embedding the adapter will run on: a resized embedding saved in the
+    adapter wins; else the base/finetuned safetensors header; else ``config.json`` vocab_size."""
+    folders = [Path(p) for p in (cfg.model.adapter, cfg.model.finetuned, cfg.model.base) if p and Path(p).is_dir()]
+    for folder in folders:
+        for st in sorted(folder.glob("*.safetensors")):
+            for key, shape in safetensors_shapes(st).items():
+                if key.endswith(EMBED_SUFFIXES) and "lora_" not in key:
+                    return int(shape[0]), f"{st} [{key}]"
+    for folder in folders:
+        cj = folder / "config.json"
+        if cj.is_file():
+            vs = json.loads(cj.read_text()).get("vocab_size")
+            if vs:
+                return int(vs), f"{cj} vocab_size"
+    raise LookupError("no embedding size found")
+
+
+@pytest.fixture(scope="session")
+def sft_embedding_rows(sft_config: Config) -> tuple[int, str]:
+    try:
+        return embedding_rows(sft_config)
+    except (LookupError, OSError, ValueError) as exc:
+        pytest.fail(f"sftcheck: {sft_config.source}: cannot read the embedding size ({exc}) from "
+                    "[model] adapter / finetuned / base. Fix: point [model] base at a folder with "
+                    "config.json and *.safetensors.", pytrace=False)
+
+
+def stop_ids(cfg: Config, tokenizer) -> tuple[list[int], str]:
+    """Ids generation stops on: ``generation_config.json`` eos_token_id of the finetuned /
+    adapter / base folder (first found), else ``config.json``, else the tokenizer's EOS."""
+    folders = [Path(p) for p in (cfg.model.finetuned, cfg.model.adapter, cfg.model.base) if p and Path(p).is_dir()]
+    for name in ("generation_config.json", "config.json"):
+        for folder in folders:
+            f = folder / name
+            if f.is_file():
+                eos = json.loads(f.read_text()).get("eos_token_id")
+                if eos is not None:
+                    return ([int(e) for e in eos] if isinstance(eos, list) else [int(eos)]), f"{f} eos_token_id"
+    return [int(tokenizer.eos_token_id)], "tokenizer.eos_token_id"
+
+
+@pytest.fixture(scope="session")
+def sft_stop_ids(sft_config: Config, sft_tokenizer) -> tuple[list[int], str]:
+    return stop_ids(sft_config, sft_tokenizer)
+
+
+def iter_file(cfg: Config, path: str):
+    return dataio.iter_examples(path, _check_schema(cfg), fields=fields(cfg), max_rows=cfg.data.max_rows)
