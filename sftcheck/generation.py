@@ -28,7 +28,7 @@ class Prompt:
     """One inference prompt, rendered by the configured builder."""
     id: str
     text: str
-    add_special_tokens: bool = True  # False when the text already carries BOS (chat template)
+    input_ids: tuple[int, ...] | None = None  # the builder's token ids; else ``tokenizer(text)``
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def cache_key(model_id: str, prompts: Sequence[Prompt], settings: GenerationSett
     h = hashlib.sha256()
     h.update(json.dumps([model_id, variant, asdict(settings)], sort_keys=True).encode())
     for p in prompts:
-        h.update(json.dumps([p.id, p.text, p.add_special_tokens]).encode())
+        h.update(json.dumps([p.id, p.text, p.input_ids]).encode())
     return h.hexdigest()
 
 
@@ -189,7 +189,8 @@ def generate(model, tokenizer, prompts: Sequence[Prompt], settings: GenerationSe
         return _CACHE[key]
     pad_id = _pad_id(tokenizer)
     stop_ids = stop_token_ids(tokenizer, model)
-    encoded = [tokenizer(p.text, add_special_tokens=p.add_special_tokens).input_ids for p in prompts]
+    encoded = [list(p.input_ids) if p.input_ids is not None else tokenizer(p.text).input_ids
+               for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     generator = None
     if settings.do_sample:

@@ -17,7 +17,6 @@ Contract (other areas build on these names):
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -31,55 +30,51 @@ def _fail(msg: str):
 
 
 @dataclass(frozen=True)
-class EvalRow:
-    id: str
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True)
 class OutputMarkers:
     markers: tuple[str, ...]
     stop_tokens: tuple[str, ...]
 
 
 def read_eval_rows(cfg: Config) -> list:
-    """The eval examples (``sftcheck.dataio`` when available, else JSONL id/question/answer)."""
+    """The eval examples (``sftcheck.dataio``: JSONL / JSON / parquet, any supported schema)."""
     path = cfg.data.eval
     if not path:
         raise ValueError(f"{cfg.source}: no [data] eval file. Fix: set [data] eval to a JSONL / JSON / "
                          "parquet file of eval examples (id, question, answer).")
     d = cfg.data
     limit = cfg.generation.n_examples
-    try:
-        from sftcheck import dataio
-    except ImportError:
-        dataio = None
-    if dataio is not None:
-        fields = dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field)
-        audit, rows = dataio.audit(path, d.schema, fields=fields, keep=limit or 10**9)
-        if audit.error:
-            raise ValueError(f"{path}: {audit.error}. Fix: point [data] eval at a readable data file.")
-        if not rows:
-            first = audit.problems[0] if audit.problems else None
-            why = f" (row {first.row}: {first.field}: {first.problem})" if first else ""
-            raise ValueError(f"{path}: no usable eval example{why}. Fix: give each row "
-                             f"{d.id_field!r}, {d.question_field!r} and {d.answer_field!r}.")
-        return rows
+    from sftcheck import dataio
+
+    fields = dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field)
+    audit, rows = dataio.audit(path, d.schema, fields=fields, keep=limit or 10**9)
+    if audit.error:
+        raise ValueError(f"{path}: {audit.error}. Fix: point [data] eval at a readable data file.")
+    if not rows:
+        first = audit.problems[0] if audit.problems else None
+        why = f" (row {first.row}: {first.field}: {first.problem})" if first else ""
+        raise ValueError(f"{path}: no usable eval example{why}. Fix: give each row "
+                         f"{d.id_field!r}, {d.question_field!r} and {d.answer_field!r}.")
+    return rows
+
+
+def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False) -> list:
+    """The served prompt of each row via the configured prompt builder (``sftcheck.hooks``,
+    the same hook the pre-training gate checks); ``raw=True`` gives the bare question."""
+    from sftcheck.generation import Prompt
+    from sftcheck.hooks import resolve
+
+    if raw:
+        return [Prompt(r.id, r.question) for r in rows]
+    hooks = resolve(cfg)
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            missing = [k for k in (d.question_field, d.answer_field) if k not in row]
-            if missing:
-                raise ValueError(f"{path} row {n}: missing {', '.join(missing)}. Fix: add the field or "
-                                 "set [data] question_field / answer_field.")
-            out.append(EvalRow(str(row.get(d.id_field, f"row-{n}")), str(row[d.question_field]),
-                               str(row[d.answer_field])))
-            if limit and len(out) >= limit:
-                break
+    for r in rows:
+        try:
+            text, ids = hooks.prompt(r, tokenizer)
+        except Exception as exc:  # noqa: BLE001 - the user's hook raised: name it and the fix
+            raise ValueError(f"{cfg.source}: {hooks.prompt_builder.label} raised {type(exc).__name__}: "
+                             f"{exc} on example {r.id!r}. Fix: the builder takes the question string "
+                             "and returns the prompt text (or its token ids).") from exc
+        out.append(Prompt(r.id, text, tuple(ids)))
     return out
 
 
@@ -108,11 +103,11 @@ def sft_eval_rows(sft_config: Config):
 
 @pytest.fixture(scope="session")
 def sft_prompts(sft_config: Config, sft_model, sft_eval_rows):
-    from sftcheck.prompting import HookError, build_prompts
+    from sftcheck.hooks import HookError
 
     try:
         return build_prompts(sft_config, sft_model.tokenizer, sft_eval_rows)
-    except HookError as exc:
+    except (HookError, ValueError) as exc:
         _fail(str(exc))
 
 
@@ -146,12 +141,12 @@ def sft_generations(sft_model, sft_prompts, sft_generation_settings) -> dict:
 
 
 def _parser_and_scorer(cfg: Config):
-    from sftcheck.prompting import HookError, import_hook
+    from sftcheck.hooks import HookError, resolve
+    from sftcheck.prompting import load_scorer
 
     try:
-        parser = import_hook(cfg.format.answer_parser, "[format] answer_parser", cfg) \
-            if cfg.format.answer_parser else None
-        scorer = import_hook(cfg.scoring.scorer, "[scoring] scorer", cfg) if cfg.scoring.scorer else None
+        parser = resolve(cfg).answer_parser.fn if cfg.format.answer_parser else None
+        scorer = load_scorer(cfg)
     except HookError as exc:
         _fail(str(exc))
     return parser, scorer
@@ -221,7 +216,7 @@ def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations
     tuned = sft_generations["tuned"].by_id()
     seqs = []
     for p in sft_prompts[:n]:
-        ids = tok(p.text, add_special_tokens=p.add_special_tokens).input_ids
+        ids = list(p.input_ids) if p.input_ids is not None else tok(p.text).input_ids
         ids = ids + tok(tuned[p.id].raw_text, add_special_tokens=False).input_ids if p.id in tuned else ids
         seqs.append(ids)
     with loaded.variant("tuned") as model:
@@ -240,8 +235,6 @@ def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations
 @pytest.fixture(scope="session")
 def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_generation_settings) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
-    from sftcheck.prompting import build_prompts
-
     rows = sft_eval_rows[: max(1, sft_config.generation.sentinel_examples)]
     prompts = build_prompts(sft_config, sft_model.tokenizer, rows, raw=True)
     gens = _generate_both(sft_model, prompts, sft_generation_settings)

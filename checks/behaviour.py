@@ -1,0 +1,440 @@
+"""Behaviour checks: what the tuned model actually generates (stage ``behaviour``).
+
+Inputs are the session's one generation pass (``{"base": GenerationSet, "tuned": ...}``),
+the scored answers (``{"base": [Scored], "tuned": [...]}``), role-leak markers and probe
+logits; no model is loaded here.  Failing examples are shown base vs tuned side by side.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from checks.outputs import CLASSES, class_counts, classify, find_leak, is_empty
+from checks.registry import check
+from checks.result import CheckResult, SideBySide, Status, Table
+from checks.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
+
+MAX_ROWS = 20
+
+
+def _clip(text: str, n: int = 160) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
+              scored: Mapping[str, Sequence[Scored]] | None = None, title: str = "examples",
+              note: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """A table of the given examples (base vs tuned) and side-by-side views of the first 3."""
+    tuned = generations["tuned"].by_id()
+    base = generations["base"].by_id() if "base" in generations else {}
+    tscored = {s.id: s for s in (scored or {}).get("tuned", ())}
+    rows = []
+    for i in ids[:MAX_ROWS]:
+        g = tuned[i]
+        s = tscored.get(i)
+        rows.append((i, _clip(g.prompt), _clip(base[i].raw_text) if i in base else "",
+                     _clip(g.raw_text), s.extracted if s else "", s.outcome.value if s else "",
+                     g.finish_reason.value, g.new_tokens, (note or {}).get(i, "")))
+    out: list[Any] = [Table(f"{title} ({len(ids)}; first {min(len(ids), MAX_ROWS)} shown)",
+                            ("id", "prompt", "base output", "tuned output", "extracted", "outcome",
+                             "finish", "new tokens", "note"), tuple(rows))]
+    for i in ids[:3]:
+        out.append(SideBySide(f"{i}: {_clip(tuned[i].prompt, 80)}", "base", base[i].raw_text
+                              if i in base else "(no base output)", "tuned", tuned[i].raw_text))
+    return tuple(out)
+
+
+def _rate(k: int, n: int) -> float:
+    return k / n if n else 0.0
+
+
+@check("behaviour.answer_rate", stage="behaviour", title="Tuned outputs contain a parsable answer")
+def answer_rate(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequence[Scored]],
+                lenient: Mapping[str, Sequence[Scored]] | None = None, *,
+                min_rate: float = 0.9) -> CheckResult:
+    """Share of tuned outputs where the configured pattern / parser finds an answer."""
+    tuned = scored["tuned"]
+    n = len(tuned)
+    bad = [s.id for s in tuned if s.outcome is Outcome.UNPARSABLE]
+    rate = 1 - _rate(len(bad), n)
+    metrics: dict[str, Any] = {"n": n, "unparsable": len(bad)}
+    rows = []
+    for variant in ("base", "tuned"):
+        if variant in scored:
+            strict = sum(s.outcome is not Outcome.UNPARSABLE for s in scored[variant]) / max(1, n)
+            metrics[f"{variant}_strict"] = strict
+            row = [variant, round(strict, 4)]
+            if lenient and variant in lenient:
+                lr = sum(s.outcome is not Outcome.UNPARSABLE for s in lenient[variant]) / max(1, n)
+                metrics[f"{variant}_lenient"] = lr
+                row.append(round(lr, 4))
+            rows.append(tuple(row))
+    cols = ("model", "strict answer rate") + (("lenient answer rate",) if lenient else ())
+    evidence: tuple[Any, ...] = (Table("answer rate, strict vs lenient extraction", cols, tuple(rows)),)
+    if n == 0:
+        return CheckResult("behaviour.answer_rate", Status.FAIL, 0.0, f">= {min_rate}",
+                           "No eval examples were generated.",
+                           "Set [data] eval to a file with examples and [generation] n_examples >= 1.")
+    if rate >= min_rate:
+        return CheckResult("behaviour.answer_rate", Status.PASS, rate, f">= {min_rate}",
+                           f"{n - len(bad)}/{n} tuned outputs contain a parsable answer.",
+                           metrics=metrics, evidence=evidence)
+    lenient_note = ""
+    if lenient and "tuned_lenient" in metrics and metrics["tuned_lenient"] > rate + 0.2:
+        lenient_note = (f" Lenient extraction finds an answer in {metrics['tuned_lenient']:.0%}: the model "
+                        "often answers but not in the trained format.")
+    stopped = Counter(generations["tuned"].by_id()[i].finish_reason.value for i in bad)
+    return CheckResult(
+        "behaviour.answer_rate", Status.FAIL, rate, f">= {min_rate}",
+        f"Only {n - len(bad)}/{n} tuned outputs ({rate:.1%}) match the answer pattern; "
+        f"{len(bad)} are unparsable (finish reasons: {dict(stopped)}).{lenient_note} Most likely: the "
+        "inference prompt differs from the training prompt (pretrain.prompt_parity), the adapter is not "
+        "applied (behaviour.adapter_effect), the model never stops (behaviour.stop_rate), or the answer "
+        "pattern does not match the trained completion format.",
+        "Serve with the exact training prompt builder, check the adapter loads, and make "
+        "[format] answer_pattern match the completion template.",
+        metrics=metrics, evidence=evidence + _examples(bad, generations, scored, "unparsable outputs"))
+
+
+@check("behaviour.accuracy", stage="behaviour", title="Tuned accuracy, with a Wilson interval")
+def accuracy(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequence[Scored]], *,
+             min_accuracy: float = 0.5, confidence: float = 0.95) -> CheckResult:
+    """Share of correct tuned answers (unparsable counts as not correct), Wilson CI."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    metrics: dict[str, Any] = {}
+    rows = []
+    for variant in ("base", "tuned"):
+        if variant not in scored:
+            continue
+        s = scored[variant]
+        k = sum(x.outcome is Outcome.CORRECT for x in s)
+        n = len(s)
+        lo, hi = proportion_confint(k, n, alpha=1 - confidence, method="wilson") if n else (0.0, 0.0)
+        unp = sum(x.outcome is Outcome.UNPARSABLE for x in s)
+        metrics[variant] = {"correct": k, "n": n, "accuracy": _rate(k, n), "ci_low": float(lo),
+                            "ci_high": float(hi), "unparsable": unp}
+        rows.append((variant, k, n - k - unp, unp, n, round(_rate(k, n), 4),
+                     f"[{lo:.3f}, {hi:.3f}]"))
+    t = metrics["tuned"]
+    table = Table(f"accuracy ({confidence:.0%} Wilson interval)",
+                  ("model", "correct", "incorrect", "unparsable", "n", "accuracy", "interval"), tuple(rows))
+    where = f"{t['correct']}/{t['n']} correct, {confidence:.0%} Wilson interval [{t['ci_low']:.3f}, " \
+            f"{t['ci_high']:.3f}]"
+    if t["n"] and t["accuracy"] >= min_accuracy:
+        return CheckResult("behaviour.accuracy", Status.PASS, t["accuracy"], f">= {min_accuracy}",
+                           f"Tuned accuracy {t['accuracy']:.1%} ({where}).", metrics=metrics,
+                           evidence=(table,))
+    wrong = [x.id for x in scored["tuned"] if x.outcome is not Outcome.CORRECT]
+    cause = ("most outputs are unparsable: fix the format first (behaviour.answer_rate)"
+             if t["unparsable"] > t["n"] / 2 else
+             "the answers parse but are wrong: too little training (steps, lr), a task too hard for "
+             "the model, or eval data from another distribution than train")
+    return CheckResult(
+        "behaviour.accuracy", Status.FAIL, t["accuracy"], f">= {min_accuracy}",
+        f"Tuned accuracy {t['accuracy']:.1%} ({where}) is below {min_accuracy:.0%}; {cause}.",
+        "Read the failing examples below; if the format is right, train longer or on more data; "
+        "re-threshold with [gates.\"behaviour.accuracy\"] min_accuracy if the bar is wrong for this task.",
+        metrics=metrics, evidence=(table,) + _examples(wrong, generations, scored, "not correct"))
+
+
+@check("behaviour.stop_rate", stage="behaviour", title="Tuned outputs end by EOS / a stop string")
+def stop_rate(generations: Mapping[str, GenerationSet], *, min_rate: float = 0.9) -> CheckResult:
+    """Share of tuned outputs that finished by EOS / stop token / stop string."""
+    items = generations["tuned"].items
+    n = len(items)
+    reasons = Counter(g.finish_reason.value for g in items)
+    stopped = reasons.get("eos", 0) + reasons.get("stop", 0)
+    rate = _rate(stopped, n)
+    base_items = generations["base"].items if "base" in generations else ()
+    base_rate = _rate(sum(g.finish_reason in (FinishReason.EOS, FinishReason.STOP) for g in base_items),
+                      len(base_items))
+    metrics = {"n": n, "finish_reasons": dict(reasons), "base_stop_rate": base_rate,
+               "max_new_tokens": generations["tuned"].settings.get("max_new_tokens"),
+               "stop_ids": generations["tuned"].settings.get("stop_ids")}
+    table = Table("finish reasons (tuned)", ("reason", "count"), tuple(sorted(reasons.items())))
+    if n and rate >= min_rate:
+        return CheckResult("behaviour.stop_rate", Status.PASS, rate, f">= {min_rate}",
+                           f"{stopped}/{n} tuned outputs ended by EOS/stop.", metrics=metrics,
+                           evidence=(table,))
+    open_ids = [g.id for g in items if g.finish_reason not in (FinishReason.EOS, FinishReason.STOP)]
+    timed = reasons.get("time", 0)
+    time_note = (f" {timed} were cut by the wall-time cap ([generation] max_time), not by length."
+                 if timed else "")
+    return CheckResult(
+        "behaviour.stop_rate", Status.FAIL, rate, f">= {min_rate}",
+        f"Only {stopped}/{n} tuned outputs ({rate:.1%}) ended by EOS/stop; the rest ran to "
+        f"max_new_tokens={metrics['max_new_tokens']}.{time_note} The model never learned to stop. "
+        "Most likely causes: EOS was never appended to the training completions (trl#1623); "
+        "pad_token == eos_token with a collator that masks labels by pad id (unsloth#416); "
+        f"or inference stops on another token than the one training ended with (stop ids {metrics['stop_ids']}).",
+        "Append EOS (or the template's turn-end token) to every completion and keep it trained "
+        "(pretrain.eos_trained), use a pad token distinct from EOS, and put the trained end token in "
+        "generation_config.eos_token_id; then retrain.",
+        metrics=metrics, evidence=(table,) + _examples(open_ids, generations, None, "outputs that never stopped"))
+
+
+@check("behaviour.no_role_leak", stage="behaviour", title="Outputs contain no role headers / template tokens")
+def no_role_leak(generations: Mapping[str, GenerationSet], markers: Sequence[str],
+                 stop_tokens: Sequence[str] = (), *, max_rate: float = 0.0) -> CheckResult:
+    """Share of tuned outputs containing a role header or template token (other than the
+    stop token that ends them)."""
+    items = generations["tuned"].items
+    n = len(items)
+    leaks = {g.id: m for g in items if (m := find_leak(g, markers, stop_tokens))}
+    rate = _rate(len(leaks), n)
+    metrics = {"n": n, "leaking": len(leaks), "markers": list(markers),
+               "by_marker": dict(Counter(leaks.values()))}
+    if rate <= max_rate:
+        return CheckResult("behaviour.no_role_leak", Status.PASS, rate, f"<= {max_rate}",
+                           f"No tuned output contains a role header or template token "
+                           f"({len(markers)} markers searched)." if not leaks else
+                           f"{len(leaks)}/{n} outputs leak, within the threshold.", metrics=metrics)
+    top = Counter(leaks.values()).most_common(3)
+    return CheckResult(
+        "behaviour.no_role_leak", Status.FAIL, rate, f"<= {max_rate}",
+        f"{len(leaks)}/{n} tuned outputs ({rate:.1%}) contain role headers / template tokens "
+        f"(most common: {', '.join(f'{m!r} x{c}' for m, c in top)}): the model writes the next turn "
+        "instead of stopping. Most likely: the turn-end token is not trained or not a stop token "
+        "(multi-turn rows packed without masks, EOT given to the next turn — axolotl#3754), or training "
+        "targets contained the following turn's header.",
+        "Train the turn-end token as the last label of each answer, add it to "
+        "generation_config.eos_token_id / [format] stop_strings, and mask everything after it.",
+        metrics=metrics,
+        evidence=_examples(list(leaks), generations, None, "leaking outputs", note=leaks))
+
+
+@check("behaviour.not_empty", stage="behaviour", title="Outputs are not empty")
+def not_empty(generations: Mapping[str, GenerationSet], *, max_rate: float = 0.02) -> CheckResult:
+    """Share of tuned outputs that are empty or whitespace-only (special tokens removed)."""
+    items = generations["tuned"].items
+    n = len(items)
+    empty = [g.id for g in items if is_empty(g)]
+    rate = _rate(len(empty), n) if n else 1.0
+    metrics = {"n": n, "empty": len(empty)}
+    if n and rate <= max_rate:
+        return CheckResult("behaviour.not_empty", Status.PASS, rate, f"<= {max_rate}",
+                           f"{len(empty)}/{n} tuned outputs are empty.", metrics=metrics)
+    first = Counter(generations["tuned"].by_id()[i].raw_text[:20] for i in empty).most_common(2)
+    return CheckResult(
+        "behaviour.not_empty", Status.FAIL, rate, f"<= {max_rate}",
+        f"{len(empty)}/{n} tuned outputs ({rate:.1%}) are empty or whitespace (raw starts: {first}). "
+        "Most likely: the model emits EOS at once (EOS over-trained, or the prompt ends where the "
+        "training prompt put the EOS), only special tokens, or the wall-time cap cut the pass.",
+        "Compare the inference prompt with training's (pretrain.prompt_parity); make sure training "
+        "labels hold the answer before EOS; raise [generation] max_time if outputs were cut.",
+        metrics=metrics, evidence=_examples(empty, generations, None, "empty outputs"))
+
+
+def _max_abs(a, b) -> float:
+    return float((a.float() - b.float()).abs().max()) if a.numel() else 0.0
+
+
+@check("behaviour.adapter_effect", stage="behaviour", title="The adapter changes the model")
+def adapter_effect(tuned_logits, base_logits, generations: Mapping[str, GenerationSet],
+                   notes: Sequence[str] = (), *, min_logit_delta: float = 1e-3,
+                   max_identical_rate: float = 0.99) -> CheckResult:
+    """Max |Δ logit| between the adapter and ``disable_adapter()`` on probe sequences must
+    exceed ``min_logit_delta``, and not (nearly) every generation may equal the base's."""
+    if base_logits is None:
+        return CheckResult("behaviour.adapter_effect", Status.SKIP, None, None,
+                           "No adapter configured (fully fine-tuned or base-only model).")
+    delta = _max_abs(tuned_logits, base_logits)
+    tuned, base = generations["tuned"].items, generations["base"].by_id()
+    same = [g.id for g in tuned if g.id in base and base[g.id].raw_text == g.raw_text]
+    identical = _rate(len(same), len(tuned))
+    metrics = {"max_abs_logit_delta": delta, "identical_to_base": identical, "n": len(tuned),
+               "probe_tokens": int(tuned_logits.shape[0]), "load_notes": list(notes)}
+    threshold = f"max |Δlogit| > {min_logit_delta:g} and identical rate <= {max_identical_rate}"
+    if delta > min_logit_delta and identical <= max_identical_rate:
+        return CheckResult("behaviour.adapter_effect", Status.PASS, delta, threshold,
+                           f"The adapter moves logits by up to {delta:.3g}; {identical:.0%} of outputs "
+                           "equal the base's.", metrics=metrics)
+    load = (" Loading reported: " + " | ".join(_clip(n, 300) for n in notes) + ".") if notes else ""
+    what = (f"max |Δlogit| = {delta:.3g} (≤ {min_logit_delta:g})" if delta <= min_logit_delta
+            else f"{identical:.0%} of generations are identical to the base's")
+    return CheckResult(
+        "behaviour.adapter_effect", Status.FAIL, delta, threshold,
+        f"The adapter has no effect: {what}; {len(same)}/{len(tuned)} outputs equal the base's.{load} "
+        "Most likely: the adapter's keys did not match the model so peft loaded nothing (renamed "
+        "modules, adapter from another base or peft version — peft#2787), lora_B is still all zeros "
+        "(trained with lr 0 or without input grads — artifact.lora_b_nonzero), or the serving code never "
+        "attached the adapter (unsloth#2142).",
+        "Load with PeftModel.from_pretrained and read its missing/unexpected-key warnings; run the "
+        "artifact.* checks on the adapter; retrain if lora_B is zero.",
+        metrics=metrics, evidence=_examples(same, generations, None, "outputs identical to base"))
+
+
+@check("behaviour.merge_parity", stage="behaviour", title="Merged weights agree with the adapter")
+def merge_parity(tuned_logits, merged_logits, *, min_agreement: float = 0.99) -> CheckResult:
+    """Top-1 next-token agreement between adapter and merged weights on probe sequences."""
+    if merged_logits is None:
+        return CheckResult("behaviour.merge_parity", Status.SKIP, None, None,
+                           "No adapter configured: nothing to merge.")
+    if tuned_logits.shape != merged_logits.shape:
+        return CheckResult("behaviour.merge_parity", Status.FAIL, 0.0, f">= {min_agreement}",
+                           f"The merged model's logits have shape {tuple(merged_logits.shape)}, the "
+                           f"adapter's {tuple(tuned_logits.shape)}: the merged model has another vocabulary.",
+                           "Merge into the same base the adapter was trained on (resize embeddings first).")
+    top_t, top_m = tuned_logits.argmax(-1), merged_logits.argmax(-1)
+    agree = float((top_t == top_m).float().mean()) if top_t.numel() else 1.0
+    delta = _max_abs(tuned_logits, merged_logits)
+    metrics = {"probe_tokens": int(top_t.numel()), "max_abs_logit_delta": delta}
+    if agree >= min_agreement:
+        return CheckResult("behaviour.merge_parity", Status.PASS, agree, f">= {min_agreement}",
+                           f"Merged and adapter top-1 agree on {agree:.2%} of {top_t.numel()} probe "
+                           f"tokens (max |Δlogit| {delta:.3g}).", metrics=metrics)
+    diff = (top_t != top_m).nonzero().flatten()[:MAX_ROWS].tolist()
+    return CheckResult(
+        "behaviour.merge_parity", Status.FAIL, agree, f">= {min_agreement}",
+        f"Merged weights agree with the adapter on only {agree:.2%} of {top_t.numel()} next tokens "
+        f"(max |Δlogit| {delta:.3g}). Most likely: merged into a quantized (4/8-bit) base and "
+        "rounded away (peft#1043), merge_and_unload()'s result not assigned / not saved (peft#2321), "
+        "or merged into another base than the one the adapter was trained on.",
+        "Merge into the base in bf16/fp32 (not 4-bit), assign model = model.merge_and_unload(), save "
+        "that, and serve the saved folder.", metrics=metrics,
+        evidence=(Table("disagreeing probe positions", ("position", "adapter top-1", "merged top-1"),
+                        tuple((p, int(top_t[p]), int(top_m[p])) for p in diff)),))
+
+
+@check("behaviour.reward_spread", stage="behaviour", title="Rewards / scores are not all the same")
+def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequence[Scored]],
+                  markers: Sequence[str] = (), stop_tokens: Sequence[str] = (),
+                  scorer_name: str | None = None, *, min_std: float = 0.0) -> CheckResult:
+    """Standard deviation of the scorer's values over tuned outputs must exceed ``min_std``.
+    Without ``[scoring] scorer`` the score is exact-match correctness (1 / 0)."""
+    import statistics
+
+    tuned = scored["tuned"]
+    values = [s.score for s in tuned if s.score is not None]
+    scorer = scorer_name or "exact match (1 correct / 0 otherwise; no [scoring] scorer configured)"
+    if len(values) < 2:
+        return CheckResult("behaviour.reward_spread", Status.SKIP, None, None,
+                           f"Fewer than 2 scored outputs (scorer: {scorer}).")
+    std = statistics.pstdev(values)
+    by_id = {s.id: s for s in tuned}
+    base = generations["base"].by_id() if "base" in generations else {}
+    counts = class_counts(generations["tuned"].items, by_id, base, markers, stop_tokens)
+    metrics = {"std": std, "mean": statistics.fmean(values), "min": min(values), "max": max(values),
+               "n": len(values), "scorer": scorer, "classes": counts}
+    table = Table("tuned outputs by class", ("class", "count"), tuple((c, counts[c]) for c in CLASSES))
+    if std > min_std:
+        return CheckResult("behaviour.reward_spread", Status.PASS, std, f"> {min_std}",
+                           f"Scores vary (std {std:.4g}, range {min(values):.4g}..{max(values):.4g}; "
+                           f"scorer: {scorer}).", metrics=metrics, evidence=(table,))
+    if scorer_name is None and all(s.outcome is Outcome.CORRECT for s in tuned):
+        return CheckResult("behaviour.reward_spread", Status.PASS, std, f"> {min_std}",
+                           "Every output is correct, so exact-match scores are all 1: no spread "
+                           "needed.", metrics=metrics, evidence=(table,))
+    main = max(CLASSES, key=lambda c: counts[c]) if any(counts.values()) else None
+    cls = (f" The outputs: {', '.join(f'{c} {counts[c]}' for c in CLASSES if counts[c])}; the "
+           f"commonest problem is '{main}'." if main else
+           " No output falls into a problem class, so the scorer itself ignores its input.")
+    notes = {}
+    for g in generations["tuned"].items:
+        c = classify(g, by_id.get(g.id), base.get(g.id), markers, stop_tokens)
+        if c:
+            notes[g.id] = ", ".join(c)
+    return CheckResult(
+        "behaviour.reward_spread", Status.FAIL, std, f"> {min_std}",
+        f"Every one of {len(values)} tuned outputs got the same score {values[0]:.4g} (scorer: {scorer}): "
+        f"there is no learning signal and no ranking.{cls} A format penalty applied to every sample "
+        "(e.g. all -10.00) means the outputs never match the expected format; a scorer that returns a "
+        "constant whatever the input is broken.",
+        "Fix the class named above first (no stop → train EOS; role leak → train the turn end; missing "
+        "tags → use the training prompt at inference); then check that the scorer reads the output "
+        "it is given (call it on a correct and a wrong answer).",
+        metrics=metrics, evidence=(table,) + _examples(list(notes) or [g.id for g in generations["tuned"].items],
+                                                       generations, scored, "outputs", note=notes))
+
+
+@check("behaviour.length_bias", stage="behaviour", title="Scores do not just track output length")
+def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequence[Scored]], *,
+                warn_rho: float = 0.3, fail_rho: float = 0.8, min_examples: int = 10) -> CheckResult:
+    """|Spearman ρ| between the tuned outputs' scores and their lengths (characters)."""
+    from scipy.stats import spearmanr
+
+    tuned = generations["tuned"].by_id()
+    pairs = [(s.score, len(tuned[s.id].text)) for s in scored["tuned"] if s.score is not None and s.id in tuned]
+    if len(pairs) < min_examples:
+        return CheckResult("behaviour.length_bias", Status.SKIP, None, None,
+                           f"Only {len(pairs)} scored outputs (need {min_examples}).")
+    scores, lengths = [p[0] for p in pairs], [p[1] for p in pairs]
+    by_reason: dict[str, list[float]] = {}
+    for s in scored["tuned"]:
+        if s.score is not None and s.id in tuned:
+            by_reason.setdefault(tuned[s.id].finish_reason.value, []).append(s.score)
+    metrics: dict[str, Any] = {"n": len(pairs), "mean_score_by_finish": {
+        k: sum(v) / len(v) for k, v in by_reason.items()}}
+    threshold = f"|rho| < {warn_rho} (warn), < {fail_rho} (fail)"
+    if len(set(scores)) < 2 or len(set(lengths)) < 2:
+        return CheckResult("behaviour.length_bias", Status.PASS, 0.0, threshold,
+                           "Scores or lengths are constant: no correlation to measure "
+                           "(behaviour.reward_spread covers constant scores).", metrics=metrics)
+    res = spearmanr(scores, lengths)
+    rho, p = float(res.statistic), float(res.pvalue)
+    metrics.update(rho=rho, p_value=p)
+    q = sorted(lengths)
+    quart = [q[int(len(q) * f)] for f in (0.25, 0.5, 0.75)]
+    table = Table("mean score by output-length quartile", ("length (chars)", "n", "mean score"),
+                  tuple(_bucket(scores, lengths, quart)))
+    if abs(rho) < warn_rho:
+        return CheckResult("behaviour.length_bias", Status.PASS, rho, threshold,
+                           f"Score and length are weakly related (Spearman ρ = {rho:.3f}, p = {p:.3g}).",
+                           metrics=metrics, evidence=(table,))
+    status = Status.FAIL if abs(rho) >= fail_rho else Status.WARN
+    direction = "longer outputs score higher" if rho > 0 else "shorter outputs score higher"
+    return CheckResult(
+        "behaviour.length_bias", status, rho, threshold,
+        f"Scores track output length: Spearman ρ = {rho:.3f} (p = {p:.3g}, n = {len(pairs)}); {direction}. "
+        "Most likely: the scorer rewards or penalises length rather than correctness (a reported "
+        "'> 500 chars = failure' heuristic invalidated a whole evaluation), or long outputs are the "
+        "ones that never stopped (see mean score by finish reason in the metrics).",
+        "Score the extracted answer, not the raw text length; if length matters, make it an explicit, "
+        "separate criterion; check behaviour.stop_rate.", metrics=metrics, evidence=(table,))
+
+
+def _bucket(scores: Sequence[float], lengths: Sequence[int], cuts: Sequence[int]):
+    edges = [-1, *cuts, max(lengths)]
+    for lo, hi in zip(edges, edges[1:]):
+        vals = [s for s, n in zip(scores, lengths) if lo < n <= hi]
+        if vals:
+            yield (f"{lo + 1}..{hi}", len(vals), round(sum(vals) / len(vals), 4))
+
+
+@check("behaviour.sentinel", stage="behaviour", title="Sentinel: format cue alone vs tuning")
+def sentinel(scored: Mapping[str, Sequence[Scored]], raw_scored: Mapping[str, Sequence[Scored]], *,
+             max_base_rate: float = 0.3) -> CheckResult:
+    """Answer rate with the formatted prompt vs the raw question, base and tuned.  The base
+    must not already answer in the trained format from the prompt's format cue alone."""
+    def rate(xs: Sequence[Scored]) -> float:
+        return _rate(sum(s.outcome is not Outcome.UNPARSABLE for s in xs), len(xs))
+
+    rates = {("base", "formatted"): rate(scored["base"]), ("tuned", "formatted"): rate(scored["tuned"]),
+             ("base", "raw"): rate(raw_scored["base"]), ("tuned", "raw"): rate(raw_scored["tuned"])}
+    metrics = {f"{m}_{p}": v for (m, p), v in rates.items()}
+    metrics["n_raw"] = len(raw_scored["tuned"])
+    table = Table("answer rate: formatted prompt vs raw question",
+                  ("model", "formatted prompt", "raw question"),
+                  tuple((m, round(rates[(m, "formatted")], 4), round(rates[(m, "raw")], 4))
+                        for m in ("base", "tuned")))
+    base_rate = rates[("base", "formatted")]
+    if base_rate <= max_base_rate:
+        note = ""
+        if rates[("tuned", "raw")] < 0.5 * rates[("tuned", "formatted")]:
+            note = " The tuned model needs the formatted prompt (raw-question answer rate " \
+                   f"{rates[('tuned', 'raw')]:.0%}): serve it with the same prompt builder."
+        return CheckResult("behaviour.sentinel", Status.PASS, base_rate, f"<= {max_base_rate}",
+                           f"The base answers in the trained format on {base_rate:.0%} of formatted "
+                           f"prompts: the format is learned by tuning, not cued by the prompt.{note}",
+                           metrics=metrics, evidence=(table,))
+    return CheckResult(
+        "behaviour.sentinel", Status.FAIL, base_rate, f"<= {max_base_rate}",
+        f"The base, with the adapter disabled, already answers in the trained format on {base_rate:.0%} "
+        f"of formatted prompts (raw question: {rates[('base', 'raw')]:.0%}). The format cue alone makes "
+        "it follow the task, so the tuned score does not measure what tuning added. Most likely: the "
+        "declared base is an instruct/chat model or already contains the tuned weights (a merged "
+        "checkpoint declared as base), or the prompt itself contains the answer format.",
+        "Point [model] base at the true pre-trained base (not an -Instruct/-Chat or merged model) and "
+        "report tuned vs base gains (gate.* checks).", metrics=metrics, evidence=(table,))
