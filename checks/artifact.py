@@ -31,11 +31,21 @@ def _r(cid: str, status: Status, value: Any, threshold: str | None, explanation:
     return CheckResult(cid, status, value, threshold, explanation, fix, **kw)
 
 
-def _unavailable(cid: str, *inputs: Any) -> CheckResult | None:
-    """A SKIP naming the missing input, so one root cause does not fail every check."""
+def _unavailable(cid: str, *inputs: Any, payload: bool = False) -> CheckResult | None:
+    """A SKIP naming the missing input, so one root cause does not fail every check.
+
+    An adapter config with an unusable rank, and (for checks that read tensor payloads) a
+    header with problems, count as unavailable too: config_valid / safetensors_valid fail.
+    """
     for x in inputs:
+        why = None
         if x is None or isinstance(x, (Unreadable, HeaderError)):
             why = "not configured" if x is None else (x.reason if isinstance(x, Unreadable) else str(x))
+        elif isinstance(x, Mapping) and not (isinstance(x.get("r"), int) and x.get("r", 0) > 0):
+            why = f"adapter_config.json has r = {x.get('r')!r} (see artifact.config_valid)"
+        elif payload and isinstance(x, Header) and x.problems():
+            why = f"{x.path.name}: {x.problems()[0][1]} (see artifact.safetensors_valid)"
+        if why:
             return _r(cid, Status.SKIP, None, None, f"Input unavailable: {why}", _WEIGHTS_GONE)
     return None
 
@@ -331,7 +341,7 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
     """Share of all-zero lora_B (peft initialises B = 0, so zero means never updated);
     reports the relative update norm ‖(α/r)BA‖/‖W‖."""
     cid = "artifact.lora_b_nonzero"
-    skip = _unavailable(cid, weights, adapter_config)
+    skip = _unavailable(cid, weights, adapter_config, payload=True)
     if skip:
         return skip
     assert isinstance(weights, Header) and isinstance(adapter_config, Mapping)
@@ -376,7 +386,7 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
 def finite(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
     """Every floating adapter tensor is finite (read one tensor at a time)."""
     cid = "artifact.finite"
-    skip = _unavailable(cid, weights)
+    skip = _unavailable(cid, weights, payload=True)
     if skip:
         return skip
     assert isinstance(weights, Header)

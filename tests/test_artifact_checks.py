@@ -1,0 +1,194 @@
+"""Every artifact check passes on the healthy world and fails, naming the cause, on its
+broken variant (check functions called directly; the zoo test runs them through pytest)."""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import checks.artifact as artifact
+import checks.training as training
+from checks.lora_layout import BaseInfo, Unreadable, parse_key, scale_of
+from checks.lora_payload import scan_updates
+from checks.result import Status
+from checks.safetensors_header import HeaderError, read_header
+from fixtures.broken import artifact as broken
+from sftcheck import config as cfgmod
+from sftcheck import session_artifact as session
+from sftcheck.loading import load_tokenizer
+
+# What each variant's failing explanation must name (the cause, in words a user can act on).
+CAUSE = {
+    "missing_adapter_file": "no adapter_model.safetensors",
+    "zero_byte_safetensors": "0 bytes",
+    "truncated_file": "truncated",
+    "garbage_header": "not valid JSON",
+    "zero_numel_tensor": "zero-numel",
+    "untrained_adapter": "exactly zero",
+    "partly_untrained": "6 of 28",
+    "nan_tensor": "NaN/Inf",
+    "partial_layers": "layers_to_transform",
+    "other_base_shape": "do not fit the configured base",
+    "wrong_base_name": "Qwen/Qwen2.5-0.5B-Instruct",
+    "base_path_elsewhere": "does not exist on this machine",
+    "modules_to_save_vocab": "1088 rows",
+    "tokenizer_missing": "no tokenizer",
+    "chat_template_missing": "no chat template",
+    "bin_only": "convert to safetensors",
+    "bad_lora_config": "PREFIX_TUNING",
+    "log_nan_loss": "nan",
+    "log_loss_collapsed": "suspiciously low",
+    "log_grad_zero": "grad_norm is 0.0",
+}
+
+
+def run_all(config_path: Path) -> dict[str, object]:
+    """All ten checks on one run config, with inputs built the way the session fixtures do."""
+    cfg = cfgmod.load(config_path)
+    d = Path(cfg.model.adapter)
+    ac = session.read_json(d / "adapter_config.json", "adapter_config.json")
+    w = session.read_adapter_weights(d, cfg.model.allow_pickle)
+    base = session.read_base_info(cfg)
+    log = session.training_log_path(cfg)
+    results = [
+        artifact.adapter_files(d, cfg.model.allow_pickle), artifact.safetensors_valid(w),
+        artifact.config_valid(ac), artifact.base_match(ac, w, base), artifact.target_coverage(ac, w, base),
+        artifact.lora_b_nonzero(w, ac, session.base_tensor_reader(base)), artifact.finite(w),
+        artifact.tokenizer_saved(d, cfg.model.tokenizer, cfg.format.chat),
+        artifact.vocab_consistent(len(load_tokenizer(cfg)), w, base),
+        training.log_sane(session.read_json(log, "training log") if log else None),
+    ]
+    return {r.id: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def healthy(world):
+    return run_all(world.config)
+
+
+def test_every_check_passes_on_the_healthy_world(healthy):
+    assert len(healthy) == 10
+    bad = {cid: r.summary() for cid, r in healthy.items() if r.status is not Status.PASS}
+    assert bad == {}
+
+
+def test_healthy_world_reports_provenance_and_norms(healthy):
+    tok = healthy["artifact.tokenizer_saved"].metrics
+    assert len(tok["chat_template_sha256"]) == 64
+    lora = healthy["artifact.lora_b_nonzero"].metrics
+    assert lora["zero_share"] == 0 and 0 < lora["relative_update_median"] < 10
+    assert healthy["artifact.base_match"].metrics["checked_tensors"] == 56
+
+
+@pytest.mark.parametrize("variant", sorted(broken.VARIANTS))
+def test_broken_variant_is_caught_with_its_cause(world, tmp_path, variant):
+    results = run_all(broken.VARIANTS[variant](world, tmp_path))
+    check_id, status = broken.EXPECTED[variant]
+    got = results[check_id]
+    assert got.status.value == status, got.summary()
+    assert CAUSE[variant].lower() in (str(got.value) + got.explanation + got.fix).lower(), got.summary()
+    assert got.fix, "a non-pass result must say how to fix it"
+    errors = [r.summary() for r in results.values() if r.status is Status.ERROR]
+    assert errors == [], "broken input must become fail/skip, never an internal error"
+
+
+def test_bin_adapter_is_read_with_explicit_opt_in(world, tmp_path):
+    broken.bin_only(world, tmp_path)
+    cfg_path = broken.write_config(world, tmp_path, tmp_path / "adapter", allow_pickle=True)
+    results = run_all(cfg_path)
+    assert results["artifact.adapter_files"].status is Status.PASS
+    assert "weights_only=True" in results["artifact.adapter_files"].explanation
+    assert results["artifact.safetensors_valid"].status is Status.SKIP
+    for cid in ("artifact.base_match", "artifact.lora_b_nonzero", "artifact.finite"):
+        assert results[cid].status is Status.PASS, results[cid].summary()
+
+
+def test_zero_byte_and_header_truncation_report_expected_vs_actual_bytes(tmp_path):
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(HeaderError) as exc:
+        read_header(empty)
+    assert (exc.value.expected_bytes, exc.value.actual_bytes) == (8, 0)
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(struct.pack("<Q", 500) + b'{"a": ')
+    result = artifact.safetensors_valid(_header_or_error(cut))
+    assert result.status is Status.FAIL
+    assert result.value == "expected >= 508 bytes, found 14"
+
+
+def _header_or_error(path):
+    try:
+        return read_header(path)
+    except HeaderError as exc:
+        return exc
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_header_or_a_header_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("hyp") / "x.safetensors"
+    path.write_bytes(data)
+    result = artifact.safetensors_valid(_header_or_error(path))
+    assert result.status in (Status.PASS, Status.FAIL)
+
+
+def test_relative_update_norm_matches_the_dense_product(world):
+    header = read_header(world.adapter / "adapter_model.safetensors")
+    cfg = json.loads((world.adapter / "adapter_config.json").read_text())
+    reader = session.base_tensor_reader(session.read_base_info(cfgmod.load(world.config)))
+    update = next(u for u in scan_updates(header, cfg, reader, 100)
+                  if u.module.endswith("layers.1.self_attn.q_proj"))
+    from safetensors.torch import load_file
+
+    t = load_file(str(world.adapter / "adapter_model.safetensors"))
+    prefix = "base_model.model.model.layers.1.self_attn.q_proj"
+    dense = scale_of("q_proj", cfg) * (t[f"{prefix}.lora_B.weight"].double()
+                                       @ t[f"{prefix}.lora_A.weight"].double())
+    w = reader("model.layers.1.self_attn.q_proj").double()
+    assert math.isclose(update.relative, float(dense.norm() / w.norm()), rel_tol=1e-9)
+
+
+def test_rank_pattern_is_honoured_in_shape_checks(world):
+    header = read_header(world.adapter / "adapter_model.safetensors")
+    cfg = json.loads((world.adapter / "adapter_config.json").read_text())
+    base = session.read_base_info(cfgmod.load(world.config))
+    cfg_pattern = {**cfg, "rank_pattern": {"q_proj": 4}}
+    result = artifact.base_match(cfg_pattern, header, base)
+    assert result.status is Status.FAIL and result.metrics["mismatches"] == 8  # 4 layers x A, B
+    assert "r = 4" in str(result.evidence[0].rows[0])
+
+
+def test_key_parsing_covers_peft_layouts():
+    k = parse_key("base_model.model.model.layers.7.mlp.down_proj.lora_B.weight")
+    assert (k.module, k.part, k.kind, k.layer) == ("model.layers.7.mlp.down_proj", "lora_B", "down_proj", 7)
+    assert parse_key("base_model.model.model.embed_tokens.lora_embedding_A").part == "lora_embedding_A"
+    assert parse_key("base_model.model.lm_head.weight") is None
+
+
+def test_missing_inputs_skip_instead_of_crashing():
+    assert artifact.adapter_files(None).status is Status.SKIP
+    assert artifact.base_match({"r": 8}, Unreadable("gone"), BaseInfo("b")).status is Status.SKIP
+    assert artifact.config_valid(Unreadable("x: not valid JSON")).status is Status.FAIL
+    assert training.log_sane(None).status is Status.SKIP
+
+
+def test_hub_id_base_gets_shapes_from_a_meta_device_model(world, tmp_path):
+    """A base without local safetensors: shapes from its config on the meta device."""
+    import shutil
+
+    base = tmp_path / "base_no_weights"
+    base.mkdir()
+    shutil.copy(world.base / "config.json", base / "config.json")
+    cfg = cfgmod.load(world.config).with_overrides("model", base=str(base))
+    info = session.read_base_info(cfg)
+    assert info.shapes_source.startswith("meta-device")
+    header = read_header(world.adapter / "adapter_model.safetensors")
+    ac = json.loads((world.adapter / "adapter_config.json").read_text())
+    assert artifact.base_match(ac, header, info).status is Status.PASS
+    assert torch.Size(info.shapes["model.embed_tokens.weight"]) == torch.Size([1024, 128])
