@@ -1,0 +1,125 @@
+"""Is the configured judge / scorer trustworthy?  Agreement with human labels.
+
+An LLM-as-judge or a reward function is only as good as its agreement with people; a
+common calibration rule asks Cohen's kappa >= 0.7 on a set of human-labelled outputs
+before the judge's numbers are believed.  Scores and labels are binarised (numbers at
+``label_threshold``; words such as correct/incorrect, yes/no, pass/fail, true/false) and
+kappa comes from statsmodels.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from checks.registry import check
+from checks.result import CheckResult, Status, Table
+
+_WORDS = {"correct": 1, "right": 1, "yes": 1, "pass": 1, "true": 1, "good": 1, "1": 1,
+          "incorrect": 0, "wrong": 0, "no": 0, "fail": 0, "false": 0, "bad": 0, "0": 0}
+
+
+def binary_label(value: Any, threshold: float = 0.5) -> int | None:
+    """1 / 0 for a judge score or a human label; None if it cannot be read as either."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if (isinstance(value, float) and math.isnan(value)) else int(value >= threshold)
+    if isinstance(value, str):
+        key = value.strip().casefold()
+        if key in _WORDS:
+            return _WORDS[key]
+        try:
+            return int(float(key) >= threshold)
+        except ValueError:
+            return None
+    return None
+
+
+def kappa(pairs: list[tuple[int, int]]) -> float:
+    """Cohen's kappa of (judge, human) 0/1 pairs (statsmodels); NaN when undefined."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    table = np.zeros((2, 2))
+    for j, h in pairs:
+        table[h, j] += 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(cohens_kappa(table, return_results=False))
+
+
+@check("scoring.judge_calibrated", stage="gate", title="The judge / scorer agrees with human labels")
+def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] | None,
+                     source: str = "human labels", *, min_kappa: float = 0.7,
+                     label_threshold: float = 0.5) -> CheckResult:
+    """Cohen's kappa between the judge's verdicts (``judge[id]``, a score or label) and the
+    human labels (``human[id]``) >= ``min_kappa``.  SKIP when either is not configured."""
+    cid = "scoring.judge_calibrated"
+    thr = f">= {min_kappa}"
+    if judge is None or human is None:
+        missing = "[scoring] scorer" if judge is None else "[scoring] human_labels"
+        return CheckResult(cid, Status.SKIP, None, thr,
+                           f"not configured: set {missing} to calibrate the judge against human labels.")
+    unreadable = sorted(i for i in human if binary_label(human[i], label_threshold) is None)
+    unreadable += sorted(i for i in judge if i in human and binary_label(judge[i], label_threshold) is None)
+    shared = sorted(i for i in human if i in judge and i not in unreadable)
+    only_human = sorted(i for i in human if i not in judge)
+    metrics: dict[str, Any] = {"n": len(shared), "unmatched_human_ids": len(only_human),
+                               "unreadable": len(unreadable)}
+    if not shared:
+        why = (f"None of the {len(human)} labelled ids in {source} has a judge verdict"
+               if not unreadable else f"{len(unreadable)} label(s) could not be read as 0/1, e.g. "
+               f"{unreadable[0]!r} = {human.get(unreadable[0], judge.get(unreadable[0]))!r}")
+        return CheckResult(cid, Status.FAIL, None, thr,
+                           f"{why}: nothing to compare, so the judge is uncalibrated.",
+                           fix=f"Label the same example ids the judge scores (the `id` of each line of "
+                               f"{source} must match an eval id) with 1/0 or correct/incorrect.",
+                           metrics=metrics)
+    pairs = [(binary_label(judge[i], label_threshold), binary_label(human[i], label_threshold))
+             for i in shared]
+    agree = sum(j == h for j, h in pairs) / len(pairs)
+    k = kappa(pairs)  # type: ignore[arg-type]
+    tab = np.zeros((2, 2), dtype=int)
+    for j, h in pairs:
+        tab[h, j] += 1
+    metrics.update({"kappa": k if math.isfinite(k) else "nan", "raw_agreement": agree,
+                    "confusion_human_by_judge": tab.tolist()})
+    disagreements = [(i, str(judge[i]), str(human[i])) for i, (j, h) in zip(shared, pairs) if j != h]
+    evidence = [Table("human (rows) vs judge (columns)", ("", "judge 1", "judge 0"),
+                      (("human 1", int(tab[1, 1]), int(tab[1, 0])),
+                       ("human 0", int(tab[0, 1]), int(tab[0, 0]))))]
+    if disagreements:
+        evidence.append(Table("disagreements (first 20)", ("id", "judge", "human"),
+                              tuple(disagreements[:20])))
+    if not math.isfinite(k):
+        return CheckResult(cid, Status.WARN, k, thr,
+                           f"Kappa is undefined on {len(pairs)} labels: every human label and every "
+                           f"judge verdict falls in one class (raw agreement {agree:.1%}). A "
+                           "calibration set needs both good and bad outputs.",
+                           fix=f"Add outputs the humans judged the other way to {source}.",
+                           metrics=metrics, evidence=tuple(evidence))
+    if k >= min_kappa:
+        return CheckResult(cid, Status.PASS, k, thr,
+                           f"Judge and humans agree on {agree:.1%} of {len(pairs)} labelled outputs "
+                           f"(Cohen's kappa {k:.2f}).", metrics=metrics, evidence=tuple(evidence))
+    judge_pos = sum(j for j, _ in pairs) / len(pairs)
+    human_pos = sum(h for _, h in pairs) / len(pairs)
+    if k < 0:
+        cause = ("the judge is anti-correlated with the humans - most likely an inverted scale "
+                 "(reward where lower is better, or labels 0 = good) or swapped arguments")
+    elif abs(judge_pos - human_pos) > 0.3:
+        cause = (f"the judge calls {judge_pos:.0%} of outputs good where humans call {human_pos:.0%}: a "
+                 f"lenient/strict bias or a label_threshold ({label_threshold}) on the wrong scale")
+    else:
+        cause = ("the judge's verdicts are close to chance relative to the humans: it is judging "
+                 "something else (length, format) or the rubric differs from the humans'")
+    return CheckResult(
+        cid, Status.FAIL, k, thr,
+        f"Cohen's kappa between the judge and {source} is {k:.2f} on {len(pairs)} outputs (raw agreement "
+        f"{agree:.1%}), below {min_kappa}: {cause}. Its scores cannot stand in for human judgement.",
+        fix="Read the disagreements below; fix the judge's prompt/rubric or scale, or set "
+            '[gates."scoring.judge_calibrated"] label_threshold to the score that means "good".',
+        metrics=metrics, evidence=tuple(evidence))

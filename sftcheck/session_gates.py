@@ -1,0 +1,206 @@
+"""Session fixtures for the gate, scoring and perf areas.
+
+Built on the model session's fixtures (``sftcheck.session_model``): ``sft_eval_rows``,
+``sft_generations``, ``sft_scored``, ``sft_model``, ``sft_prompts``.
+
+``sft_eval_ids``          the eval file's example ids, in file order (duplicates kept: the
+                          gates fail loudly on them)
+``sft_base_provenance``   ``checks.gates.BaseProvenance`` read from config + small JSON files
+``sft_human_labels``      ``{id: label}`` from ``[scoring] human_labels``, or None
+``sft_judge_verdicts``    ``{id: score}`` of ``[scoring] scorer`` on the labelled outputs, or None
+``sft_perf_runner``       ``PerfRunner``: one call = one base + one tuned generation pass, timed
+
+Human labels file (JSONL): one object per line, ``{"id": ..., "label": ...}`` with the label
+as 1/0, true/false or correct/incorrect; an optional ``"output"`` is the text the human
+judged (the judge then scores that text), else the tuned model's generation for ``id``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks.gates import BaseProvenance
+from checks.perf import Throughput
+from sftcheck.config import Config
+
+
+def _fail(msg: str):
+    pytest.fail(f"sftcheck: {msg}", pytrace=False)
+
+
+def _row_id(row: Any) -> str:
+    return str(row["id"] if isinstance(row, dict) else row.id)
+
+
+@pytest.fixture(scope="session")
+def sft_eval_ids(sft_eval_rows) -> list[str]:
+    return [_row_id(r) for r in sft_eval_rows]
+
+
+def _json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_provenance(cfg: Config) -> BaseProvenance:
+    """What the config and the files say about the base: no weights are read."""
+    from sftcheck.provenance import chat_template_text
+
+    m = cfg.model
+    base = m.base
+    name_or_path = None
+    template_where = None
+    if base and Path(base).is_dir():
+        name_or_path = _json(Path(base) / "config.json").get("_name_or_path") or None
+        _, template_where = chat_template_text(Path(base))
+    adapter_base = None
+    if m.adapter and (Path(m.adapter) / "adapter_config.json").is_file():
+        adapter_base = _json(Path(m.adapter) / "adapter_config.json").get("base_model_name_or_path") or None
+    return BaseProvenance(configured_base=base, base_id=m.base_id, base_config_name=name_or_path,
+                          chat_template=template_where, adapter_base=adapter_base, adapter_path=m.adapter)
+
+
+@pytest.fixture(scope="session")
+def sft_base_provenance(sft_config: Config) -> BaseProvenance:
+    return read_provenance(sft_config)
+
+
+@pytest.fixture(scope="session")
+def sft_base_accuracy(sft_scored) -> float | None:
+    """Accuracy of the base (adapter disabled); None when there are no base results."""
+    base = sft_scored["base"]
+    return sum(s.outcome.value == "correct" for s in base) / len(base) if base else None
+
+
+def read_human_labels(path: str | Path) -> dict[str, dict]:
+    """``{id: record}`` from a JSONL file of human judgements; ValueError names line and fix."""
+    out: dict[str, dict] = {}
+    p = Path(path)
+    with p.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{p} line {n}: not JSON ({exc}). Fix: one JSON object per line.") from exc
+            if not isinstance(rec, dict) or "id" not in rec or "label" not in rec:
+                raise ValueError(f"{p} line {n}: needs \"id\" and \"label\" keys, got {line.strip()[:80]!r}. "
+                                 'Fix: write {"id": "<eval id>", "label": 1}.')
+            key = str(rec["id"])
+            if key in out:
+                raise ValueError(f"{p} line {n}: id {key!r} labelled twice. Fix: keep one label per id.")
+            out[key] = rec
+    return out
+
+
+@pytest.fixture(scope="session")
+def sft_human_labels(sft_config: Config) -> dict[str, dict] | None:
+    path = sft_config.scoring.human_labels
+    if not path:
+        return None
+    try:
+        return read_human_labels(path)
+    except (OSError, ValueError) as exc:
+        _fail(f"[scoring] human_labels: {exc}")
+
+
+def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, dict],
+                   outputs: dict[str, str]) -> dict[str, Any]:
+    """Run the judge on every labelled output (its own ``output`` or the model's for that id)."""
+    verdicts: dict[str, Any] = {}
+    for key, rec in labels.items():
+        text = rec.get("output", outputs.get(key))
+        if text is None:
+            continue
+        example = examples.get(key) or {k: v for k, v in rec.items() if k not in ("label", "output")}
+        verdicts[key] = scorer(str(text), dict(example))
+    return verdicts
+
+
+@pytest.fixture(scope="session")
+def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
+                       sft_human_labels) -> dict[str, Any] | None:
+    spec = sft_config.scoring.scorer
+    if not spec or sft_human_labels is None:
+        return None
+    from sftcheck.prompting import HookError, import_hook
+
+    try:
+        scorer = import_hook(spec, "[scoring] scorer", sft_config)
+    except HookError as exc:
+        _fail(str(exc))
+    rows = request.getfixturevalue("sft_eval_rows")
+    examples = {_row_id(r): ({"id": r.id, "question": r.question, "answer": r.answer}
+                             if not isinstance(r, dict) else dict(r)) for r in rows}
+    outputs: dict[str, str] = {}
+    if any("output" not in rec for rec in sft_human_labels.values()):
+        outputs = {g.id: g.text for g in request.getfixturevalue("sft_generations")["tuned"].items}
+    try:
+        return judge_verdicts(scorer, sft_human_labels, examples, outputs)
+    except Exception as exc:  # noqa: BLE001 - the user's judge raised
+        _fail(f"{sft_config.source}: [scoring] scorer = {spec!r} raised {type(exc).__name__}: {exc}. "
+              "Fix: the scorer is called as scorer(output_text, example_dict) -> float.")
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+@dataclass
+class PerfRunner:
+    """Generates base then tuned on the same prompts without the session cache, recording
+    each round's wall time and generated tokens (the benchmark calls it; the first
+    ``warmup`` calls are pytest-benchmark's warm-up rounds and are dropped)."""
+    loaded: Any
+    prompts: list
+    settings: Any
+    warmup: int
+    rounds: int
+    calls: int = 0
+    timings: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: {"base": [], "tuned": []})
+
+    def __call__(self) -> None:
+        from sftcheck.generation import generate
+
+        self.calls += 1
+        for variant in ("base", "tuned"):
+            with self.loaded.variant(variant) as model:
+                t0 = time.perf_counter()
+                out = generate(model, self.loaded.tokenizer, self.prompts, self.settings, variant=variant,
+                               model_id=self.loaded.model_id, progress=False, use_cache=False)
+                seconds = time.perf_counter() - t0
+            if self.calls > self.warmup:
+                self.timings[variant].append((seconds, sum(g.new_tokens for g in out.items)))
+
+    def ensure_timed(self) -> None:
+        """Run until at least one timed round exists (``--benchmark-disable`` runs the
+        benchmarked function once, which may have been a warm-up)."""
+        while not self.timings["tuned"]:
+            self()
+
+    def throughput(self, variant: str) -> Throughput:
+        t = self.timings[variant]
+        return Throughput(model=variant, examples=len(self.prompts), new_tokens=[k for _, k in t],
+                          seconds=[s for s, _ in t], batch_size=self.settings.batch_size,
+                          device=f"{self.loaded.placement.device} {self.loaded.placement.dtype}",
+                          settings={"max_new_tokens": self.settings.max_new_tokens,
+                                    "do_sample": self.settings.do_sample})
+
+
+@pytest.fixture
+def sft_perf_runner(sft_config: Config, sft_model, sft_prompts, sft_generation_settings) -> PerfRunner:
+    s = sft_config.scoring
+    prompts = list(sft_prompts[: s.perf_examples] if s.perf_examples > 0 else sft_prompts)
+    if s.perf_rounds < 1:
+        _fail(f"{sft_config.source}: [scoring] perf_rounds = {s.perf_rounds}: needs at least 1 timed "
+              "round. Fix: set perf_rounds >= 1.")
+    return PerfRunner(sft_model, prompts, sft_generation_settings, warmup=max(0, s.perf_warmup_rounds),
+                      rounds=s.perf_rounds)
