@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+from pathlib import Path
 from typing import Any, get_type_hints
 
 from sftcheck import config as cfgmod
@@ -85,3 +86,31 @@ def markdown() -> str:
             lines.append(f"| `{key}` | `{_type(hints[f.name])}` | {_toml(_default(f))} | {meaning.strip()} |")
         lines.append("")
     return "\n".join(lines)
+
+
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+
+
+def readme_block(reference: str) -> str:
+    """The reference as it sits in README.md (headings one level down)."""
+    body = reference.split("\n", 3)[3].replace("\n## ", "\n### ")  # drop the title lines
+    return f"{START}\n{body.strip()}\n{END}"
+
+
+def with_reference(readme: str, reference: str) -> str:
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return head + readme_block(reference) + tail
+
+
+def write_docs(repo: Path) -> None:
+    """Regenerate docs/CONFIG.md and the README block: ``python -m sftcheck.config_reference``."""
+    reference = markdown()
+    (repo / "docs").mkdir(exist_ok=True)
+    (repo / "docs" / "CONFIG.md").write_text(reference + "\n", encoding="utf-8")
+    readme = repo / "README.md"
+    readme.write_text(with_reference(readme.read_text(encoding="utf-8"), reference), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_docs(Path(__file__).resolve().parent.parent)
