@@ -243,24 +243,32 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
                            f"Of {s.n} paired examples the tuned model alone is right on c = {c}, the base "
                            f"alone on b = {b}; exact McNemar p = {s.pvalue:.3g}.",
                            metrics=metrics, evidence=evidence)
+    small = s.n < need or b + c < need
+    if small:
+        head = (f"Only {s.n} paired examples ({b + c} discordant" if s.n < need else
+                f"Only {b + c} of {s.n} paired examples differ between the models (")
+        tail = ("the eval set is too small to show significance" if s.n < need else
+                "the fine-tune changes too few answers for this eval size")
+        why = (f"{head}: b = {b}, c = {c}); p = {s.pvalue:.3g}. "
+               f"Even if every discordant pair favoured the tuned model, p < {max_p} needs at least "
+               f"{need} discordant pairs: {tail}. At the "
+               f"observed effect (h = {s.h:.2f}) about {_fmt_n(s.n_needed)} examples per model give "
+               "80 % power.")
+        more = max(need, math.ceil(s.n_needed)) if math.isfinite(s.n_needed) else need
+        fix = f"Evaluate on more examples: [generation] n_examples = 0 (all) or >= {more}, or add eval rows."
     if b + c == 0:
         why = (f"The two models agree on every one of the {s.n} examples (b = c = 0): there is no "
                "evidence of any difference. Most likely the adapter is not applied at inference "
-               "(see behaviour.adapter_effect) or it is untrained (lora_B all zero).")
-        fix = "Check that the adapter loads and changes the logits; then retrain if it is inert."
+               "(see behaviour.adapter_effect) or it is untrained (lora_B all zero)."
+               + (f" Also: {why}" if small and s.n < need else ""))
+        fix = ("Check that the adapter loads and changes the logits; then retrain if it is inert."
+               + (f" {fix}" if small and s.n < need else ""))
     elif c <= b:
         why = (f"The tuned model is not ahead: it loses b = {b} examples the base got right and wins "
                f"only c = {c} (p = {s.pvalue:.3g}). Fine-tuning made the model worse or no better - "
                "catastrophic forgetting, a prompt mismatch at inference, or a broken adapter.")
         fix = "Read the regressions below; check prompt parity and the training loss."
-    elif s.n < need or b + c < need:
-        why = (f"Only {s.n} paired examples ({b + c} discordant: b = {b}, c = {c}); p = {s.pvalue:.3g}. "
-               f"Even if every discordant pair favoured the tuned model, p < {max_p} needs at least "
-               f"{need} discordant pairs: the eval set is too small to show significance. At the "
-               f"observed effect (h = {s.h:.2f}) about {_fmt_n(s.n_needed)} examples per model give 80 % power.")
-        fix = (f"Evaluate on more examples: [generation] n_examples = 0 (all) or >= "
-               f"{max(need, math.ceil(s.n_needed)) if math.isfinite(s.n_needed) else need}, or add eval rows.")
-    else:
+    elif not small:
         why = (f"The improvement is not significant: c = {c} vs b = {b} discordant pairs of {s.n}, "
                f"p = {s.pvalue:.3g}. The gain is small relative to the noise; about "
                f"{_fmt_n(s.n_needed)} examples per model would give 80 % power at h = {s.h:.2f}.")

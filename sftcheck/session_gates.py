@@ -132,10 +132,10 @@ def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
     spec = sft_config.scoring.scorer
     if not spec or sft_human_labels is None:
         return None
-    from sftcheck.prompting import HookError, import_hook
+    from sftcheck.prompting import HookError, load_scorer
 
     try:
-        scorer = import_hook(spec, "[scoring] scorer", sft_config)
+        scorer = load_scorer(sft_config)
     except HookError as exc:
         _fail(str(exc))
     rows = request.getfixturevalue("sft_eval_rows")

@@ -1,0 +1,280 @@
+"""Every gate / scoring check passes where it should and fails, naming the cause, where it
+must: synthetic paired outcomes for the statistics, and the fixture world with its broken
+variants (``fixtures.broken.gates``) for the real pipeline."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+import checks.gates as gates
+import checks.scoring as scoring
+from checks.result import Image, Status, Table
+from checks.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
+from fixtures.broken import gates as broken
+from sftcheck import config as cfgmod
+from sftcheck import session_gates
+
+
+def scored(correct, ids=None, unparsable=()):
+    ids = ids or [f"e{i}" for i in range(len(correct))]
+    out = []
+    for i, c in zip(ids, correct):
+        if i in unparsable:
+            out.append(Scored(i, "1", None, Outcome.UNPARSABLE, None))
+        else:
+            out.append(Scored(i, "1", "1" if c else "0", Outcome.CORRECT if c else Outcome.INCORRECT,
+                              "strict", 1.0 if c else 0.0))
+    return out
+
+
+def pattern(n, p, seed):
+    rng = random.Random(seed)
+    return [rng.random() < p for _ in range(n)]
+
+
+def gen_set(model, ids, new_tokens=5, reason=FinishReason.EOS, wall=2.0):
+    items = tuple(Generation(i, "Q", f"<answer>{i}</answer>", f"<answer>{i}</answer>", 5, new_tokens,
+                             reason, wall / len(ids)) for i in ids)
+    return GenerationSet(model, items, wall, 8)
+
+
+N = 100
+IDS = [f"e{i}" for i in range(N)]
+BASE_LOW = scored(pattern(N, 0.1, 1))
+TUNED_HIGH = scored(pattern(N, 0.92, 2))
+
+
+# --------------------------------------------------------------------- synthetic, both ways
+
+
+def test_base_ceiling_both_ways():
+    assert gates.base_ceiling(BASE_LOW, IDS).status is Status.PASS
+    r = gates.base_ceiling(scored(pattern(N, 0.7, 3)), IDS)
+    assert r.status is Status.FAIL
+    assert "instruct" in r.explanation and "0.3" in r.threshold
+    assert r.metrics["wilson_95"][0] < r.value < r.metrics["wilson_95"][1]
+
+
+def test_tuned_floor_both_ways_and_carries_the_summary():
+    bg, tg = gen_set("base", IDS, 30, FinishReason.LENGTH, 4.0), gen_set("tuned", IDS, 6, wall=1.0)
+    r = gates.tuned_floor(BASE_LOW, TUNED_HIGH, IDS, bg, tg)
+    assert r.status is Status.PASS
+    table = next(e for e in r.evidence if isinstance(e, Table) and e.title.startswith("summary"))
+    assert table.columns == ("benchmark", "metric", "base", "tuned", "change")
+    assert [row[1] for row in table.rows] == ["accuracy (95 % CI)", "answer rate", "stop rate",
+                                             "examples/s (generation pass)", "tokens/s (generation pass)"]
+    summary = r.to_dict()["metrics"]["summary"]
+    assert summary["stop rate"] == {"base": 0.0, "tuned": 1.0, "change": 1.0}
+    assert summary["examples/s"]["change_ratio"] == pytest.approx(4.0)
+    images = [e for e in r.evidence if isinstance(e, Image)]
+    assert len(images) == 4  # accuracy CI, rates, output length, reward
+    assert all(im.png.startswith(b"\x89PNG") for im in images)
+
+    low = gates.tuned_floor(BASE_LOW, scored(pattern(N, 0.5, 4)), IDS)
+    assert low.status is Status.FAIL and "parsed but wrong" in low.explanation
+
+
+def test_tuned_floor_blames_the_format_when_outputs_are_unparsable():
+    tuned = scored([True] * N, unparsable=set(IDS[:60]))
+    r = gates.tuned_floor(BASE_LOW, tuned, IDS)
+    assert r.status is Status.FAIL
+    assert "60 of the 60 misses are unparsable" in r.explanation and "prompt" in r.explanation
+
+
+def test_mcnemar_both_ways():
+    bg, tg = gen_set("base", IDS), gen_set("tuned", IDS)
+    ok = gates.mcnemar(BASE_LOW, TUNED_HIGH, IDS, bg, tg)
+    assert ok.status is Status.PASS and ok.value < 0.01
+    assert ok.metrics["discordant_tuned_only"] > ok.metrics["discordant_base_only"]
+    assert any(e.kind == "side_by_side" for e in ok.evidence)
+
+
+def test_mcnemar_identical_models_have_no_discordant_pairs():
+    r = gates.mcnemar(BASE_LOW, BASE_LOW, IDS)
+    assert r.status is Status.FAIL and r.value == 1.0
+    assert "b = c = 0" in r.explanation and "adapter is not applied" in r.explanation
+
+
+def test_mcnemar_regression_fails_even_when_significant():
+    r = gates.mcnemar(TUNED_HIGH, BASE_LOW, IDS)
+    assert r.status is Status.FAIL and r.value < 0.01
+    assert "not ahead" in r.explanation
+
+
+def test_mcnemar_too_few_examples_says_how_many_are_needed():
+    ids = IDS[:6]
+    r = gates.mcnemar(scored([False] * 6, ids), scored([True] * 6, ids), ids)
+    assert r.status is Status.FAIL and r.value == pytest.approx(2 * 0.5 ** 6)
+    assert "too small" in r.explanation and "at least 8 discordant pairs" in r.explanation
+    assert "n_examples" in r.fix
+
+
+def test_effect_size_both_ways():
+    assert gates.effect_size(BASE_LOW, TUNED_HIGH, IDS).status is Status.PASS
+    r = gates.effect_size(BASE_LOW, scored(pattern(N, 0.2, 5)), IDS)
+    assert r.status is Status.FAIL and r.value < 0.5 and "Cohen's h" in r.explanation
+
+
+@pytest.mark.parametrize("fn", [gates.tuned_floor, gates.mcnemar, gates.effect_size])
+def test_paired_gates_fail_loudly_on_duplicate_and_missing_ids(fn):
+    dup = fn(BASE_LOW + BASE_LOW[:3], TUNED_HIGH + TUNED_HIGH[:3], IDS + IDS[:3])
+    assert dup.status is Status.FAIL and dup.value == "unpaired" and "duplicate" in dup.explanation
+    missing = fn(BASE_LOW[:-1], TUNED_HIGH, IDS)
+    assert missing.status is Status.FAIL and "scored for tuned but not base" in missing.explanation
+
+
+def test_base_ceiling_fails_loudly_on_duplicate_eval_ids():
+    r = gates.base_ceiling(BASE_LOW, IDS + ["e0"])
+    assert r.status is Status.FAIL and "duplicate" in r.explanation
+
+
+# --------------------------------------------------------------------- contamination
+
+
+def test_instruct_markers():
+    for name in ("Qwen/Qwen2.5-0.5B-Instruct", "meta-llama/Llama-2-7b-chat-hf", "google/gemma-2-2b-it",
+                 "/models/mistral-7b-instruct-v0.2", "allenai/tulu-2-dpo-7b", "my-sft-model"):
+        assert gates.instruct_markers(name), name
+    for name in ("Qwen/Qwen2.5-0.5B", "/tmp/test_instruct0/base", "meta-llama/Llama-3.1-8B",
+                 "gpt2", "EleutherAI/pythia-160m", "commit-lm"):
+        assert not gates.instruct_markers(name), name
+
+
+def test_same_base_matches_hub_ids_and_local_snapshots():
+    assert gates.same_base("Qwen/Qwen2.5-0.5B", ["/data/models/Qwen2.5-0.5B"])
+    assert gates.same_base("/root/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/abc",
+                           ["Qwen/Qwen2.5-0.5B"])
+    assert not gates.same_base("Qwen/Qwen2.5-0.5B-Instruct", ["Qwen/Qwen2.5-0.5B"])
+
+
+def test_contamination_passes_on_the_healthy_world(world):
+    info = session_gates.read_provenance(cfgmod.load(world.config))
+    assert info.chat_template is None and info.adapter_base is None
+    r = gates.contamination(info, 0.0)
+    assert r.status is Status.PASS, r.summary()
+
+
+def test_contamination_fails_on_a_declared_instruct_base(world, tmp_path):
+    info = session_gates.read_provenance(cfgmod.load(broken.instruct_declared(world, tmp_path)))
+    r = gates.contamination(info, 0.0)
+    assert r.status is Status.FAIL and "Qwen/Qwen2.5-0.5B-Instruct" in r.explanation
+    assert "instruct" in r.explanation
+
+
+def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):
+    info = session_gates.read_provenance(cfgmod.load(broken.instruct_base(world, tmp_path)))
+    assert info.chat_template is not None
+    r = gates.contamination(info, None)
+    assert r.status is Status.FAIL
+    assert "Instruct" in r.explanation and f"records base {str(world.base)!r}" in r.explanation
+    assert "chat template" in r.explanation
+
+
+def test_contamination_base_score_and_template_alone():
+    info = gates.BaseProvenance(configured_base="org/plain-base", chat_template="tokenizer_config.json")
+    assert gates.contamination(info, 0.1).status is Status.WARN
+    high = gates.contamination(info, 0.75)
+    assert high.status is Status.FAIL and "already scores 75.0%" in high.explanation
+
+
+# --------------------------------------------------------------------- judge calibration
+
+
+def test_judge_calibrated_skips_when_not_configured():
+    assert scoring.judge_calibrated(None, {"a": 1}).status is Status.SKIP
+    assert scoring.judge_calibrated({"a": 1.0}, None).status is Status.SKIP
+
+
+def test_judge_calibrated_synthetic_both_ways():
+    human = {f"e{i}": i % 2 for i in range(40)}
+    good = {k: float(v) if k != "e0" else 1.0 for k, v in human.items()}  # one disagreement
+    assert scoring.judge_calibrated(good, human).status is Status.PASS
+    lenient = {k: 1.0 for k in human}
+    r = scoring.judge_calibrated(lenient, human)
+    assert r.status is Status.FAIL and "lenient/strict bias" in r.explanation
+
+
+def _judge_results(config_path: Path):
+    cfg = cfgmod.load(config_path)
+    labels = session_gates.read_human_labels(cfg.scoring.human_labels)
+    module, func = cfg.scoring.scorer.split(":")
+    spec = importlib.util.spec_from_file_location(module, Path(cfg.source).parent / f"{module}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    examples = {json.loads(ln)["id"]: json.loads(ln) for ln in Path(cfg.data.eval).read_text().splitlines()}
+    verdicts = session_gates.judge_verdicts(getattr(mod, func), labels, examples, {})
+    return scoring.judge_calibrated(verdicts, {k: r["label"] for k, r in labels.items()})
+
+
+def test_judge_calibrated_on_the_fixture_judges(world, tmp_path):
+    ok = _judge_results(broken.calibrated_judge(world, tmp_path / "honest"))
+    assert ok.status is Status.PASS and ok.value == pytest.approx(1.0)
+    bad = _judge_results(broken.contrarian_judge(world, tmp_path / "contrarian"))
+    assert bad.status is Status.FAIL and bad.value == pytest.approx(-1.0)
+    assert "inverted scale" in bad.explanation
+
+
+def test_human_labels_file_errors_name_the_line(tmp_path):
+    p = tmp_path / "labels.jsonl"
+    p.write_text('{"id": "a", "label": 1}\n{"id": "b"}\n')
+    with pytest.raises(ValueError, match="line 2: needs \"id\" and \"label\""):
+        session_gates.read_human_labels(p)
+
+
+# --------------------------------------------------------------------- the real pipeline
+
+
+def run_gates(config_path: Path) -> dict:
+    """The gates on a run config, with inputs built the way the session fixtures build them."""
+    from checks.answers import score_all
+    from sftcheck import session_model as sm
+    from sftcheck.generation import GenerationSettings, generate
+    from sftcheck.loading import load_model
+
+    cfg = cfgmod.load(config_path)
+    rows = sm.read_eval_rows(cfg)
+    loaded = load_model(cfg)
+    prompts = sm.build_prompts(cfg, loaded.tokenizer, rows)
+    settings = GenerationSettings.from_config(cfg)
+    gens, sc = {}, {}
+    for variant in ("base", "tuned"):
+        with loaded.variant(variant) as model:
+            gens[variant] = generate(model, loaded.tokenizer, prompts, settings, variant=variant,
+                                     progress=False, use_cache=False)
+        sc[variant] = score_all(gens[variant].items, {r.id: r.answer for r in rows},
+                                pattern=cfg.format.answer_pattern)
+    ids = [r.id for r in rows]
+    return {r.id: r for r in (
+        gates.base_ceiling(sc["base"], ids), gates.tuned_floor(sc["base"], sc["tuned"], ids, gens["base"],
+                                                              gens["tuned"]),
+        gates.mcnemar(sc["base"], sc["tuned"], ids), gates.effect_size(sc["base"], sc["tuned"], ids))}
+
+
+@pytest.fixture(scope="module")
+def healthy_gates(world):
+    return run_gates(world.config)
+
+
+@pytest.mark.parametrize("check_id", ["gate.base_ceiling", "gate.tuned_floor", "gate.mcnemar",
+                                      "gate.effect_size"])
+def test_gates_pass_on_the_healthy_world(healthy_gates, check_id):
+    r = healthy_gates[check_id]
+    assert r.status is Status.PASS, r.summary()
+
+
+def test_too_few_examples_fails_mcnemar(world, tmp_path):
+    r = run_gates(broken.too_few_examples(world, tmp_path))
+    assert r["gate.mcnemar"].status is Status.FAIL
+    assert r["gate.mcnemar"].metrics["n"] == 6 and "too small" in r["gate.mcnemar"].explanation
+
+
+def test_duplicate_eval_ids_fail_every_paired_gate(world, tmp_path):
+    r = run_gates(broken.duplicate_ids(world, tmp_path))
+    for check_id in ("gate.base_ceiling", "gate.tuned_floor", "gate.mcnemar", "gate.effect_size"):
+        assert r[check_id].status is Status.FAIL, check_id
+        assert "10 duplicate example id(s)" in r[check_id].explanation, r[check_id].explanation
