@@ -39,7 +39,7 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
     for r in train.rows:
         p = by_row.get(r.row)
         start = first_trained(r.labels)
-        if p is None or start is None:
+        if p is None or start is None or start <= 1:  # no prompt/answer boundary to compare at
             continue
         pairs += 1
         prefix = list(r.input_ids[:start])
@@ -50,9 +50,10 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
     threshold = f"<= {max_bad_share:.0%} rows differ"
     metrics = {"rows_compared": pairs, "rows_differing": len(bad)}
     if not pairs:
-        return CheckResult("format.train_infer_aligned", Status.FAIL, share, threshold,
-                           "No row could be compared (no trained tokens or no prompts).",
-                           fix="Fix labels.not_all_masked / data.schema first.", metrics=metrics)
+        return CheckResult("format.train_infer_aligned", Status.SKIP, None, threshold,
+                           "No row has a prompt/answer boundary to compare at (no trained tokens, or the "
+                           "prompt is trained); see labels.not_all_masked / labels.prompt_masked.",
+                           metrics=metrics)
     if share > max_bad_share:
         r, p, prefix, i = bad[0]
         where = ("the inference prompt is longer" if i >= len(prefix) else

@@ -137,13 +137,16 @@ def end_of_turn_ids(tokenizer) -> set[int]:
     return set(end_token_ids(tokenizer))
 
 
-def chat_train(ex: Example, tokenizer, system: str | None) -> dict[str, list[int]]:
+def chat_train(ex: Example, tokenizer, system: str | None,
+               completion_t: str | None = None) -> dict[str, list[int]]:
     """TRL-style completion-only row: prompt (with generation header) masked, the assistant
-    turn trained through its end-of-turn token (whitespace after it is not part of the row)."""
+    turn trained through its end-of-turn token (whitespace after it is not part of the row).
+    The assistant content is ``completion_t.format(answer=...)`` (stripped) when given."""
     prompt_msgs = _chat_messages(ex, system)
+    content = completion_t.format(answer=ex.answer).strip() if completion_t else ex.answer
     prompt = _ids(tokenizer.apply_chat_template(prompt_msgs, add_generation_prompt=True, tokenize=True))
     full = _ids(tokenizer.apply_chat_template(
-        prompt_msgs + [{"role": "assistant", "content": ex.answer}], tokenize=True))
+        prompt_msgs + [{"role": "assistant", "content": content}], tokenize=True))
     ends = end_of_turn_ids(tokenizer)
     last_end = max((i for i, t in enumerate(full) if t in ends and i >= len(prompt)), default=None)
     if last_end is not None:
@@ -294,7 +297,7 @@ def resolve(cfg) -> Hooks:
     completion_t = f.completion_template or DEFAULT_COMPLETION
     if f.chat:
         fmt_default = Hook("train_formatter", "builtin:chat_template",
-                           lambda ex, tok: chat_train(ex, tok, f.system_prompt))
+                           lambda ex, tok: chat_train(ex, tok, f.system_prompt, f.completion_template))
         prompt_default = Hook("prompt_builder", "builtin:chat_template",
                               lambda ex, tok: chat_prompt(ex, tok, f.system_prompt))
     else:
