@@ -118,7 +118,7 @@ def sft_generation_settings(sft_config: Config):
     return GenerationSettings.from_config(sft_config)
 
 
-def _generate_both(loaded, prompts, settings) -> dict:
+def generate_both(loaded, prompts, settings) -> dict:
     from sftcheck.generation import generate
 
     out = {}
@@ -135,24 +135,25 @@ def sft_generations(sft_model, sft_prompts, sft_generation_settings) -> dict:
     from sftcheck.loading import LoadError
 
     try:
-        return _generate_both(sft_model, sft_prompts, sft_generation_settings)
+        return generate_both(sft_model, sft_prompts, sft_generation_settings)
     except LoadError as exc:
         _fail(str(exc))
 
 
 def _parser_and_scorer(cfg: Config):
-    from sftcheck.hooks import HookError, resolve
+    from sftcheck.hooks import resolve
     from sftcheck.prompting import load_scorer
 
-    try:
-        parser = resolve(cfg).answer_parser.fn if cfg.format.answer_parser else None
-        scorer = load_scorer(cfg)
-    except HookError as exc:
-        _fail(str(exc))
-    return parser, scorer
+    parser = resolve(cfg).answer_parser.fn if cfg.format.answer_parser else None
+    return parser, load_scorer(cfg)
 
 
-def _score(cfg: Config, rows, generations: dict, mode: str) -> dict:
+class ScoringError(ValueError):
+    """A user's parser / scorer hook failed; the message names it and the fix."""
+
+
+def score(cfg: Config, rows, generations: dict, mode: str) -> dict:
+    """``{"base": [Scored], "tuned": [...]}`` (``mode`` strict or lenient) + scorer values."""
     from checks.answers import score_all
 
     parser, scorer = _parser_and_scorer(cfg)
@@ -165,10 +166,20 @@ def _score(cfg: Config, rows, generations: dict, mode: str) -> dict:
                                      parser=parser, rel_tol=cfg.scoring.rel_tol,
                                      abs_tol=cfg.scoring.abs_tol, scorer=scorer, examples=examples)
         except Exception as exc:  # noqa: BLE001 - a user hook failed: say which and how to fix
-            _fail(f"{cfg.source}: scoring the {variant} outputs failed: {type(exc).__name__}: {exc}. "
-                  "Fix: check [format] answer_pattern / answer_parser and [scoring] scorer "
-                  "(scorer(output_text, example_dict) -> float).")
+            raise ScoringError(
+                f"{cfg.source}: scoring the {variant} outputs failed: {type(exc).__name__}: {exc}. "
+                "Fix: check [format] answer_pattern / answer_parser and [scoring] scorer "
+                "(scorer(output_text, example_dict) -> float).") from exc
     return out
+
+
+def _score(cfg: Config, rows, generations: dict, mode: str) -> dict:
+    from sftcheck.hooks import HookError
+
+    try:
+        return score(cfg, rows, generations, mode)
+    except (HookError, ScoringError) as exc:
+        _fail(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -187,37 +198,34 @@ def sft_scorer_name(sft_config: Config) -> str | None:
     return sft_config.scoring.scorer
 
 
-@pytest.fixture(scope="session")
-def sft_output_markers(sft_model, sft_prompts, sft_eval_rows) -> OutputMarkers:
+def output_markers(loaded, prompts, rows) -> OutputMarkers:
+    """Role-leak markers and stop-token strings for this tokenizer and prompt format."""
     from checks.outputs import role_markers
     from sftcheck.generation import stop_token_ids
 
-    tok = sft_model.tokenizer
-    stop_ids = stop_token_ids(tok, sft_model.model)
-    stops = {tok.convert_ids_to_tokens(i) for i in stop_ids}
+    tok = loaded.tokenizer
+    stops = {tok.convert_ids_to_tokens(i) for i in stop_token_ids(tok, loaded.model)}
     if tok.pad_token:
         stops.add(tok.pad_token)
     specials = list(getattr(tok, "all_special_tokens", []))
-    prompt = sft_prompts[0].text if sft_prompts else ""
-    question = sft_eval_rows[0].question if sft_eval_rows else ""
+    prompt = prompts[0].text if prompts else ""
+    question = rows[0].question if rows else ""
     return OutputMarkers(role_markers(specials, stops, prompt, question), tuple(sorted(stops)))
 
 
-@pytest.fixture(scope="session")
-def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations):
+def probe_logits(cfg: Config, loaded, prompts, generations):
     """Logits of probe sequences (prompt + tuned output, teacher-forced) under the adapter,
     with it disabled, and with it merged into the weights (in place, then restored)."""
     from sftcheck.generation import ProbeLogits, forward_logits
     from sftcheck.merging import merged_in_place
 
-    loaded = sft_model
     tok = loaded.tokenizer
-    n = max(1, sft_config.generation.probe_examples)
-    tuned = sft_generations["tuned"].by_id()
+    tuned = generations["tuned"].by_id()
     seqs = []
-    for p in sft_prompts[:n]:
+    for p in prompts[: max(1, cfg.generation.probe_examples)]:
         ids = list(p.input_ids) if p.input_ids is not None else tok(p.text).input_ids
-        ids = ids + tok(tuned[p.id].raw_text, add_special_tokens=False).input_ids if p.id in tuned else ids
+        if p.id in tuned:
+            ids = ids + tok(tuned[p.id].raw_text, add_special_tokens=False).input_ids
         seqs.append(ids)
     with loaded.variant("tuned") as model:
         tuned_logits = forward_logits(model, tok, seqs)
@@ -232,11 +240,25 @@ def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations
                        n_sequences=len(seqs), notes=list(loaded.notes))
 
 
+def sentinel_scored(cfg: Config, loaded, rows, settings) -> dict:
+    """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
+    rows = rows[: max(1, cfg.generation.sentinel_examples)]
+    prompts = build_prompts(cfg, loaded.tokenizer, rows, raw=True)
+    return score(cfg, rows, generate_both(loaded, prompts, settings), "strict")
+
+
+@pytest.fixture(scope="session")
+def sft_output_markers(sft_model, sft_prompts, sft_eval_rows) -> OutputMarkers:
+    return output_markers(sft_model, sft_prompts, sft_eval_rows)
+
+
+@pytest.fixture(scope="session")
+def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations):
+    """Probe logits: tuned / base (adapter disabled) / merged (``ProbeLogits``)."""
+    return probe_logits(sft_config, sft_model, sft_prompts, sft_generations)
+
+
 @pytest.fixture(scope="session")
 def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_generation_settings) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
-    rows = sft_eval_rows[: max(1, sft_config.generation.sentinel_examples)]
-    prompts = build_prompts(sft_config, sft_model.tokenizer, rows, raw=True)
-    gens = _generate_both(sft_model, prompts, sft_generation_settings)
-    return _score(sft_config, rows, gens, "strict")
-
+    return sentinel_scored(sft_config, sft_model, sft_eval_rows, sft_generation_settings)
