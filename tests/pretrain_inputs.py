@@ -1,0 +1,77 @@
+"""Build the pre-training checks' inputs from a run config without pytest (as the session
+fixtures do), so self-tests can call check functions directly."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from sftcheck import config as cfgmod
+from sftcheck import hooks as hookmod
+from sftcheck.loading import load_tokenizer
+from sftcheck.session_data import (build_prompts, embedding_rows, format_rows, iter_file, load_data,
+                                   stop_ids)
+
+
+class Inputs:
+    def __init__(self, config_path: str | Path):
+        self.cfg = cfgmod.load(config_path)
+
+    @cached_property
+    def tokenizer(self):
+        return load_tokenizer(self.cfg)
+
+    @cached_property
+    def hooks(self) -> hookmod.Hooks:
+        return hookmod.resolve(self.cfg)
+
+    @cached_property
+    def train_data(self):
+        return load_data(self.cfg, self.cfg.data.train)
+
+    @cached_property
+    def eval_data(self):
+        return load_data(self.cfg, self.cfg.data.eval) if self.cfg.data.eval else None
+
+    @cached_property
+    def train(self):
+        return format_rows(self.train_data.examples, self.tokenizer, self.hooks)
+
+    @cached_property
+    def prompts(self):
+        return build_prompts(self.train_data.examples, self.tokenizer, self.hooks)
+
+    def run(self, check_id: str):
+        """Run one pretrain check with exactly the arguments model_tests pass."""
+        import checks.data as data
+        import checks.format as fmt
+        import checks.labels as labels
+        import checks.tokens as tokens
+
+        c, t = self.cfg, self.tokenizer
+        if check_id == "data.schema":
+            return data.schema(self.train_data.audit, self.eval_data.audit if self.eval_data else None)
+        if check_id == "data.truncation":
+            return data.truncation(self.train, t, c.format.max_length)
+        if check_id == "data.answer_roundtrip":
+            p = self.hooks.answer_parser
+            return data.answer_roundtrip(self.train, p.fn, t, p.label)
+        if check_id == "data.leakage":
+            return data.leakage(iter_file(c, c.data.train), iter_file(c, c.data.eval) if c.data.eval else None)
+        if check_id.startswith("labels."):
+            name = check_id.split(".")[1]
+            extra = (c.format.completion_template,) if name == "response_span" else ()
+            return getattr(labels, name)(self.train, t, *extra)
+        if check_id in ("format.train_infer_aligned", "format.bos_single"):
+            return getattr(fmt, check_id.split(".")[1])(self.train, self.prompts, t)
+        if check_id == "format.stop_tokens":
+            ids, src = stop_ids(c, t)
+            return fmt.stop_tokens(self.train, ids, t, src, c.format.stop_strings)
+        if check_id == "tokens.vocab_bounds":
+            rows, src = embedding_rows(c)
+            return tokens.vocab_bounds(self.train, self.prompts, t, rows, src, getattr(t, "chat_template", None))
+        raise KeyError(check_id)
+
+
+PRETRAIN_IDS = ("data.schema", "labels.not_all_masked", "labels.prompt_masked", "labels.response_span",
+                "labels.eos_trained", "data.truncation", "format.train_infer_aligned", "format.bos_single",
+                "format.stop_tokens", "data.answer_roundtrip", "data.leakage", "tokens.vocab_bounds")

@@ -1,0 +1,99 @@
+"""Each pre-training check passes on the healthy world and fails, naming the cause, on its
+broken variant (fixtures/broken/pretrain.py).  Checks are called directly (fast)."""
+from __future__ import annotations
+
+import pytest
+
+from checks.result import Status, TokenStrip, SideBySide, Table, Text
+from fixtures.broken import pretrain as broken
+from tests.pretrain_inputs import PRETRAIN_IDS, Inputs
+
+
+@pytest.fixture(scope="module")
+def healthy(world) -> Inputs:
+    return Inputs(world.config)
+
+
+@pytest.mark.parametrize("check_id", PRETRAIN_IDS)
+def test_passes_on_healthy_world(healthy, check_id):
+    result = healthy.run(check_id)
+    assert result.status is Status.PASS, result.summary()
+
+
+def test_healthy_label_checks_show_three_token_strips(healthy):
+    result = healthy.run("labels.not_all_masked")
+    strips = [e for e in result.evidence if isinstance(e, TokenStrip)]
+    assert len(strips) == 3
+    strip = strips[0]
+    assert strip.trained[-1] and strip.special[-1], "the EOS closes the row, trained and marked"
+    assert not strip.trained[0] and strip.special[0], "the BOS starts the row, masked and marked"
+
+
+# variant, check id, words the explanation must contain (the cause)
+CASES = [
+    (broken.all_masked, "labels.not_all_masked", ["1200 of 1200", "NOTHING is trained", "response marker"]),
+    (broken.prompt_not_masked, "labels.prompt_masked", ["train their prompt", "labels = input_ids"]),
+    (broken.prompt_not_masked, "labels.response_span", ["question is trained too"]),
+    (broken.pad_is_eos, "labels.eos_trained", ["pad == eos", "masks labels by pad id"]),
+    (broken.truncated, "data.truncation", ["max_length=24", "lose the end of the answer"]),
+    (broken.trailing_space_prompt, "format.train_infer_aligned", ["token 15", "extra inference text ' '"]),
+    (broken.system_prompt_inference_only, "format.train_infer_aligned", ["system prompt on one side"]),
+    (broken.double_bos, "format.bos_single", ["2 BOS tokens", "apply_chat_template(tokenize=False)"]),
+    (broken.wrong_stop_token, "format.stop_tokens", ["'<|endoftext|>'", "['<|im_end|>']"]),
+    (broken.parser_mismatch, "data.answer_roundtrip", ["recovers the gold answer from only 0", "parsed as None"]),
+    (broken.train_eval_overlap, "data.leakage", ["40 of 160", "appear verbatim"]),
+    (broken.malformed_row, "data.schema", ["row 5", "field 'answer'", "missing field"]),
+    (broken.formatter_raises, "labels.not_all_masked", ["raised on", "cannot format question"]),
+    (broken.token_out_of_range, "tokens.vocab_bounds", ["'</answer>'", "added without resizing"]),
+]
+
+
+@pytest.mark.parametrize("variant, check_id, causes", CASES,
+                         ids=[f"{v.__name__}-{c}" for v, c, _ in CASES])
+def test_fails_on_broken_variant(world, tmp_path, variant, check_id, causes):
+    result = Inputs(variant(world, tmp_path)).run(check_id)
+    assert result.status is Status.FAIL, result.summary()
+    for cause in causes:
+        assert cause in result.explanation, (cause, result.explanation)
+    assert result.fix and result.threshold
+
+
+def test_every_pretrain_check_has_a_broken_variant():
+    assert set(PRETRAIN_IDS) <= {c for _, c, _ in CASES}
+    assert set(broken.VARIANTS.items()) <= {(v, c) for v, c, _ in CASES}
+
+
+def test_failing_rows_get_token_strips(world, tmp_path):
+    result = Inputs(broken.pad_is_eos(world, tmp_path)).run("labels.eos_trained")
+    strips = [e for e in result.evidence if isinstance(e, TokenStrip)]
+    assert 3 < len(strips) <= 20
+    assert any(s.title.startswith("FAILING") for s in strips)
+    assert all(not s.trained[-1] for s in strips), "the masked EOS is shown untrained"
+
+
+def test_misaligned_prompt_shows_both_renderings(world, tmp_path):
+    result = Inputs(broken.trailing_space_prompt(world, tmp_path)).run("format.train_infer_aligned")
+    sbs = next(e for e in result.evidence if isinstance(e, SideBySide))
+    assert "first difference at token 15" in sbs.title
+    assert sbs.left.split("\n\n--- tokens ---")[0] + " " == sbs.right.split("\n\n--- tokens ---")[0]
+
+
+def test_hook_traceback_is_evidence(world, tmp_path):
+    result = Inputs(broken.formatter_raises(world, tmp_path)).run("labels.eos_trained")
+    assert result.status is Status.FAIL
+    tb = next(e for e in result.evidence if isinstance(e, Text))
+    assert "ValueError: cannot format question" in tb.body and "hooks.py" in tb.body
+
+
+def test_malformed_row_table_names_file_row_field(world, tmp_path):
+    result = Inputs(broken.malformed_row(world, tmp_path)).run("data.schema")
+    table = next(e for e in result.evidence if isinstance(e, Table))
+    rows = {(r[1], r[2]) for r in table.rows}
+    assert (5, "answer") in rows and (9, "<row>") in rows
+    assert all(r[0].endswith("train.jsonl") for r in table.rows)
+
+
+def test_all_masked_variant_skips_checks_that_need_a_boundary(world, tmp_path):
+    inputs = Inputs(broken.all_masked(world, tmp_path))
+    for check_id in ("format.train_infer_aligned", "data.answer_roundtrip", "labels.response_span"):
+        assert inputs.run(check_id).status is Status.SKIP
