@@ -362,7 +362,7 @@ def same_base(recorded: str, configured: Sequence[str]) -> bool:
     return False
 
 
-@check("gate.contamination", stage="gate", title="The declared base is a base model, and the adapter's")
+@check("gate.contamination", stage="gate", title="The declared base is a plain base model, and the one the adapter was trained on")
 def contamination(info: BaseProvenance, base_accuracy: float | None = None, *,
                   max_base_accuracy: float = 0.30) -> CheckResult:
     """The declared base is not an instruct/chat model (name markers, a chat template shipped
