@@ -1,0 +1,115 @@
+"""Behaviour checks on the real fixture world and its broken variants (in-process, the same
+functions the session fixtures call), plus end-to-end pytest runs of model_tests."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import checks.behaviour as behaviour
+from checks.result import Status
+from fixtures.broken import behaviour as broken
+from sftcheck import config as cfgmod
+from sftcheck.generation import GenerationSettings
+from sftcheck.loading import load_model
+from sftcheck.session_model import (build_prompts, generate_both, output_markers, probe_logits,
+                                    read_eval_rows, score, sentinel_scored)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def evaluate(config_path: Path, n: int = 32) -> dict:
+    """Every behaviour check's result for a run config, exactly as model_tests computes it."""
+    import torch
+
+    torch.set_num_threads(1)
+    cfg = cfgmod.load(config_path).with_overrides("generation", n_examples=n, sentinel_examples=16,
+                                                  probe_examples=8)
+    loaded = load_model(cfg)
+    rows = read_eval_rows(cfg)
+    prompts = build_prompts(cfg, loaded.tokenizer, rows)
+    settings = GenerationSettings.from_config(cfg)
+    gens = generate_both(loaded, prompts, settings)
+    strict, lenient = score(cfg, rows, gens, "strict"), score(cfg, rows, gens, "lenient")
+    marks = output_markers(loaded, prompts, rows)
+    probes = probe_logits(cfg, loaded, prompts, gens)
+    results = [
+        behaviour.answer_rate(gens, strict, lenient), behaviour.accuracy(gens, strict),
+        behaviour.stop_rate(gens), behaviour.no_role_leak(gens, marks.markers, marks.stop_tokens),
+        behaviour.not_empty(gens), behaviour.adapter_effect(probes.tuned, probes.base, gens, probes.notes),
+        behaviour.merge_parity(probes.tuned, probes.merged),
+        behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, cfg.scoring.scorer),
+        behaviour.length_bias(gens, strict),
+        behaviour.sentinel(strict, sentinel_scored(cfg, loaded, rows, settings)),
+    ]
+    return {r.id: r for r in results}
+
+
+def test_healthy_world_passes_every_behaviour_check(world):
+    results = evaluate(world.config)
+    bad = {k: r.summary() for k, r in results.items() if r.status is not Status.PASS}
+    assert not bad
+    assert results["behaviour.adapter_effect"].value > 1e-3
+    assert results["behaviour.merge_parity"].value >= 0.99
+
+
+# variant -> words its failing explanation must contain (the cause, named)
+CAUSE = {
+    "adapter_not_applied": "no effect",
+    "zero_adapter": "no effect",
+    "constant_reward": "same score",
+    "length_biased_reward": "track output length",
+    "instruct_base": "already answers in the trained format",
+    "never_stops": "never learned to stop",
+    "role_leak": "role headers",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(broken.EXPECTED))
+def test_broken_variant_fails_its_check(world, tmp_path, variant):
+    check_id, status = broken.EXPECTED[variant]
+    config = getattr(broken, variant)(world, tmp_path)
+    result = evaluate(config)[check_id]
+    assert result.status.value == status, result.summary()
+    assert CAUSE[variant] in result.explanation
+    assert result.fix
+
+
+def test_unreadable_adapter_keys_are_reported(world, tmp_path):
+    """peft's missing-key warning reaches the adapter_effect explanation as evidence."""
+    cfg = cfgmod.load(broken.adapter_not_applied(world, tmp_path))
+    loaded = load_model(cfg)
+    assert loaded.has_adapter and loaded.adapter_sha256
+
+
+def _run(pytester, *args):
+    env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for k, v in env.items():
+        pytester._monkeypatch.setenv(k, v)
+    return pytester.runpytest_subprocess("-p", "sftcheck.plugin", str(ROOT / "model_tests" / "test_behaviour.py"),
+                                         "-p", "no:cacheprovider", *args)
+
+
+@pytest.mark.slow
+def test_end_to_end_healthy_world(pytester, world):
+    result = _run(pytester, "--sft-config", str(world.config))
+    result.assert_outcomes(passed=10)
+
+
+@pytest.mark.slow
+def test_end_to_end_never_stops(pytester, world, tmp_path):
+    config = broken.never_stops(world, tmp_path / "variant")
+    result = _run(pytester, "--sft-config", str(config), "-k", "stop_rate or not_empty")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*FAIL behaviour.stop_rate: measured 0*", "*never learned to stop*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_end_to_end_bad_scorer_is_a_clean_failure(pytester, world, tmp_path):
+    config = broken.write_config(world, tmp_path / "v", scorer="no_such_module:score")
+    result = _run(pytester, "--sft-config", str(config), "-k", "reward_spread")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*[[]scoring[]] scorer*no_such_module*Fix*"])
+    assert "INTERNALERROR" not in result.stdout.str()
