@@ -211,14 +211,6 @@ def _discordant_examples(paired: stats.Paired, base_gen: GenerationSet | None,
     return out
 
 
-def _min_discordant(max_p: float) -> int:
-    """The fewest discordant pairs (all in the tuned model's favour) that reach p < max_p."""
-    m = 1
-    while stats.mcnemar_exact(0, m).pvalue >= max_p and m < 10_000:
-        m += 1
-    return m
-
-
 @check("gate.mcnemar", stage="gate", title="Tuned beats base significantly (exact McNemar, paired)")
 def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[str] | None = None,
             base_gen: GenerationSet | None = None, tuned_gen: GenerationSet | None = None, *,
@@ -237,7 +229,7 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
                                         ("base wrong", *paired.table()[1]))),
                 *_discordant_examples(paired, base_gen, tuned_gen))
     thr = f"< {max_p} with c > b"
-    need = _min_discordant(max_p)
+    need = stats.min_discordant(max_p)
     if s.pvalue < max_p and c > b:
         return CheckResult("gate.mcnemar", Status.PASS, s.pvalue, thr,
                            f"Of {s.n} paired examples the tuned model alone is right on c = {c}, the base "

@@ -142,6 +142,15 @@ def n_for_power(h: float, alpha: float = 0.01, power: float = 0.8) -> float:
                                               ratio=1.0, alternative="two-sided"))
 
 
+def min_discordant(alpha: float = 0.01) -> int:
+    """The fewest discordant pairs, all one way, for which the exact McNemar p < ``alpha``
+    (a floor on n that the normal power approximation misses at very large effects)."""
+    m = 1
+    while mcnemar_exact(0, m).pvalue >= alpha and m < 10_000:
+        m += 1
+    return m
+
+
 def bootstrap_diff_ci(paired: Paired, *, n_resamples: int = 2000, seed: int = 0,
                       confidence: float = 0.95) -> tuple[float, float]:
     """Paired percentile bootstrap CI of accuracy(tuned) - accuracy(base) (scipy),
@@ -200,7 +209,7 @@ class PairedSummary:
             ("discordant: base wrong, tuned right (c)", self.c),
             ("exact McNemar p", f"{self.pvalue:.3g}"),
             ("Cohen's h", f"{self.h:.3f}"),
-            ("n per model for 80 % power (alpha 0.01)", need),
+            ("n per model for 80 % power (alpha 0.01; at least the exact test's minimum)", need),
         )
 
 
@@ -215,4 +224,5 @@ def summarize(paired: Paired, *, alpha: float = 0.01, power: float = 0.8,
     return PairedSummary(
         n=n, acc_base=acc_b, acc_tuned=acc_t, ci_base=wilson(kb, n), ci_tuned=wilson(kt, n),
         diff=acc_t - acc_b, diff_ci=bootstrap_diff_ci(paired, n_resamples=n_resamples, seed=seed),
-        b=b, c=c, pvalue=mcnemar_exact(b, c).pvalue, h=h, n_needed=n_for_power(h, alpha, power))
+        b=b, c=c, pvalue=mcnemar_exact(b, c).pvalue, h=h,
+        n_needed=max(n_for_power(h, alpha, power), float(min_discordant(alpha))))

@@ -166,7 +166,7 @@ def test_contamination_fails_on_a_declared_instruct_base(world, tmp_path):
     assert "instruct" in r.explanation
 
 
-def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):
+def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):  # noqa: D103
     info = session_gates.read_provenance(cfgmod.load(broken.instruct_base(world, tmp_path)))
     assert info.chat_template is not None
     r = gates.contamination(info, None)
@@ -278,3 +278,10 @@ def test_duplicate_eval_ids_fail_every_paired_gate(world, tmp_path):
     for check_id in ("gate.base_ceiling", "gate.tuned_floor", "gate.mcnemar", "gate.effect_size"):
         assert r[check_id].status is Status.FAIL, check_id
         assert "10 duplicate example id(s)" in r[check_id].explanation, r[check_id].explanation
+
+
+def test_merged_instruct_base_fails_the_base_ceiling(world, tmp_path):
+    r = run_gates(broken.instruct_base(world, tmp_path))
+    ceiling = r["gate.base_ceiling"]
+    assert ceiling.status is Status.FAIL and ceiling.value > 0.3, ceiling.summary()
+    assert "instruct/chat model or already contains the tuned weights" in ceiling.explanation
