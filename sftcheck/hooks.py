@@ -167,12 +167,26 @@ def template_train(ex: Example, tokenizer, prompt_t: str, completion_t: str) -> 
     return {"input_ids": list(prompt) + completion, "labels": [-100] * len(prompt) + completion}
 
 
+def encode_batch(tokenizer, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:
+    """Ids of many texts in one call to the Rust tokenizer behind a fast tokenizer (no offsets,
+    no per-row Python wrapping: ~2x ``tokenizer(texts)``); same ids as ``tokenizer(text)``."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
+    if encode is None:
+        return [list(ids) for ids in tokenizer(texts, add_special_tokens=add_special_tokens).input_ids]
+    ids = [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
+    if texts and ids[0] != list(tokenizer(texts[0], add_special_tokens=add_special_tokens).input_ids):
+        # the Python wrapper adds something the backend does not: use the wrapper
+        return [list(x) for x in tokenizer(texts, add_special_tokens=add_special_tokens).input_ids]
+    return ids
+
+
 def template_train_batch(examples: list[Example], tokenizer, prompt_t: str,
                          completion_t: str) -> list[dict[str, list[int]]]:
     """``template_train`` for many rows in two fast-tokenizer batch calls (same ids)."""
-    prompts = tokenizer([prompt_t.format(question=ex.question) for ex in examples]).input_ids
-    completions = tokenizer([completion_t.format(answer=ex.answer) for ex in examples],
-                            add_special_tokens=False).input_ids
+    prompts = encode_batch(tokenizer, [prompt_t.format(question=ex.question) for ex in examples])
+    completions = encode_batch(tokenizer, [completion_t.format(answer=ex.answer) for ex in examples],
+                               add_special_tokens=False)
     eos = [tokenizer.eos_token_id]
     out = []
     for p, c in zip(prompts, completions):
