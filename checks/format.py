@@ -9,6 +9,7 @@ from checks.registry import check
 from checks.result import CheckResult, SideBySide, Status, Table
 from checks.rows import PromptSet, TrainSet
 from checks.spans import first_difference, first_trained, last_trained
+from checks.token_strip import token_text
 
 
 def _tok(tokenizer, ids: Sequence[int], i: int) -> str:
@@ -19,9 +20,9 @@ def _tok(tokenizer, ids: Sequence[int], i: int) -> str:
 
 def _render(tokenizer, ids: Sequence[int]) -> str:
     """Exact rendering: decoded text with special tokens, then the tokens split by '|'."""
-    toks = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
-    return tokenizer.decode(list(ids), skip_special_tokens=False) + "\n\n--- tokens ---\n" + " | ".join(
-        str(t) for t in toks)
+    toks = [token_text(tokenizer, t).replace(" ", "␣").replace("\n", "⏎")
+            for t in tokenizer.convert_ids_to_tokens([int(i) for i in ids])]
+    return tokenizer.decode(list(ids), skip_special_tokens=False) + "\n\n--- tokens ---\n" + " | ".join(toks)
 
 
 @check("format.train_infer_aligned", stage="pretrain",

@@ -17,17 +17,22 @@ def token_strip(row: TrainRow, tokenizer, title: str, end_ids: Iterable[int] = (
         if tid is not None:
             marks.add(int(tid))
     ids = tuple(int(i) for i in row.input_ids)
-    tokens = tuple(_show(t) for t in tokenizer.convert_ids_to_tokens(list(ids)))
+    tokens = tuple(token_text(tokenizer, t) for t in tokenizer.convert_ids_to_tokens(list(ids)))
     return TokenStrip(title=title, tokens=tokens, token_ids=ids,
                       trained=tuple(lab != IGNORE for lab in row.labels[:len(ids)]),
                       special=tuple(i in marks for i in ids))
 
 
-def _show(token: str | None) -> str:
-    """Readable token text: byte-level markers (Ġ space, Ċ newline) shown as ␣ / ⏎."""
+def token_text(tokenizer, token: str | None) -> str:
+    """The text one token stands for (byte-level ``Ġ`` → a real space; the report makes
+    whitespace visible and escapes everything)."""
     if token is None:
         return "<?>"
-    return token.replace("Ġ", "␣").replace("Ċ", "⏎").replace("▁", "␣")
+    try:
+        text = tokenizer.convert_tokens_to_string([token])
+    except Exception:  # noqa: BLE001 - a tokenizer without a usable decoder: show the raw piece
+        return token
+    return text if text and "\ufffd" not in text else token
 
 
 def strips(rows: Iterable[TrainRow], failing: Iterable[TrainRow], tokenizer, end_ids: Iterable[int] = (),
