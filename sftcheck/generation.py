@@ -75,7 +75,9 @@ def cache_key(model_id: str, prompts: Sequence[Prompt], settings: GenerationSett
 _CACHE: dict[str, GenerationSet] = {}
 
 
-def _progress(total: int, desc: str):
+def _progress(total: int, desc: str, enabled: bool = True):
+    if not enabled:
+        return contextlib.nullcontext(None)
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
@@ -206,7 +208,7 @@ def generate(model, tokenizer, prompts: Sequence[Prompt], settings: GenerationSe
     deadline = t_start + settings.max_time
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), _progress(len(prompts), f"sftcheck generate ({variant})") as bar:
+    with torch.inference_mode(), _progress(len(prompts), f"sftcheck generate ({variant})", progress) as bar:
         for batch in _batches(order, max(1, settings.batch_size)):
             if time.monotonic() > deadline:
                 new, reasons = [[] for _ in batch], [FinishReason.TIME] * len(batch)

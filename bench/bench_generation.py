@@ -1,0 +1,154 @@
+"""Generating the eval set's answers: sftcheck's batched engine vs (a) the naive
+per-example ``model.generate`` loop and (b) the bare batched forward passes of the very same
+tokens (prefill + one KV-cached step per generated token, no decoding bookkeeping).
+
+Run: ``OMP_NUM_THREADS=1 pytest bench/bench_generation.py --benchmark-group-by=group``
+(or ``python bench/bench_generation.py`` for an examples/s table with the ratios).
+Goals: engine >= 10x the naive loop; engine wall time <= 1.2x the bare forward passes.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pytest  # noqa: E402
+
+BATCH_SIZE = 32
+MAX_NEW_TOKENS = 32
+
+
+def setup_world():
+    import torch
+
+    from fixtures.world import build_world
+    from sftcheck import config as cfgmod
+    from sftcheck.generation import GenerationSettings
+    from sftcheck.loading import load_model
+    from sftcheck.session_model import build_prompts, read_eval_rows
+
+    torch.set_num_threads(1)
+    cfg = cfgmod.load(build_world().config)
+    loaded = load_model(cfg)
+    prompts = build_prompts(cfg, loaded.tokenizer, read_eval_rows(cfg))
+    settings = GenerationSettings(max_new_tokens=MAX_NEW_TOKENS, batch_size=BATCH_SIZE)
+    return loaded, prompts, settings
+
+
+def engine(loaded, prompts, settings):
+    from sftcheck.generation import generate
+
+    return generate(loaded.model, loaded.tokenizer, prompts, settings, variant="tuned",
+                    use_cache=False, progress=False)
+
+
+def naive_loop(loaded, prompts, settings):
+    """What most evaluation scripts do: one ``generate`` call per example."""
+    import torch
+
+    tok, model = loaded.tokenizer, loaded.model
+    out = []
+    with torch.inference_mode():
+        for p in prompts:
+            x = torch.tensor([list(p.input_ids)])
+            g = model.generate(input_ids=x, attention_mask=torch.ones_like(x),
+                               max_new_tokens=settings.max_new_tokens, do_sample=False,
+                               pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+            out.append(tok.decode(g[0, x.shape[1]:], skip_special_tokens=True))
+    return out
+
+
+def bare_plan(loaded, prompts, settings):
+    """The engine's own batches and generated tokens, to replay as bare forward passes."""
+    result = engine(loaded, prompts, settings)
+    tok = loaded.tokenizer
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i].input_ids))
+    plan = []
+    for start in range(0, len(order), settings.batch_size):
+        batch = order[start:start + settings.batch_size]
+        new = [tok(result.items[i].raw_text, add_special_tokens=False).input_ids for i in batch]
+        plan.append(([list(prompts[i].input_ids) for i in batch], new))
+    return plan
+
+
+def bare_forward(loaded, plan, pad_id):
+    """Prefill + one cached step per generated token: the floor any generator pays."""
+    import torch
+
+    model = loaded.model
+    with torch.inference_mode():
+        for prompt_ids, new in plan:
+            n, width = len(prompt_ids), max(len(r) for r in prompt_ids)
+            ids = torch.full((n, width), pad_id)
+            mask = torch.zeros((n, width), dtype=torch.long)
+            for i, r in enumerate(prompt_ids):
+                ids[i, width - len(r):] = torch.tensor(r)
+                mask[i, width - len(r):] = 1
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                        logits_to_keep=1)
+            cache = getattr(out, "cache", None) or out.past_key_values
+            steps = max(len(x) for x in new)
+            for t in range(steps - 1):
+                step = torch.tensor([[x[t] if t < len(x) else pad_id] for x in new])
+                mask = torch.cat([mask, torch.ones((n, 1), dtype=torch.long)], dim=1)
+                pos = pos[:, -1:] + 1
+                out = model(input_ids=step, attention_mask=mask, position_ids=pos, cache=cache,
+                            use_cache=True, logits_to_keep=1)
+                cache = getattr(out, "cache", None) or out.past_key_values
+                out.logits[:, -1].argmax(-1)
+
+
+@pytest.fixture(scope="module")
+def world_setup():
+    return setup_world()
+
+
+@pytest.mark.parametrize("how", ["engine", "naive_loop", "bare_forward"])
+def test_generate_eval_set(benchmark, world_setup, how):
+    loaded, prompts, settings = world_setup
+    benchmark.group = "generate 120 eval examples (tuned, greedy, 32 new tokens max)"
+    benchmark.extra_info["examples"] = len(prompts)
+    if how == "engine":
+        result = benchmark.pedantic(engine, args=(loaded, prompts, settings), rounds=3, warmup_rounds=1)
+        assert len(result.items) == len(prompts)
+    elif how == "naive_loop":
+        result = benchmark.pedantic(naive_loop, args=(loaded, prompts, settings), rounds=1, warmup_rounds=0)
+        assert len(result) == len(prompts)
+    else:
+        plan = bare_plan(loaded, prompts, settings)
+        benchmark.pedantic(bare_forward, args=(loaded, plan, loaded.tokenizer.pad_token_id), rounds=3,
+                           warmup_rounds=1)
+
+
+def _best(fn, *args, rounds: int = 3) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    loaded, prompts, settings = setup_world()
+    engine(loaded, prompts, settings)  # warm-up
+    plan = bare_plan(loaded, prompts, settings)
+    t_engine = _best(engine, loaded, prompts, settings)
+    t_bare = _best(bare_forward, loaded, plan, loaded.tokenizer.pad_token_id)
+    t_naive = _best(naive_loop, loaded, prompts, settings, rounds=1)
+    n = len(prompts)
+    print(f"{'method':<14}{'seconds':>9}{'examples/s':>12}")
+    for name, t in (("engine", t_engine), ("naive loop", t_naive), ("bare forward", t_bare)):
+        print(f"{name:<14}{t:>9.3f}{n / t:>12.1f}")
+    print(f"engine vs naive loop: {t_naive / t_engine:.1f}x faster (goal >= 10x)")
+    print(f"engine overhead vs bare forward passes: {100 * (t_engine / t_bare - 1):+.1f}% (goal <= 20%)")
+
+
+if __name__ == "__main__":
+    main()
