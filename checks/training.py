@@ -60,8 +60,9 @@ def _curve(loss: list[tuple[int, float]], grad: list[tuple[int, float]]) -> Imag
 @check("training.log_sane", stage="training", title="Training log is sane")
 def log_sane(trainer_state: Mapping[str, Any] | Unreadable | None, *, min_final_loss: float = 0.1,
              max_final_loss: float = 8.0, min_relative_drop: float = 0.02) -> CheckResult:
-    """Finite losses and grad norms, final loss in [min_final_loss, max_final_loss], grad
-    norm not all 0, trainable parameters > 0 when recorded; warns on a flat loss."""
+    """Finite losses and grad norms, no loss of exactly 0, grad norm not all 0, trainable
+    parameters > 0 when recorded, final loss <= max_final_loss; warns when the final loss is
+    below ``min_final_loss`` (suspicious) or the loss did not go down."""
     cid = "training.log_sane"
     if trainer_state is None:
         return CheckResult(cid, Status.SKIP, None, None,
@@ -76,8 +77,8 @@ def log_sane(trainer_state: Mapping[str, Any] | Unreadable | None, *, min_final_
     grad = _series(history, "grad_norm")
     evals = _series(history, "eval_loss")
     summary = _series(history, "train_loss")
-    threshold = (f"all finite; {min_final_loss} <= final loss <= {max_final_loss}; grad norm not all 0; "
-                 "trainable params > 0")
+    threshold = (f"all finite, none exactly 0; final loss <= {max_final_loss} (warn below "
+                 f"{min_final_loss}); grad norm not all 0; trainable params > 0")
     if not loss:
         return CheckResult(cid, Status.WARN, "no losses", threshold,
                            "The training log has no 'loss' entries (logging_steps larger than the "
@@ -121,13 +122,23 @@ def log_sane(trainer_state: Mapping[str, Any] | Unreadable | None, *, min_final_
             "(enable_input_require_grads), every label -100, or frozen adapter parameters."),
             "Call model.enable_input_require_grads() (or gradient_checkpointing_kwargs="
             "{'use_reentrant': False}), verify trainable tokens per row > 0, and retrain.")
+    zeros = [st for st, v in loss if v == 0.0]
+    if zeros:
+        return result(Status.FAIL, 0.0, (
+            f"The training loss is exactly 0.0 at {len(zeros)} logged steps (first: step {zeros[0]}). "
+            "A cross-entropy is never exactly 0 on real targets: those batches had no trainable "
+            "tokens (every label -100: response template not found, prompt fills max_length, left "
+            "padding) or the targets leaked into the inputs (packing without position resets)."),
+            "Run the pretrain stage (trainable tokens per row, label masks, truncation, packing) "
+            "on the training data and fix the formatter / collator, then retrain.")
     if final < min_final_loss:
-        return result(Status.FAIL, final, (
-            f"The final training loss is {final:.4g} < {min_final_loss}: suspiciously low for SFT. Most "
-            "likely the labels are trivial (prompt masked, almost nothing trained: few trainable "
-            "tokens per row), left padding or packing leaked targets, or the data repeats (memorised)."),
+        return result(Status.WARN, final, (
+            f"The final training loss is {final:.4g} < {min_final_loss}: suspiciously low for SFT on "
+            "natural text. Possible causes: trivial labels (few trainable tokens per row), targets "
+            "leaked by left padding or packing, or memorised / duplicated data. A small, fully "
+            "deterministic task can legitimately get there."),
             "Run the pretrain stage (trainable tokens per row, label masks, train/eval duplicates); if "
-            f'a loss this low is genuine, lower [gates."training.log_sane"] min_final_loss.')
+            'a loss this low is genuine, lower [gates."training.log_sane"] min_final_loss.')
     if final > max_final_loss:
         return result(Status.FAIL, final, (
             f"The final training loss is {final:.4g} > {max_final_loss}: the model did not learn "
