@@ -154,7 +154,7 @@ def test_same_base_matches_hub_ids_and_local_snapshots():
 
 def test_contamination_passes_on_the_healthy_world(world):
     info = session_gates.read_provenance(cfgmod.load(world.config))
-    assert info.chat_template is None and info.adapter_base is None
+    assert info.chat_template is None and info.adapter_base == "sftcheck-fixtures/unitconv-base-1m"
     r = gates.contamination(info, 0.0)
     assert r.status is Status.PASS, r.summary()
 
