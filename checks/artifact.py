@@ -105,6 +105,9 @@ def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> Chec
     """Header parses; offsets match dtype x shape and the file size; no zero-numel tensor."""
     cid = "artifact.safetensors_valid"
     threshold = "0 header problems"
+    if isinstance(weights, Unreadable) and weights.broken:
+        return _r(cid, Status.FAIL, "unreadable", "readable weights", weights.reason,
+                  "Re-save the adapter with save_pretrained(..., safe_serialization=True).")
     if weights is None or isinstance(weights, Unreadable):
         return _unavailable(cid, weights)  # type: ignore[return-value]
     if isinstance(weights, HeaderError):
@@ -290,22 +293,26 @@ def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
     if isinstance(targets, list):
         kinds |= {t for t in targets if "." not in t}
     shapes = base.shapes if base is not None else None
+    base_by_kind: dict[str, set[str]] = {}
+    for n in shapes or ():
+        if n.endswith(".weight"):
+            module = n[: -len(".weight")]
+            base_by_kind.setdefault(module.rsplit(".", 1)[-1], set()).add(module)
+    adapter_layers = {layer_of(m) for ks in adapted.values() for m in ks} - {None}
     rows, worst = [], 1.0
     for kind in sorted(kinds):
         mods = adapted.get(kind, set())
         if shapes is not None:
-            universe = {n[: -len(".weight")] for n in shapes if n.endswith(f".{kind}.weight")}
+            universe = base_by_kind.get(kind, set())
             have = {m for m in mods if base_weight_name(m, shapes)}
-            total = len(universe)
+            all_layers = {layer_of(m) for m in universe}
         else:  # no base shapes: layers seen anywhere in the adapter
-            total = len({layer_of(k) for ks in adapted.values() for k in ks} - {None}) or len(mods)
-            have = mods
+            universe, have, all_layers = adapter_layers or mods, mods, adapter_layers
+        total = len(universe)
         if total == 0:
             continue
         cov = len(have) / total
         worst = min(worst, cov)
-        all_layers = ({layer_of(n) for n in shapes if n.endswith(f".{kind}.weight")} if shapes
-                      else {layer_of(m) for ks in adapted.values() for m in ks})
         missing = sorted(x for x in all_layers - {layer_of(m) for m in mods} if x is not None)
         rows.append((kind, len(have), total, round(cov, 4), ", ".join(map(str, missing[:40]))))
     table = Table("coverage per target", ("target", "adapted", "in base", "coverage", "missing layers"),

@@ -8,6 +8,7 @@ alphas follow ``rank_pattern`` / ``alpha_pattern`` the way peft matches them.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -24,8 +25,10 @@ _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 
 @dataclass(frozen=True)
 class Unreadable:
-    """An input that could not be read; ``reason`` names the file, the problem and the fix."""
+    """An input that could not be read; ``reason`` names the file, the problem and the fix.
+    ``broken``: the file exists but its content is bad (a failure, not a missing input)."""
     reason: str
+    broken: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,14 @@ def strip_prefix(key: str) -> str:
     return key[len(PREFIX):] if key.startswith(PREFIX) else key
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_key(key: str) -> LoraKey | None:
     """The LoRA part a saved key belongs to, or ``None`` for a full (modules_to_save) tensor."""
     m = _LORA_KEY.match(strip_prefix(key))
     return LoraKey(key, m.group("module"), m.group("part")) if m else None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def layer_of(name: str) -> int | None:
     m = _LAYER.search("." + name + ".")
     return int(m.group(1)) if m else None

@@ -51,9 +51,10 @@ def read_adapter_weights(adapter: Path, allow_pickle: bool) -> Header | HeaderEr
         try:
             state = torch.load(pkl, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
-            return Unreadable(f"{pkl}: torch.load(weights_only=True) failed: {type(exc).__name__}: {exc}")
+            return Unreadable(f"{pkl}: torch.load(weights_only=True) failed: {type(exc).__name__}: "
+                              f"{exc}", broken=True)
         if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
-            return Unreadable(f"{pkl}: not a state dict of tensors.")
+            return Unreadable(f"{pkl}: not a state dict of tensors.", broken=True)
         return header_from_state(pkl, state)
     return Unreadable(f"{adapter}: no adapter_model.safetensors.")
 

@@ -202,3 +202,10 @@ def test_hub_id_base_gets_shapes_from_a_meta_device_model(world, tmp_path):
     assert artifact.base_match(ac, header, info).status is Status.PASS
     base_cfg = json.loads((world.base / "config.json").read_text())
     assert info.shapes["model.embed_tokens.weight"] == (base_cfg["vocab_size"], base_cfg["hidden_size"])
+
+
+def test_unloadable_bin_fails_instead_of_erroring(tmp_path):
+    (tmp_path / "adapter_model.bin").write_bytes(b"not a pickle at all")
+    weights = session.read_adapter_weights(tmp_path, allow_pickle=True)
+    result = artifact.safetensors_valid(weights)
+    assert result.status is Status.FAIL and "weights_only=True" in result.explanation
