@@ -34,10 +34,11 @@ def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
         g = tuned[i]
         s = tscored.get(i)
         rows.append((i, _clip(g.prompt), _clip(base[i].raw_text) if i in base else "",
-                     _clip(g.raw_text), s.extracted if s else "", s.outcome.value if s else "",
+                     _clip(g.raw_text), s.extracted if s else "", (s.rule or "") if s else "",
+                     s.outcome.value if s else "",
                      g.finish_reason.value, g.new_tokens, (note or {}).get(i, "")))
     out: list[Any] = [Table(f"{title} ({len(ids)}; first {min(len(ids), MAX_ROWS)} shown)",
-                            ("id", "prompt", "base output", "tuned output", "extracted", "outcome",
+                            ("id", "prompt", "base output", "tuned output", "extracted", "rule", "outcome",
                              "finish", "new tokens", "note"), tuple(rows))]
     for i in ids[:3]:
         out.append(SideBySide(f"{i}: {_clip(tuned[i].prompt, 80)}", "base", base[i].raw_text

@@ -107,6 +107,20 @@ def _model_device(model):
         return torch.device("cpu")
 
 
+def _forward_kwargs(model) -> tuple[str, bool]:
+    """(name of the KV-cache argument, whether ``logits_to_keep`` is accepted) for this model:
+    transformers 5 calls the cache ``cache``, 4.x ``past_key_values``."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        params = inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return "past_key_values", False
+    name = "cache" if "cache" in params else "past_key_values"
+    return name, "logits_to_keep" in params
+
+
 def decode_batch(model, batch_ids: list[list[int]], *, pad_id: int, stop_ids: Sequence[int],
                  settings: GenerationSettings, deadline: float, generator=None,
                  stop_check=None):
@@ -133,10 +147,12 @@ def decode_batch(model, batch_ids: list[list[int]], *, pad_id: int, stop_ids: Se
     reasons: list[FinishReason | None] = [None] * n
     done = torch.zeros(n, dtype=torch.bool, device=device)
     cache = None
+    cache_arg, keep_arg = _forward_kwargs(model)
+    extra = {"logits_to_keep": 1} if keep_arg else {}
     step_ids, step_pos = ids, position
     for step in range(settings.max_new_tokens):
-        out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, cache=cache,
-                    use_cache=True, logits_to_keep=1)
+        out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
+                    **{cache_arg: cache}, **extra)
         cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         logits = out.logits[:, -1, :].float()
         if settings.do_sample:
