@@ -114,3 +114,19 @@ def test_end_to_end_bad_scorer_is_a_clean_failure(pytester, world, tmp_path):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*[[]scoring[]] scorer*no_such_module*Fix*"])
     assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_fully_finetuned_model_is_accepted(world, tmp_path):
+    """[model] finetuned (a merged model) instead of an adapter: same generations as
+    base + adapter; adapter-only checks skip; the base is loaded separately for "base"."""
+    merged_cfg = cfgmod.load(broken.instruct_base(world, tmp_path))  # writes tmp_path/merged_base
+    text = (f'[model]\nfinetuned = "{tmp_path / "merged_base"}"\nbase = "{world.base}"\n'
+            f'[format]\nprompt_builder = "fixtures.user_code:build_prompt"\n'
+            f'[data]\neval = "{world.eval}"\n[generation]\nn_examples = 12\nprobe_examples = 4\n')
+    (tmp_path / "ft.toml").write_text(text)
+    results = evaluate(tmp_path / "ft.toml", n=12)
+    assert results["behaviour.adapter_effect"].status is Status.SKIP
+    assert results["behaviour.merge_parity"].status is Status.SKIP
+    assert results["behaviour.answer_rate"].status is Status.PASS
+    assert results["behaviour.sentinel"].status is Status.PASS  # the separately loaded base is the real one
+    assert merged_cfg.model.base.endswith("merged_base")
