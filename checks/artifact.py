@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from checks.lora_layout import (BaseInfo, Unreadable, base_weight_name, is_embedding_name,
-                                is_head_name, layer_of, modules_to_save_keys, name_matches, parse_key,
+                                identity_known, is_head_name, layer_of, modules_to_save_keys, name_matches,
+                                parse_key,
                                 rank_of, strip_prefix)
 from checks.lora_payload import nonfinite_counts, scan_updates
 from checks.registry import check
@@ -263,6 +264,13 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                   f"Make sure [model] base points at a copy of that model, and set [model] base_id to "
                   f"its hub id (e.g. the base's config.json _name_or_path "
                   f"{base.config_name or '<id>'!r}) to record the identity.", metrics=metrics)
+    if not identity_known(base):
+        return _r(cid, Status.WARN, str(recorded), threshold,
+                  f"The adapter was trained on {recorded!r}; the configured base is the local folder "
+                  f"{base.configured!r}, which does not say which model it is, so the identity cannot "
+                  f"be confirmed; {shapes_note}.",
+                  f"Set [model] base_id = {recorded!r} if that folder is a copy of it (or point [model] "
+                  "base at the model the adapter was trained on).", metrics=metrics)
     return _r(cid, Status.FAIL, str(recorded), threshold,
               f"The adapter was trained on {recorded!r} but the configured base is "
               f"{' / '.join(map(str, base.names()))}; {shapes_note}. Same shapes do not make the same "

@@ -127,6 +127,8 @@ def is_head_name(name: str) -> bool:
 
 
 def name_matches(recorded: str, base: BaseInfo) -> bool:
+    """Recorded base == one of the configured base's names: the same string, the same local
+    folder, or a hub id whose cache snapshot (``models--org--name``) is the configured path."""
     rec = recorded.rstrip("/")
     for name in base.names():
         n = str(name).rstrip("/")
@@ -135,4 +137,12 @@ def name_matches(recorded: str, base: BaseInfo) -> bool:
         if Path(rec).is_absolute() and Path(n).exists() and Path(rec).exists():
             if Path(rec).resolve() == Path(n).resolve():
                 return True
+        if "/" in rec and not rec.startswith("/") and f"models--{rec.replace('/', '--')}" in n:
+            return True
     return False
+
+
+def identity_known(base: BaseInfo) -> bool:
+    """The configured base has a name to compare with: a hub id, [model] base_id or its
+    config's ``_name_or_path`` (a bare local folder does not say what it is)."""
+    return bool(base.declared_id or base.config_name or (base.configured and base.resolved_path is None))

@@ -209,3 +209,23 @@ def test_unloadable_bin_fails_instead_of_erroring(tmp_path):
     weights = session.read_adapter_weights(tmp_path, allow_pickle=True)
     result = artifact.safetensors_valid(weights)
     assert result.status is Status.FAIL and "weights_only=True" in result.explanation
+
+
+def test_base_identity_rules(world):
+    header = read_header(world.adapter / "adapter_model.safetensors")
+    ac = json.loads((world.adapter / "adapter_config.json").read_text())
+    shapes = session.read_base_info(cfgmod.load(world.config)).shapes
+    local = str(world.base)
+    rec = {**ac, "base_model_name_or_path": "org/model-7b"}
+    # a bare local folder cannot confirm a hub id: warn and say how to declare it
+    r = artifact.base_match(rec, header, BaseInfo(local, resolved_path=local, shapes=shapes))
+    assert r.status is Status.WARN and "base_id = 'org/model-7b'" in r.fix
+    # declared and matching, or a hub-cache snapshot of that id: pass
+    assert artifact.base_match(rec, header, BaseInfo(local, resolved_path=local, declared_id="org/model-7b",
+                                                     shapes=shapes)).status is Status.PASS
+    snap = "/cache/hub/models--org--model-7b/snapshots/abc"
+    assert artifact.base_match(rec, header, BaseInfo(snap, resolved_path=snap,
+                                                     shapes=shapes)).status is Status.PASS
+    # declared as something else: fail
+    assert artifact.base_match(rec, header, BaseInfo(local, resolved_path=local, declared_id="org/other",
+                                                     shapes=shapes)).status is Status.FAIL
