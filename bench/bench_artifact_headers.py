@@ -28,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pytest  # noqa: E402
+import pytest
 
 LAYERS, HIDDEN, MLP, VOCAB, RANK = 32, 4096, 11008, 32000, 64
 TARGETS = {"self_attn.q_proj": (HIDDEN, HIDDEN), "self_attn.k_proj": (HIDDEN, HIDDEN),
@@ -80,7 +80,7 @@ def synthetic_adapter() -> Path:
 
 def header_only(folder: Path, shapes: dict) -> list:
     """What the header-only artifact checks do: read the config + header, compare shapes."""
-    import checks.artifact as artifact
+    from checks import artifact
     from checks.lora_layout import BaseInfo, layer_of, parse_key
     from checks.safetensors_header import read_header
 

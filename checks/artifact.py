@@ -11,11 +11,21 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.lora_layout import (BaseInfo, Unreadable, base_weight_name, is_embedding_name,
-                                identity_known, is_head_name, layer_of, modules_to_save_keys, name_matches,
-                                parse_key,
-                                rank_of, strip_prefix)
-from checks.lora_payload import nonfinite_counts, scan_updates
+from checks.lora_layout import (
+    BaseInfo,
+    Unreadable,
+    base_weight_name,
+    identity_known,
+    is_embedding_name,
+    is_head_name,
+    layer_of,
+    modules_to_save_keys,
+    name_matches,
+    parse_key,
+    rank_of,
+    strip_prefix,
+)
+from checks.lora_payload import lora_pairs, nonfinite_counts, scan_updates
 from checks.registry import check
 from checks.result import CheckResult, Status, Table
 from checks.safetensors_header import Header, HeaderError
@@ -233,6 +243,11 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
             checked += 1
             if tuple(t.shape) != want:
                 rows.append((name, list(t.shape), list(want), f"base {target} is {list(w)}, r = {r}"))
+    for module, pair in lora_pairs(weights).items():  # 2 tensors per adapted module
+        for part in ("A", "B"):
+            if part not in pair:
+                rows.append((f"{module}.lora_{part}", "missing", "present",
+                             f"lora_{'B' if part == 'A' else 'A'} is saved without it"))
     metrics = {"checked_tensors": checked, "mismatches": len(rows), "recorded_base":
                adapter_config.get("base_model_name_or_path"), "configured_base": base.configured,
                "base_id": base.declared_id, "base_config_name": base.config_name,
@@ -497,8 +512,8 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
                   "; ".join(problems) + ". Most likely the vocabulary was resized (tokens added) during "
                   "training with modules_to_save on the embedding / head, or a different tokenizer is "
                   "configured.",
-                  f"Save and use the training tokenizer; before loading the adapter call "
-                  f"base.resize_token_embeddings(len(tokenizer)); for serving, merge the adapter "
+                  "Save and use the training tokenizer; before loading the adapter call "
+                  "base.resize_token_embeddings(len(tokenizer)); for serving, merge the adapter "
                   "(merge_and_unload) and save the resized model.",
                   metrics=metrics, evidence=table)
     tied = bool(base.config.get("tie_word_embeddings"))

@@ -12,8 +12,8 @@ import functools
 import math
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PREFIX = "base_model.model."
@@ -64,7 +64,7 @@ class LoraKey:
 
 
 def strip_prefix(key: str) -> str:
-    return key[len(PREFIX):] if key.startswith(PREFIX) else key
+    return key.removeprefix(PREFIX)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -134,9 +134,9 @@ def name_matches(recorded: str, base: BaseInfo) -> bool:
         n = str(name).rstrip("/")
         if rec == n:
             return True
-        if Path(rec).is_absolute() and Path(n).exists() and Path(rec).exists():
-            if Path(rec).resolve() == Path(n).resolve():
-                return True
+        if (Path(rec).is_absolute() and Path(n).exists() and Path(rec).exists()
+                and Path(rec).resolve() == Path(n).resolve()):
+            return True
         if "/" in rec and not rec.startswith("/") and f"models--{rec.replace('/', '--')}" in n:
             return True
     return False

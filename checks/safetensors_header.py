@@ -92,23 +92,23 @@ class Header:
         if not self.tensors:
             out.append(("<file>", "the header lists no tensors"))
         if self.file_size < self.expected_file_size:
-            out.append(("<file>", f"truncated: the header needs {self.expected_file_size} bytes, "
-                                  f"the file has {self.file_size}"))
+            out.append(("<file>", (f"truncated: the header needs {self.expected_file_size} bytes, "
+                                  f"the file has {self.file_size}")))
         elif self.file_size > self.expected_file_size:
-            out.append(("<file>", f"{self.file_size - self.expected_file_size} trailing bytes after "
-                                  f"the last tensor (expected {self.expected_file_size})"))
+            out.append(("<file>", (f"{self.file_size - self.expected_file_size} trailing bytes after "
+                                  f"the last tensor (expected {self.expected_file_size})")))
         cursor = 0
         for t in sorted(self.tensors.values(), key=lambda t: (t.start, t.end)):
             if t.dtype not in DTYPE_BYTES:
                 out.append((t.name, f"unknown dtype {t.dtype!r}"))
             elif t.end - t.start != t.expected_nbytes:
-                out.append((t.name, f"data_offsets span {t.end - t.start} bytes, shape {list(t.shape)} "
-                                    f"of {t.dtype} needs {t.expected_nbytes}"))
+                out.append((t.name, (f"data_offsets span {t.end - t.start} bytes, shape {list(t.shape)} "
+                                    f"of {t.dtype} needs {t.expected_nbytes}")))
             if t.numel == 0:
                 out.append((t.name, f"zero-numel tensor (shape {list(t.shape)})"))
             if t.start != cursor:
-                out.append((t.name, f"data_offsets start at {t.start}, expected {cursor} "
-                                    "(overlapping or gapped tensors)"))
+                out.append((t.name, (f"data_offsets start at {t.start}, expected {cursor} "
+                                    "(overlapping or gapped tensors)")))
             cursor = max(cursor, t.end)
         return out
 

@@ -18,8 +18,14 @@ from typing import Any
 import pytest
 
 from checks.lora_layout import BaseInfo, Unreadable, base_weight_name
-from checks.safetensors_header import (Header, HeaderError, folder_shapes, folder_tensor_files,
-                                       header_from_state, read_header)
+from checks.safetensors_header import (
+    Header,
+    HeaderError,
+    folder_shapes,
+    folder_tensor_files,
+    header_from_state,
+    read_header,
+)
 from sftcheck.config import Config
 
 

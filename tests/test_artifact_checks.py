@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import checks.artifact as artifact
-import checks.training as training
+from checks import artifact, training
 from checks.lora_layout import BaseInfo, Unreadable, parse_key, scale_of
 from checks.lora_payload import scan_updates
 from checks.result import Status
@@ -229,3 +228,15 @@ def test_base_identity_rules(world):
     # declared as something else: fail
     assert artifact.base_match(rec, header, BaseInfo(local, resolved_path=local, declared_id="org/other",
                                                      shapes=shapes)).status is Status.FAIL
+
+
+def test_a_lora_factor_saved_without_its_partner_fails_base_match(world, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    t = load_file(str(world.adapter / "adapter_model.safetensors"))
+    gone = "base_model.model.model.layers.2.mlp.up_proj.lora_B.weight"
+    save_file({k: v for k, v in t.items() if k != gone}, str(tmp_path / "a.safetensors"))
+    ac = json.loads((world.adapter / "adapter_config.json").read_text())
+    base = session.read_base_info(cfgmod.load(world.config))
+    r = artifact.base_match(ac, read_header(tmp_path / "a.safetensors"), base)
+    assert r.status is Status.FAIL and "model.layers.2.mlp.up_proj.lora_B" in str(r.evidence[0].rows)

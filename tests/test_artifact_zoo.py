@@ -7,18 +7,17 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
-from fixtures.broken import artifact as broken
-
 # Imported once here so pytester's in-process runs (which restore sys.modules after each
 # run) do not re-import torch / transformers / matplotlib for every variant.
-import matplotlib.figure  # noqa: E402,F401
-import sftcheck.plugin  # noqa: E402,F401
-import sftcheck.session_artifact  # noqa: E402,F401
-from checks.registry import load_all  # noqa: E402
-from sftcheck.loading import load_tokenizer  # noqa: E402,F401
-from transformers import AutoTokenizer  # noqa: E402,F401
+import matplotlib.figure  # noqa: F401
+import pytest
+from transformers import AutoTokenizer  # noqa: F401
+
+import sftcheck.plugin
+import sftcheck.session_artifact
+from checks.registry import load_all
+from fixtures.broken import artifact as broken
+from sftcheck.loading import load_tokenizer  # noqa: F401
 
 load_all()
 for _name in sftcheck.plugin.AREA_PLUGINS:
