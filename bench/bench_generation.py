@@ -5,6 +5,10 @@ tokens (prefill + one KV-cached step per generated token, no decoding bookkeepin
 Run: ``OMP_NUM_THREADS=1 pytest bench/bench_generation.py --benchmark-group-by=group``
 (or ``python bench/bench_generation.py`` for an examples/s table with the ratios).
 Goals: engine >= 10x the naive loop; engine wall time <= 1.2x the bare forward passes.
+If ``lm_eval`` (lm-evaluation-harness) is importable, its HF backend (``HFLM`` with
+``peft=``, same prompts, batch size, greedy, ``max_gen_toks``) runs side by side; install it
+in a separate environment (``python -m venv --system-site-packages``; ``pip install lm-eval``)
+so it cannot change the project's pinned packages.
 """
 from __future__ import annotations
 
@@ -63,6 +67,24 @@ def naive_loop(loaded, prompts, settings):
     return out
 
 
+def lm_eval_runner(loaded, prompts, settings):
+    """lm-evaluation-harness's HF backend on the same model and prompts (or None)."""
+    try:
+        from lm_eval.api.instance import Instance
+        from lm_eval.models.huggingface import HFLM
+    except ImportError:
+        return None
+    cfg = loaded.cfg
+    lm = HFLM(pretrained=cfg.model.base, peft=cfg.model.adapter, tokenizer=loaded.tokenizer,
+              batch_size=settings.batch_size, device=loaded.placement.device,
+              dtype=loaded.placement.dtype, trust_remote_code=False)
+    eos = loaded.tokenizer.eos_token
+    reqs = [Instance(request_type="generate_until", doc={}, idx=i,
+                     arguments=(p.text, {"until": [eos], "max_gen_toks": settings.max_new_tokens,
+                                         "do_sample": False})) for i, p in enumerate(prompts)]
+    return lambda: lm.generate_until(reqs, disable_tqdm=True)
+
+
 def bare_plan(loaded, prompts, settings):
     """The engine's own batches and generated tokens, to replay as bare forward passes."""
     result = engine(loaded, prompts, settings)
@@ -109,7 +131,7 @@ def world_setup():
     return setup_world()
 
 
-@pytest.mark.parametrize("how", ["engine", "naive_loop", "bare_forward"])
+@pytest.mark.parametrize("how", ["engine", "naive_loop", "bare_forward", "lm_eval_hf"])
 def test_generate_eval_set(benchmark, world_setup, how):
     loaded, prompts, settings = world_setup
     benchmark.group = "generate 120 eval examples (tuned, greedy, 32 new tokens max)"
@@ -120,6 +142,11 @@ def test_generate_eval_set(benchmark, world_setup, how):
     elif how == "naive_loop":
         result = benchmark.pedantic(naive_loop, args=(loaded, prompts, settings), rounds=1, warmup_rounds=0)
         assert len(result) == len(prompts)
+    elif how == "lm_eval_hf":
+        run = lm_eval_runner(loaded, prompts, settings)
+        if run is None:
+            pytest.skip("lm-eval is not installed (optional: pip install lm-eval in a separate venv)")
+        assert len(benchmark.pedantic(run, rounds=3, warmup_rounds=1)) == len(prompts)
     else:
         plan = bare_plan(loaded, prompts, settings)
         benchmark.pedantic(bare_forward, args=(loaded, plan, loaded.tokenizer.pad_token_id), rounds=3,
@@ -142,11 +169,18 @@ def main() -> None:
     t_engine = _best(engine, loaded, prompts, settings)
     t_bare = _best(bare_forward, loaded, plan, loaded.tokenizer.pad_token_id)
     t_naive = _best(naive_loop, loaded, prompts, settings, rounds=1)
+    run = lm_eval_runner(loaded, prompts, settings)
+    rows = [("engine", t_engine), ("naive loop", t_naive), ("bare forward", t_bare)]
+    if run is not None:
+        run()  # warm-up
+        rows.append(("lm-eval HF", _best(run)))
     n = len(prompts)
     print(f"{'method':<14}{'seconds':>9}{'examples/s':>12}")
-    for name, t in (("engine", t_engine), ("naive loop", t_naive), ("bare forward", t_bare)):
+    for name, t in rows:
         print(f"{name:<14}{t:>9.3f}{n / t:>12.1f}")
     print(f"engine vs naive loop: {t_naive / t_engine:.1f}x faster (goal >= 10x)")
+    if run is not None:
+        print(f"engine vs lm-eval HF backend: {rows[-1][1] / t_engine:.2f}x (goal >= 1.5x)")
     print(f"engine overhead vs bare forward passes: {100 * (t_engine / t_bare - 1):+.1f}% (goal <= 20%)")
 
 
