@@ -56,7 +56,7 @@ def equivalent(extracted: str, gold: str, *, rel_tol: float = 0.0, abs_tol: floa
 
 
 def _compile(pattern: str) -> re.Pattern:
-    rx = re.compile(pattern, flags=re.S)
+    rx = re.compile(pattern, flags=re.DOTALL)
     if rx.groups < 1:
         raise ValueError(f"answer pattern {pattern!r} has no capturing group: wrap the answer part "
                          "in parentheses, e.g. <answer>(.*?)</answer>")

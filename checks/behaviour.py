@@ -13,7 +13,7 @@ from typing import Any
 from checks.outputs import CLASSES, class_counts, classify, find_leak, is_empty
 from checks.registry import check
 from checks.result import CheckResult, SideBySide, Status, Table
-from checks.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
+from checks.samples import FinishReason, GenerationSet, Outcome, Scored
 
 MAX_ROWS = 20
 

@@ -1,7 +1,7 @@
 """Behaviour checks: what the tuned model generates (one shared generation pass)."""
 import pytest
 
-import checks.behaviour as behaviour
+from checks import behaviour
 
 pytestmark = pytest.mark.behaviour
 

@@ -101,6 +101,8 @@ class GenerationSection:
     """Eval prompts (+ the tuned output) used as probes for adapter effect / merge parity."""
     sentinel_examples: int = 32
     """Eval rows re-generated with the raw question (no format cue) for ``behaviour.sentinel``."""
+    disk_cache: bool = True
+    """Reuse generations across runs (JSON in ``$SFTCHECK_CACHE_DIR`` or ``~/.cache/sftcheck``)."""
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,22 @@ EOS / a configured stop token or stop string and the whole pass at ``max_new_tok
 the wall-time cap.  Per example it records the raw text, token counts, finish reason and
 its share of the batch's wall time (``checks.samples.Generation``).
 
-Results are cached in memory for the session, keyed by the model's identity (name and
-adapter sha256), the prompts and the settings, so every behaviour, gate and perf check
-reads the same pass.  Nothing is written anywhere.
+Results are cached in memory for the session, keyed by the model's identity (paths, weight
+file fingerprints, adapter sha256, device, dtype), the prompts and the settings, so every
+behaviour, gate and perf check reads the same pass; with ``[generation] disk_cache`` also
+as JSON under the user's cache dir (``default_cache_dir()``), never in a checkpoint folder.
+A pass cut by the wall-time cap is not written to disk.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from checks.samples import FinishReason, Generation, GenerationSet
 
@@ -42,7 +46,7 @@ class GenerationSettings:
     stop_strings: tuple[str, ...] = ()
 
     @classmethod
-    def from_config(cls, cfg) -> "GenerationSettings":
+    def from_config(cls, cfg) -> GenerationSettings:
         g = cfg.generation
         return cls(max_new_tokens=g.max_new_tokens, batch_size=g.batch_size, do_sample=g.do_sample,
                    temperature=g.temperature, max_time=g.max_time, seed=g.seed,
@@ -73,6 +77,50 @@ def cache_key(model_id: str, prompts: Sequence[Prompt], settings: GenerationSett
 
 
 _CACHE: dict[str, GenerationSet] = {}
+CACHE_FORMAT = "1"
+
+
+def default_cache_dir() -> Path:
+    """``$SFTCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/sftcheck``, else ``~/.cache/sftcheck``
+    (never a folder of the user's checkpoint or data)."""
+    env = os.environ.get("SFTCHECK_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "sftcheck"
+
+
+def _disk_path(folder: Path, key: str) -> Path:
+    return folder / "generations" / f"{key}.json"
+
+
+def _load_disk(folder: Path, key: str) -> GenerationSet | None:
+    path = _disk_path(folder, key)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != CACHE_FORMAT:
+            return None
+        items = tuple(Generation(**{**g, "finish_reason": FinishReason(g["finish_reason"])})
+                      for g in raw["items"])
+        return GenerationSet(model=raw["model"], items=items, wall_seconds=raw["wall_seconds"],
+                             batch_size=raw["batch_size"],
+                             settings={**raw["settings"], "from_disk_cache": str(path)})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or unreadable: generate again
+
+
+def _save_disk(folder: Path, key: str, gs: GenerationSet) -> None:
+    path = _disk_path(folder, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"format": CACHE_FORMAT, "model": gs.model, "wall_seconds": gs.wall_seconds,
+                "batch_size": gs.batch_size, "settings": gs.settings,
+                "items": [{**asdict(g), "finish_reason": g.finish_reason.value} for g in gs.items]}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache dir only costs a re-generation next time
 
 
 def _progress(total: int, desc: str, enabled: bool = True):
@@ -197,14 +245,20 @@ def _cut_at_stop(text: str, stop_strings: Sequence[str]) -> str:
 
 def generate(model, tokenizer, prompts: Sequence[Prompt], settings: GenerationSettings, *,
              variant: str, model_id: str = "", progress: bool = True,
-             use_cache: bool = True) -> GenerationSet:
+             use_cache: bool = True, disk_cache: Path | None = None) -> GenerationSet:
     """Generate for every prompt with ``model`` as it is (the caller picks the variant, e.g.
-    inside ``disable_adapter()``).  ``model_id`` identifies the weights for the cache."""
+    inside ``disable_adapter()``).  ``model_id`` identifies the weights for the cache (in
+    memory for the session; also as JSON under ``disk_cache`` when given)."""
     import torch
 
     key = cache_key(model_id, prompts, settings, variant)
     if use_cache and model_id and key in _CACHE:
         return _CACHE[key]
+    if use_cache and model_id and disk_cache is not None:
+        cached = _load_disk(disk_cache, key)
+        if cached is not None:
+            _CACHE[key] = cached
+            return cached
     pad_id = _pad_id(tokenizer)
     stop_ids = stop_token_ids(tokenizer, model)
     encoded = [list(p.input_ids) if p.input_ids is not None else tokenizer(p.text).input_ids
@@ -253,15 +307,17 @@ def generate(model, tokenizer, prompts: Sequence[Prompt], settings: GenerationSe
                         settings={**asdict(settings), "stop_ids": stop_ids, "model_id": model_id})
     if use_cache and model_id:
         _CACHE[key] = out
+        if disk_cache is not None and not any(g.finish_reason is FinishReason.TIME for g in out.items):
+            _save_disk(disk_cache, key, out)
     return out
 
 
 @dataclass
 class ProbeLogits:
     """Logits of the same teacher-forced probe sequences under several model variants."""
-    tuned: "object"                      # torch.Tensor [n_tokens, vocab] (valid positions only)
-    base: "object | None" = None
-    merged: "object | None" = None
+    tuned: object                      # torch.Tensor [n_tokens, vocab] (valid positions only)
+    base: object | None = None
+    merged: object | None = None
     n_sequences: int = 0
     notes: list[str] = field(default_factory=list)
 

@@ -114,6 +114,22 @@ def file_sha256(folder: str | Path) -> str:
     return ""
 
 
+def weights_fingerprint(src: str) -> str:
+    """Cheap identity of a local model folder (names, sizes, mtimes of its weight and config
+    files) or the hub id itself; part of the generation cache key."""
+    import hashlib
+
+    folder = Path(src)
+    if not folder.is_dir():
+        return src
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".safetensors", ".bin", ".json") and f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
 def _from_pretrained(src: str, placement: Placement, cfg: Config):
     import torch
     from transformers import AutoModelForCausalLM
@@ -147,15 +163,18 @@ def load_model(cfg: Config) -> LoadedModel:
     placement = resolve_placement(cfg)
     m = cfg.model
     tokenizer = load_tokenizer(cfg)
+    where = f"|tok:{weights_fingerprint(tokenizer_source(cfg))}|{placement.device}|{placement.dtype}"
     if m.finetuned:
         model = _from_pretrained(m.finetuned, placement, cfg)
-        return LoadedModel(model, tokenizer, placement, model_id=f"finetuned:{m.finetuned}",
+        model_id = f"finetuned:{m.finetuned}#{weights_fingerprint(m.finetuned)}{where}"
+        return LoadedModel(model, tokenizer, placement, model_id=model_id,
                            has_adapter=False, cfg=cfg)
     if not m.base:
         raise LoadError(f"{cfg.source}: no model: set [model] base (+ adapter) or [model] finetuned.")
     base = _from_pretrained(m.base, placement, cfg)
     if not m.adapter:
-        return LoadedModel(base, tokenizer, placement, model_id=f"base:{m.base}", has_adapter=False,
+        model_id = f"base:{m.base}#{weights_fingerprint(m.base)}{where}"
+        return LoadedModel(base, tokenizer, placement, model_id=model_id, has_adapter=False,
                            cfg=cfg)
     from peft import PeftModel
 
@@ -176,5 +195,6 @@ def load_model(cfg: Config) -> LoadedModel:
                   if "adapter" in str(w.message).lower() or "key" in str(w.message).lower())
     model.eval()
     sha = file_sha256(adapter)
-    return LoadedModel(model, tokenizer, placement, model_id=f"{m.base}+{adapter}@{sha[:16]}",
+    model_id = f"{m.base}#{weights_fingerprint(m.base)}+{adapter}@{sha}{where}"
+    return LoadedModel(model, tokenizer, placement, model_id=model_id,
                        has_adapter=True, adapter_sha256=sha, notes=notes, cfg=cfg)

@@ -70,7 +70,7 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False) -> list:
     for r in rows:
         try:
             text, ids = hooks.prompt(r, tokenizer)
-        except Exception as exc:  # noqa: BLE001 - the user's hook raised: name it and the fix
+        except Exception as exc:
             raise ValueError(f"{cfg.source}: {hooks.prompt_builder.label} raised {type(exc).__name__}: "
                              f"{exc} on example {r.id!r}. Fix: the builder takes the question string "
                              "and returns the prompt text (or its token ids).") from exc
@@ -119,13 +119,15 @@ def sft_generation_settings(sft_config: Config):
 
 
 def generate_both(loaded, prompts, settings) -> dict:
-    from sftcheck.generation import generate
+    """``{"base": GenerationSet, "tuned": GenerationSet}`` (cached; see sftcheck.generation)."""
+    from sftcheck.generation import default_cache_dir, generate
 
+    disk = default_cache_dir() if loaded.cfg is not None and loaded.cfg.generation.disk_cache else None
     out = {}
     for variant in ("base", "tuned"):
         with loaded.variant(variant) as model:
             out[variant] = generate(model, loaded.tokenizer, prompts, settings, variant=variant,
-                                    model_id=loaded.model_id)
+                                    model_id=loaded.model_id, disk_cache=disk)
     return out
 
 
@@ -165,7 +167,7 @@ def score(cfg: Config, rows, generations: dict, mode: str) -> dict:
             out[variant] = score_all(gen.items, gold, mode=mode, pattern=cfg.format.answer_pattern,
                                      parser=parser, rel_tol=cfg.scoring.rel_tol,
                                      abs_tol=cfg.scoring.abs_tol, scorer=scorer, examples=examples)
-        except Exception as exc:  # noqa: BLE001 - a user hook failed: say which and how to fix
+        except Exception as exc:
             raise ScoringError(
                 f"{cfg.source}: scoring the {variant} outputs failed: {type(exc).__name__}: {exc}. "
                 "Fix: check [format] answer_pattern / answer_parser and [scoring] scorer "

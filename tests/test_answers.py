@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.answers import (as_number, equivalent, extract_lenient, extract_strict, rates, score_all,
-                            score_one)
+from checks.answers import as_number, equivalent, extract_lenient, extract_strict, rates, score_all, score_one
 from checks.samples import FinishReason, Generation, Outcome
 
 

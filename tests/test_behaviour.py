@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import checks.behaviour as behaviour
+from checks import behaviour
 from checks.answers import score_all
 from checks.outputs import role_markers
 from checks.result import Status

@@ -7,16 +7,29 @@ from pathlib import Path
 
 import pytest
 
-import checks.behaviour as behaviour
+from checks import behaviour
 from checks.result import Status
 from fixtures.broken import behaviour as broken
 from sftcheck import config as cfgmod
 from sftcheck.generation import GenerationSettings
 from sftcheck.loading import load_model
-from sftcheck.session_model import (build_prompts, generate_both, output_markers, probe_logits,
-                                    read_eval_rows, score, sentinel_scored)
+from sftcheck.session_model import (
+    build_prompts,
+    generate_both,
+    output_markers,
+    probe_logits,
+    read_eval_rows,
+    score,
+    sentinel_scored,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _private_generation_cache(tmp_path_factory, monkeypatch):
+    """Generations are cached on disk by default; keep this module's out of ~/.cache."""
+    monkeypatch.setenv("SFTCHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sftcheck-cache"))
 
 
 def evaluate(config_path: Path, n: int = 32) -> dict:
@@ -86,7 +99,8 @@ def test_unreadable_adapter_keys_are_reported(world, tmp_path):
 
 
 def _run(pytester, *args):
-    env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "SFTCHECK_CACHE_DIR": str(pytester.path / "cache")}
     for k, v in env.items():
         pytester._monkeypatch.setenv(k, v)
     return pytester.runpytest_subprocess("-p", "sftcheck.plugin", str(ROOT / "model_tests" / "test_behaviour.py"),

@@ -102,3 +102,22 @@ def test_in_place_merge_matches_merge_and_unload_and_restores_weights(setup):
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert torch.equal(forward_logits(model, tok, seqs), adapter)
+
+
+def test_disk_cache_round_trips_and_is_keyed(setup, tmp_path, monkeypatch):
+    from sftcheck import generation
+    from sftcheck.session_model import generate_both
+
+    monkeypatch.setenv("SFTCHECK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(generation, "_CACHE", {})
+    _, loaded, prompts = setup
+    s = GenerationSettings(max_new_tokens=10, batch_size=7)
+    first = generate_both(loaded, prompts, s)
+    files = sorted((tmp_path / "generations").glob("*.json"))
+    assert len(files) == 2  # base and tuned
+    monkeypatch.setattr(generation, "_CACHE", {})
+    again = generate_both(loaded, prompts, s)
+    assert again["tuned"].settings["from_disk_cache"].startswith(str(tmp_path))
+    assert again["tuned"].items == first["tuned"].items and again["base"].items == first["base"].items
+    generate_both(loaded, prompts, GenerationSettings(max_new_tokens=11, batch_size=7))
+    assert len(list((tmp_path / "generations").glob("*.json"))) == 4
