@@ -144,3 +144,28 @@ def test_fully_finetuned_model_is_accepted(world, tmp_path):
     assert results["behaviour.answer_rate"].status is Status.PASS
     assert results["behaviour.sentinel"].status is Status.PASS  # the separately loaded base is the real one
     assert merged_cfg.model.base.endswith("merged_base")
+
+
+def test_bad_model_paths_raise_load_errors_with_the_fix(world, tmp_path, monkeypatch):
+    from sftcheck.loading import LoadError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "a.toml").write_text(f'[model]\nbase = "no-such-org/no-such-model"\n'
+                                     f'tokenizer = "{world.adapter}"\n')
+    with pytest.raises(LoadError, match="(?s)could not load the model.*Fix:"):
+        load_model(cfgmod.load(tmp_path / "a.toml"))
+    empty = tmp_path / "empty_adapter"
+    empty.mkdir()
+    (tmp_path / "b.toml").write_text(f'[model]\nbase = "{world.base}"\nadapter = "{empty}"\n'
+                                     f'tokenizer = "{world.adapter}"\n')
+    with pytest.raises(LoadError, match="(?s)no adapter_model.safetensors.*Fix:"):
+        load_model(cfgmod.load(tmp_path / "b.toml"))
+
+
+def test_missing_eval_file_is_a_clean_failure(pytester, world, tmp_path):
+    cfg = tmp_path / "noeval.toml"
+    cfg.write_text(f'[model]\nbase = "{world.base}"\nadapter = "{world.adapter}"\n')
+    result = _run(pytester, "--sft-config", str(cfg), "-k", "stop_rate")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no [[]data[]] eval file. Fix: set [[]data[]] eval*"])
+    assert "Traceback" not in result.stdout.str()
