@@ -78,8 +78,11 @@ class DataSection:
     schema: str = "auto"
     """``auto``, ``qa``, ``prompt_completion``, ``messages``, ``sharegpt``, ``alpaca``."""
     question_field: str = "question"
+    """Field holding the question in ``qa`` rows."""
     answer_field: str = "answer"
+    """Field holding the gold answer in ``qa`` rows."""
     id_field: str = "id"
+    """Field holding the example id (paired base-vs-tuned gates need unique ids)."""
     max_rows: int = 0
     """Audit at most this many rows per file (0 = all)."""
     check_rows: int = 2000
@@ -89,14 +92,19 @@ class DataSection:
 @dataclass(frozen=True)
 class GenerationSection:
     max_new_tokens: int = 32
+    """Generation stops after this many new tokens (finish reason ``length``)."""
     batch_size: int = 32
+    """Prompts per batched ``generate`` call (also the throughput batch size)."""
     n_examples: int = 0
     """Evaluate this many eval rows (0 = all)."""
     do_sample: bool = False
+    """Sample instead of greedy decoding (greedy is the default and reproducible)."""
     temperature: float = 1.0
+    """Sampling temperature (only with ``do_sample = true``)."""
     max_time: float = 600.0
     """Wall-time cap for the whole generation pass, seconds."""
     seed: int = 0
+    """Torch seed set before generation (sampling runs are reproducible per seed)."""
     probe_examples: int = 16
     """Eval prompts (+ the tuned output) used as probes for adapter effect / merge parity."""
     sentinel_examples: int = 32
@@ -110,7 +118,9 @@ class ScoringSection:
     scorer: str | None = None
     """Import path ``module:function(output_text, example) -> float`` (reward / score)."""
     rel_tol: float = 0.0
+    """Numeric answers within this relative tolerance of the gold answer count as correct."""
     abs_tol: float = 0.0
+    """Numeric answers within this absolute tolerance of the gold answer count as correct."""
     human_labels: str | None = field(default=None, metadata=PATH)
     """JSONL of ``{"id", "label"}`` human judgements, for ``scoring.judge_calibrated``."""
     perf_rounds: int = 3
