@@ -22,13 +22,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest
+from timing import best_of
 
 LAYERS, HIDDEN, MLP, VOCAB, RANK = 32, 4096, 11008, 32000, 64
 TARGETS = {"self_attn.q_proj": (HIDDEN, HIDDEN), "self_attn.k_proj": (HIDDEN, HIDDEN),
@@ -150,24 +150,15 @@ def test_validate_1gb_adapter(benchmark, adapter, how):
         assert benchmark.pedantic(peft_load, args=(folder,), rounds=3, warmup_rounds=1) > 0
 
 
-def _best(fn, *args, rounds: int = 3) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     folder, shapes = synthetic_adapter(), base_shapes()
     size = (folder / "adapter_model.safetensors").stat().st_size
     params = parameters_for(folder)
     header_only(folder, shapes)
     peft_load_into_model(folder, params)  # warm the page cache: the baseline at its fastest
-    t_header = _best(header_only, folder, shapes, rounds=10)
-    t_load = _best(peft_load_into_model, folder, params)
-    t_lazy = _best(peft_load, folder)
+    t_header = best_of(header_only, folder, shapes, rounds=10)
+    t_load = best_of(peft_load_into_model, folder, params)
+    t_lazy = best_of(peft_load, folder)
     print(f"synthetic adapter: {size / 1e9:.2f} GB, {folder}")
     print(f"{'method':<44}{'seconds':>9}")
     for name, t in (("header-only (5 artifact checks)", t_header),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -22,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest
+from timing import best_of
 
 BATCH_SIZE = 32
 MAX_NEW_TOKENS = 32
@@ -153,27 +153,18 @@ def test_generate_eval_set(benchmark, world_setup, how):
                            warmup_rounds=1)
 
 
-def _best(fn, *args, rounds: int = 3) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     loaded, prompts, settings = setup_world()
     engine(loaded, prompts, settings)  # warm-up
     plan = bare_plan(loaded, prompts, settings)
-    t_engine = _best(engine, loaded, prompts, settings)
-    t_bare = _best(bare_forward, loaded, plan, loaded.tokenizer.pad_token_id)
-    t_naive = _best(naive_loop, loaded, prompts, settings, rounds=1)
+    t_engine = best_of(engine, loaded, prompts, settings)
+    t_bare = best_of(bare_forward, loaded, plan, loaded.tokenizer.pad_token_id)
+    t_naive = best_of(naive_loop, loaded, prompts, settings, rounds=1)
     run = lm_eval_runner(loaded, prompts, settings)
     rows = [("engine", t_engine), ("naive loop", t_naive), ("bare forward", t_bare)]
     if run is not None:
         run()  # warm-up
-        rows.append(("lm-eval HF", _best(run)))
+        rows.append(("lm-eval HF", best_of(run)))
     n = len(prompts)
     print(f"{'method':<14}{'seconds':>9}{'examples/s':>12}")
     for name, t in rows:

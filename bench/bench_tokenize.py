@@ -15,10 +15,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pytest  # noqa: E402
+import pytest
 
-from checks.rows import Example  # noqa: E402
-from sftcheck.hooks import DEFAULT_COMPLETION, DEFAULT_PROMPT, template_train, template_train_batch  # noqa: E402
+from checks.rows import Example
+from sftcheck.hooks import DEFAULT_COMPLETION, DEFAULT_PROMPT, template_train, template_train_batch
 
 N_ROWS = 5000
 

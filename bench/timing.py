@@ -1,0 +1,14 @@
+"""Best-of-N wall time, for the benches' side-by-side ratio printouts (``python bench/…``)."""
+from __future__ import annotations
+
+import time
+
+
+def best_of(fn, *args, rounds: int = 3) -> float:
+    """The fastest of ``rounds`` calls, in seconds (the least disturbed by other load)."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return min(times)
