@@ -89,7 +89,7 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
         cut = [TrainRow(r.row, r.id, r.question, r.answer, *map(tuple, truncate(r.input_ids, r.labels,
                                                                               max_length))) for r in bad]
         evidence.extend(strips([], cut, tokenizer, train.end_ids))
-    threshold = f"<= {max_bad_share:.0%} rows lose labels or EOS to truncation"
+    threshold = f"<= {max_bad_share:g} of rows lose labels or EOS to truncation"
     if share > max_bad_share:
         return CheckResult(
             "data.truncation", Status.FAIL, share, threshold,
@@ -140,7 +140,7 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
             bad.append((r, target, repr(got)))
     n = len(rows)
     share = len(bad) / n if n else 1.0
-    threshold = f"<= {max_bad_share:.0%} rows not recovered"
+    threshold = f"<= {max_bad_share:g} of rows not recovered"
     table = Table("training targets the parser does not read back", ("row", "gold", "target text", "parsed"),
                   tuple((r.row, r.answer, t, g) for r, t, g in bad[:20]))
     if not n:
@@ -200,7 +200,7 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
     s_exact, s_norm = len(hit_exact) / n_eval, len(hit_norm) / n_eval
     metrics = {"eval_rows": n_eval, "train_rows": n_train, "exact_duplicates": len(hit_exact),
                "normalized_duplicates": len(hit_norm), "exact_share": s_exact, "normalized_share": s_norm}
-    threshold = f"exact <= {max_exact_share:.0%}, normalised <= {max_normalized_share:.0%}"
+    threshold = f"share exact <= {max_exact_share:g}, normalised <= {max_normalized_share:g}"
     pairs = sorted(hit_norm.values(), key=lambda p: p[0].row)[:20]
     table = Table("eval rows found in the training data",
                   ("eval row", "eval question", "train row", "train question", "exact"),

@@ -48,7 +48,7 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
         if i is not None:
             bad.append((r, p, prefix, i))
     share = len(bad) / pairs if pairs else 1.0
-    threshold = f"<= {max_bad_share:.0%} rows differ"
+    threshold = f"<= {max_bad_share:g} of rows differ"
     metrics = {"rows_compared": pairs, "rows_differing": len(bad)}
     if not pairs:
         return CheckResult("format.train_infer_aligned", Status.SKIP, None, threshold,
@@ -114,7 +114,7 @@ def bos_single(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share:
     share = len(bad) / len(seqs) if seqs else 0.0
     counts = {side: Counter(list(ids).count(bos) for s, _, ids in seqs if s == side) for side in ("training", "inference")}
     metrics = {f"{side}_bos_count_histogram": dict(c) for side, c in counts.items()}
-    threshold = f"<= {max_bad_share:.0%} sequences without exactly one leading BOS"
+    threshold = f"<= {max_bad_share:g} of sequences without exactly one leading BOS"
     if share > max_bad_share:
         side, row, c, why = bad[0]
         sides = sorted({b[0] for b in bad})
@@ -156,7 +156,7 @@ def stop_tokens(train: TrainSet, stop_ids: Sequence[int], tokenizer, stop_source
     covered = sum(c for t, c in ends.items()
                   if t in stops or tokenizer.decode([t], skip_special_tokens=False) in stop_strings)
     share = covered / total
-    threshold = f">= {min_share:.0%} of training end tokens are stop tokens"
+    threshold = f">= {min_share:g} of training end tokens are stop tokens"
     if share < min_share:
         missing = [names[t] for t in ends if t not in stops]
         return CheckResult(

@@ -41,7 +41,7 @@ def not_all_masked(train: TrainSet, tokenizer, *, max_zero_share: float = 0.05) 
     metrics = {"rows": n, "rows_all_masked": len(zero),
                "mean_trained_tokens": sum(counts) / n if n else 0.0, "min_trained_tokens": min(counts, default=0)}
     evidence = strips(train.rows, zero, tokenizer, train.end_ids)
-    threshold = f"<= {max_zero_share:.0%} rows with 0 trained tokens (and not all)"
+    threshold = f"<= {max_zero_share:g} of rows with 0 trained tokens (and not all)"
     if not n:
         return CheckResult("labels.not_all_masked", Status.FAIL, 1.0, threshold,
                            "No training rows were produced.", fix="Fix data.schema first.")
@@ -94,7 +94,7 @@ def prompt_masked(train: TrainSet, tokenizer, *, max_bad_share: float = 0.01,
     share_bad = len(bad) / n if n else 0.0
     metrics = {"rows": n, "rows_training_prompt": len(bad),
                "mean_trained_share": sum(shares) / len(shares) if shares else 0.0}
-    threshold = f"<= {max_bad_share:.0%} rows train their prompt"
+    threshold = f"<= {max_bad_share:g} of rows train their prompt"
     evidence = strips(train.rows, [r for r, _ in bad], tokenizer, train.end_ids)
     if share_bad > max_bad_share:
         r, why = bad[0]
@@ -142,7 +142,7 @@ def response_span(train: TrainSet, tokenizer, expected_completion: str | None = 
             wrappers[_ws(text).replace(ans, "{answer}", 1)] += 1
     n = len(rows)
     share = len(bad) / n if n else 1.0
-    threshold = f"<= {max_bad_share:.0%} rows whose trained span is not the answer"
+    threshold = f"<= {max_bad_share:g} of rows whose trained span is not the answer"
     metrics = {"rows": n, "bad_rows": len(bad), "trained_span_shapes": dict(wrappers.most_common(3)),
                "runs_per_row_max": max((len(trained_runs(r.labels)) for r in train.rows), default=0)}
     table = Table("rows whose trained span is not the answer", ("row", "gold answer", "trained text", "problem"),
@@ -194,7 +194,7 @@ def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> Check
     n = len(with_labels)
     share = (n - len(bad)) / n if n else 0.0
     names = sorted(tokenizer.convert_ids_to_tokens(sorted(end_ids)))
-    threshold = f">= {min_share:.0%} rows end their labels with {', '.join(names)}"
+    threshold = f">= {min_share:g} of rows end their labels with {', '.join(names)}"
     metrics = {"rows_with_labels": n, "rows_without_end_label": len(bad), "end_tokens": names,
                "pad_token_id": pad, "eos_token_id": getattr(tokenizer, "eos_token_id", None)}
     evidence = strips(train.rows, [r for r, _ in bad], tokenizer, end_ids)
