@@ -65,10 +65,12 @@ class Hook:
         return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def import_hook(spec: str, *, key: str, base_dir: Path, source: str) -> Callable[..., Any]:
-    """Import ``module:function``; ``module`` may be a ``.py`` path relative to ``base_dir``."""
+def import_hook(spec: str, *, key: str, base_dir: Path, source: str,
+                section: str = "format") -> Callable[..., Any]:
+    """Import ``module:function`` for config key ``[section] key``; ``module`` may be a
+    ``.py`` path relative to ``base_dir``."""
     if ":" not in spec:
-        raise HookError(f"{source}: [format] {key} = {spec!r} is not 'module:function'. "
+        raise HookError(f"{source}: [{section}] {key} = {spec!r} is not 'module:function'. "
                         "Fix: write e.g. 'mypkg.train:format_example' or 'hooks.py:format_example'.")
     module_name, _, attr = spec.rpartition(":")
     try:
@@ -76,7 +78,7 @@ def import_hook(spec: str, *, key: str, base_dir: Path, source: str) -> Callable
             path = Path(module_name)
             path = path if path.is_absolute() else base_dir / path
             if not path.is_file():
-                raise HookError(f"{source}: [format] {key} = {spec!r}: {path} does not exist. "
+                raise HookError(f"{source}: [{section}] {key} = {spec!r}: {path} does not exist. "
                                 f"Fix: correct the path (relative to {base_dir}).")
             unique = f"sftcheck_hook_{abs(hash(str(path.resolve())))}"
             module = sys.modules.get(unique)
@@ -92,12 +94,12 @@ def import_hook(spec: str, *, key: str, base_dir: Path, source: str) -> Callable
     except HookError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's module failed to import
-        raise HookError(f"{source}: [format] {key} = {spec!r}: importing {module_name!r} failed: "
+        raise HookError(f"{source}: [{section}] {key} = {spec!r}: importing {module_name!r} failed: "
                         f"{type(exc).__name__}: {exc}. Fix: make the module importable from "
                         f"{base_dir} (or give a .py file path).") from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise HookError(f"{source}: [format] {key} = {spec!r}: {module_name!r} has no callable "
+        raise HookError(f"{source}: [{section}] {key} = {spec!r}: {module_name!r} has no callable "
                         f"{attr!r}. Fix: name an existing function.")
     return fn
 
@@ -326,3 +328,11 @@ def resolve(cfg) -> Hooks:
                                            regex_parser(f.answer_pattern))
     return Hooks(train_formatter=user("train_formatter") or fmt_default, collator=user("collator"),
                  prompt_builder=user("prompt_builder") or prompt_default, answer_parser=parser)
+
+
+def load_scorer(cfg) -> Callable[[str, dict], float] | None:
+    """``[scoring] scorer``: ``f(output_text, example_dict) -> float``, or None."""
+    if not cfg.scoring.scorer:
+        return None
+    return import_hook(cfg.scoring.scorer, key="scorer", base_dir=_base_dir(cfg), source=cfg.source,
+                       section="scoring")

@@ -132,7 +132,7 @@ def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
     spec = sft_config.scoring.scorer
     if not spec or sft_human_labels is None:
         return None
-    from sftcheck.prompting import HookError, load_scorer
+    from sftcheck.hooks import HookError, load_scorer
 
     try:
         scorer = load_scorer(sft_config)

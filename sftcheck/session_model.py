@@ -143,8 +143,7 @@ def sft_generations(sft_model, sft_prompts, sft_generation_settings) -> dict:
 
 
 def _parser_and_scorer(cfg: Config):
-    from sftcheck.hooks import resolve
-    from sftcheck.prompting import load_scorer
+    from sftcheck.hooks import load_scorer, resolve
 
     parser = resolve(cfg).answer_parser.fn if cfg.format.answer_parser else None
     return parser, load_scorer(cfg)
