@@ -37,7 +37,10 @@ def _pytest(tests: Path, html: str, extra: list[str]) -> int:
 
     html_path = Path(html).expanduser().resolve()
     args = ["-p", "sftcheck.plugin", "-p", "no:cacheprovider", str(tests),
-            f"--html={html_path}", "--self-contained-html", *extra]
+            f"--html={html_path}", "--self-contained-html",
+            # the demo imports torch & co. before pytest starts: nothing to rewrite there
+            "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+            *extra]
     code = int(pytest.main(args))
     if html_path.exists():
         print(f"sftcheck report: {html_path}")
