@@ -19,6 +19,11 @@ from checks.result import CheckResult
 from sftcheck import config as cfgmod
 from sftcheck.verdict import assert_result
 
+# sftcheck makes no network calls: hub ids resolve from the local cache only.  Set before
+# transformers / huggingface_hub are imported (they read these once, at import).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 SESSION_KEY: pytest.StashKey["SftSession"] = pytest.StashKey()
 RESULT_KEY: pytest.StashKey[CheckResult] = pytest.StashKey()
 
