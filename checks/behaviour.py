@@ -46,6 +46,30 @@ def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
     return tuple(out)
 
 
+def every_example(generations: Mapping[str, GenerationSet],
+                  scored: Mapping[str, Sequence[Scored]]) -> Table:
+    """Every eval example base vs tuned, filterable to discordant pairs and tuned failures."""
+    tuned, base = generations["tuned"].by_id(), generations.get("base")
+    base = base.by_id() if base else {}
+    bscored = {s.id: s for s in scored.get("base", ())}
+    rows, tags = [], []
+    for s in scored["tuned"]:
+        b = bscored.get(s.id)
+        g, bg = tuned.get(s.id), base.get(s.id)
+        rows.append((s.id, _clip(g.prompt) if g else "", s.gold, _clip(bg.text) if bg else "",
+                     b.outcome.value if b else "", _clip(g.text) if g else "", s.outcome.value,
+                     g.finish_reason.value if g else ""))
+        row_tags = []
+        if b and (b.outcome is Outcome.CORRECT) != (s.outcome is Outcome.CORRECT):
+            row_tags.append("discordant (base vs tuned)")
+        if s.outcome is not Outcome.CORRECT:
+            row_tags.append(f"tuned {s.outcome.value}")
+        tags.append(tuple(row_tags))
+    return Table("every example, base vs tuned", ("id", "prompt", "gold", "base output", "base",
+                                                  "tuned output", "tuned", "tuned finish"),
+                 tuple(rows), tuple(tags))
+
+
 def _rate(k: int, n: int) -> float:
     return k / n if n else 0.0
 
@@ -126,7 +150,7 @@ def accuracy(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequ
     if t["n"] and t["accuracy"] >= min_accuracy:
         return CheckResult("behaviour.accuracy", Status.PASS, t["accuracy"], f">= {min_accuracy}",
                            f"Tuned accuracy {t['accuracy']:.1%} ({where}).", metrics=metrics,
-                           evidence=(table,))
+                           evidence=(table, every_example(generations, scored)))
     wrong = [x.id for x in scored["tuned"] if x.outcome is not Outcome.CORRECT]
     cause = ("most outputs are unparsable: fix the format first (behaviour.answer_rate)"
              if t["unparsable"] > t["n"] / 2 else
@@ -137,7 +161,8 @@ def accuracy(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequ
         f"Tuned accuracy {t['accuracy']:.1%} ({where}) is below {min_accuracy:.0%}; {cause}.",
         "Read the failing examples below; if the format is right, train longer or on more data; "
         "re-threshold with [gates.\"behaviour.accuracy\"] min_accuracy if the bar is wrong for this task.",
-        metrics=metrics, evidence=(table,) + _examples(wrong, generations, scored, "not correct"))
+        metrics=metrics, evidence=(table,) + _examples(wrong, generations, scored, "not correct")
+        + (every_example(generations, scored),))
 
 
 @check("behaviour.stop_rate", stage="behaviour", title="Tuned outputs end by EOS / a stop string")

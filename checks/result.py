@@ -27,11 +27,20 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Table:
-    """Tabular evidence: rows of plain values (strings are escaped when rendered)."""
+    """Tabular evidence: rows of plain values (strings are escaped when rendered).
+
+    ``row_tags`` (optional, one tuple per row) makes the table filterable in the report:
+    one collapsible view per tag (e.g. "discordant", "tuned incorrect") plus "all rows".
+    """
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+    row_tags: tuple[tuple[str, ...], ...] = ()
     kind: str = field(default="table", init=False)
+
+    def __post_init__(self) -> None:
+        if self.row_tags and len(self.row_tags) != len(self.rows):
+            raise ValueError(f"Table {self.title!r}: {len(self.row_tags)} row_tags for {len(self.rows)} rows")
 
 
 @dataclass(frozen=True)

@@ -102,15 +102,26 @@ def _pre(text: str) -> str:
     return f"<pre>{esc(text)}</pre>"
 
 
-def render_table(ev: Table) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in ev.columns)
-    rows = []
-    for row in ev.rows[:MAX_TABLE_ROWS]:
-        rows.append("<tr>" + "".join(f"<td>{esc(fmt_value(v, 2000))}</td>" for v in row) + "</tr>")
-    more = len(ev.rows) - MAX_TABLE_ROWS
+def _table_html(columns: tuple[str, ...], rows: list[tuple]) -> str:
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(fmt_value(v, 2000))}</td>" for v in row) + "</tr>"
+                   for row in rows[:MAX_TABLE_ROWS])
+    more = len(rows) - MAX_TABLE_ROWS
     note = f"<p>… {more} more rows (all rows are in the JSON verdict)</p>" if more > 0 else ""
-    return (f'<table class="sft-table"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{note}")
+    return f'<table class="sft-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'
+
+
+def render_table(ev: Table) -> str:
+    if not ev.row_tags:
+        return _table_html(ev.columns, list(ev.rows))
+    # Filterable: one collapsible view per tag (first-seen order), then every row.
+    tags: dict[str, list[tuple]] = {}
+    for row, row_tags in zip(ev.rows, ev.row_tags):
+        for tag in row_tags:
+            tags.setdefault(tag, []).append(row)
+    views = [(tag, rows) for tag, rows in tags.items()] + [("all rows", list(ev.rows))]
+    return "".join(f"<details><summary>{esc(tag)} ({len(rows)})</summary>"
+                   f"{_table_html(ev.columns, rows)}</details>" for tag, rows in views)
 
 
 def render_text(ev: Text) -> str:

@@ -55,6 +55,20 @@ def test_accuracy_both_ways_with_wilson_interval():
     assert r.status is Status.FAIL and "parse but are wrong" in r.explanation
 
 
+def test_accuracy_shows_every_example_filterable_to_discordant_pairs():
+    gens = make(GOOD[:5] + [" <answer>7</answer>"] * 4 + [" no tags"], base=GOOD[:2] + [" x"] * 8)
+    table = behaviour.accuracy(gens, scored(gens)).evidence[-1]
+    assert table.title == "every example, base vs tuned" and len(table.rows) == 10
+    by_tag = {}
+    for row, tags in zip(table.rows, table.row_tags):
+        for tag in tags:
+            by_tag.setdefault(tag, []).append(row[0])
+    # base right on e0, e1 only; tuned right on e0..e4: e2..e4 are the discordant pairs
+    assert by_tag["discordant (base vs tuned)"] == ["e2", "e3", "e4"]
+    assert by_tag["tuned incorrect"] == ["e5", "e6", "e7", "e8"]
+    assert by_tag["tuned unparsable"] == ["e9"]
+
+
 def test_stop_rate_both_ways():
     assert behaviour.stop_rate(make(GOOD)).status is Status.PASS
     r = behaviour.stop_rate(make(GOOD, finish=FinishReason.LENGTH))

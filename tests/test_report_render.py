@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from html.parser import HTMLParser
 
 import matplotlib
@@ -90,7 +91,8 @@ def hostile_result(s: str) -> CheckResult:
     return CheckResult(
         id="demo." + s, status=Status.FAIL, value={s: [s, 1.5]}, threshold=s, explanation=s, fix=s,
         metrics={s: s, "n": float("nan")},
-        evidence=(Table(s, (s, "n"), ((s, 1), (None, s))), Text(s, s),
+        evidence=(Table(s, (s, "n"), ((s, 1), (None, s))), Table(s, (s,), ((s,), (s,)), ((s,), ())),
+                  Text(s, s),
                   TokenStrip(s, (s, " ", "\n"), (1, 2, 3), (True, False, True), (False, False, True)),
                   SideBySide(s, s, s, s, s), Image(s, PNG)),
     )
@@ -153,3 +155,14 @@ def test_long_tables_are_cut_with_a_note():
 def test_esc_escapes_quotes_for_attributes():
     assert esc('"a" \'b\' <c>') == "&quot;a&quot; &#x27;b&#x27; &lt;c&gt;"
     assert html.unescape(esc(PAYLOADS[1])) == PAYLOADS[1]
+
+
+def test_tagged_table_is_filterable_by_tag():
+    t = Table("every example", ("id", "tuned"), (("e0", "correct"), ("e1", "incorrect"), ("e2", "unparsable")),
+              ((), ("discordant", "tuned incorrect"), ("tuned unparsable",)))
+    fragment = render_result(CheckResult("demo.x", Status.PASS, 1, None, "ok", evidence=(t,)))
+    assert_inert(fragment)
+    summaries = re.findall(r"<summary>(.*?)</summary>", fragment)
+    assert summaries[-4:] == ["discordant (1)", "tuned incorrect (1)", "tuned unparsable (1)", "all rows (3)"]
+    discordant = fragment.split("<summary>discordant (1)</summary>", 1)[1].split("</details>", 1)[0]
+    assert "e1" in discordant and "e0" not in discordant and "e2" not in discordant
