@@ -60,3 +60,114 @@ def vocab_bounds(train: TrainSet, prompts: PromptSet, tokenizer, embedding_rows:
     return CheckResult("tokens.vocab_bounds", Status.PASS, max_id, threshold,
                        f"Max id {max_id} < {embedding_rows} embedding rows; len(tokenizer) = {n_tok}; "
                        f"{len(wanted)} special tokens present.", metrics=metrics)
+
+
+def format_token_ids(train: TrainSet, tokenizer, min_row_share: float) -> dict[int, float]:
+    """The tokens the model must learn to emit for the *format*: trained label ids present
+    in at least ``min_row_share`` of rows (tags, EOS/EOT; content varies per row) plus any
+    special token among the trained labels.  Maps id -> share of rows."""
+    rows = [r for r in train.rows if r.trained]
+    if not rows:
+        return {}
+    counts: dict[int, int] = {}
+    for r in rows:
+        for tid in {r.labels[i] for i in r.trained}:
+            counts[tid] = counts.get(tid, 0) + 1
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    return {tid: n / len(rows) for tid, n in sorted(counts.items())
+            if n / len(rows) >= min_row_share or tid in special}
+
+
+def ids_trained_by_adapter(adapter_config: dict | None) -> frozenset[int] | None:
+    """Token rows the adapter trains: ``None`` = the whole embedding (``modules_to_save``
+    holds the embedding or head), else the ids of ``trainable_token_indices``."""
+    if not adapter_config:
+        return frozenset()
+    saved = " ".join(adapter_config.get("modules_to_save") or [])
+    if any(name in saved for name in ("embed_tokens", "lm_head", "wte", "embed_out", "output")):
+        return None
+    tti = adapter_config.get("trainable_token_indices") or []
+    if isinstance(tti, dict):
+        return frozenset(int(i) for ids in tti.values() for i in ids)
+    return frozenset(int(i) for i in tti)
+
+
+def _nearest(emb, ids: list[int], chunk: int = 8192) -> tuple[list[float], list[int]]:
+    """For each id, the highest cosine similarity to any *other* row, and that row."""
+    import torch
+
+    q = torch.nn.functional.normalize(emb[ids].float(), dim=1)
+    best = torch.full((len(ids),), -2.0)
+    arg = torch.zeros(len(ids), dtype=torch.long)
+    for start in range(0, emb.shape[0], chunk):
+        block = torch.nn.functional.normalize(emb[start:start + chunk].float(), dim=1)
+        sims = q @ block.T
+        for j, tid in enumerate(ids):
+            if start <= tid < start + block.shape[0]:
+                sims[j, tid - start] = -2.0
+        vals, idx = sims.max(dim=1)
+        better = vals > best
+        best = torch.where(better, vals, best)
+        arg = torch.where(better, idx + start, arg)
+    return best.tolist(), arg.tolist()
+
+
+@check("tokens.format_embeddings_trained", stage="pretrain",
+       title="The format tokens the model must emit have trained (distinct) embeddings")
+def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: str = "",
+                              adapter_trains: frozenset[int] | None = frozenset(), *,
+                              min_row_share: float = 0.5, max_similarity: float = 0.85,
+                              min_norm_ratio: float = 0.1) -> CheckResult:
+    """Tokens the base never saw keep near-identical (or zero / mean-initialised) embedding
+    rows: the model cannot tell them apart, so greedy output can look right while sampling
+    never produces the format.  Flags a format token whose output-embedding row has cosine
+    similarity >= ``max_similarity`` to another row, or a norm < ``min_norm_ratio`` x the
+    median row norm, unless the adapter trains that row (``trainable_token_indices`` /
+    ``modules_to_save``)."""
+    cid = "tokens.format_embeddings_trained"
+    threshold = f"max cosine to another row < {max_similarity}; norm >= {min_norm_ratio} x median"
+    if embeddings is None:
+        return CheckResult(cid, Status.SKIP, None, threshold,
+                           f"No embedding matrix to read ({source or 'no local safetensors for the base'}).")
+    fmt = format_token_ids(train, tokenizer, min_row_share)
+    ids = [t for t in fmt if t < embeddings.shape[0]]
+    if not ids:
+        return CheckResult(cid, Status.SKIP, None, threshold, "No trained label tokens to inspect.")
+    norms = embeddings.float().norm(dim=1)
+    median = float(norms.median()) or 1.0
+    sims, nearest = _nearest(embeddings, ids)
+    rows, flagged = [], []
+    for tid, sim, near in zip(ids, sims, nearest):
+        ratio = float(norms[tid]) / median
+        trained_by_adapter = adapter_trains is None or tid in adapter_trains
+        bad = (sim >= max_similarity or ratio < min_norm_ratio) and not trained_by_adapter
+        name = tokenizer.convert_ids_to_tokens(tid)
+        rows.append((name, tid, round(fmt[tid], 3), round(ratio, 3), round(sim, 3),
+                     tokenizer.convert_ids_to_tokens(near),
+                     "trained by the adapter" if trained_by_adapter else ("UNTRAINED?" if bad else "ok")))
+        if bad:
+            flagged.append((name, sim, tokenizer.convert_ids_to_tokens(near), ratio))
+    table = Table(f"format tokens (output embedding from {source})",
+                  ("token", "id", "share of rows", "norm / median", "max cosine", "nearest row", "verdict"),
+                  tuple(rows))
+    worst = max(sims)
+    metrics = {"format_tokens": len(ids), "flagged": [f[0] for f in flagged], "max_cosine": worst,
+               "embedding_source": source}
+    if not flagged:
+        how = " (the adapter trains the embedding rows)" if adapter_trains is None else ""
+        return CheckResult(cid, Status.PASS, worst, threshold,
+                           f"{len(ids)} format tokens have distinct, trained-looking embedding rows{how}.",
+                           metrics=metrics, evidence=(table,))
+    listed = ", ".join(f"{n!r} (cosine {s:.2f} to {near!r}, norm {r:.2f} x median)"
+                       for n, s, near, r in flagged[:6])
+    return CheckResult(
+        cid, Status.FAIL, worst, threshold,
+        f"{len(flagged)} of {len(ids)} tokens the model must emit look untrained in the base: {listed}. "
+        "Tokens the base never saw keep near-identical (or zero / mean-initialised) rows, so the model "
+        "cannot tell them apart: greedy decoding can still look perfect while sampling almost never "
+        "produces the format (measured on this project's fixture world: answer rate 1.0 greedy, 0.0 at "
+        "T = 1, gold-completion loss 2.67 vs 0.0003 with the rows trained), and the model may not stop.",
+        "Train those rows with the adapter: LoraConfig(trainable_token_indices=[ids]) (peft >= 0.15) or "
+        "modules_to_save=['embed_tokens', 'lm_head']; or build the format from text the base already "
+        "knows; or continue pretraining on text that contains these tokens.",
+        metrics=metrics, evidence=(table,))

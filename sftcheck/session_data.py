@@ -8,7 +8,6 @@ row count comes from safetensors headers / ``config.json``; stop ids from
 from __future__ import annotations
 
 import json
-import struct
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,11 +123,10 @@ def sft_infer_prompts(sft_train_data: LoadedData, sft_tokenizer, sft_hooks: hook
 # ---------------------------------------------------------------- header-only model facts
 
 def safetensors_shapes(path: Path) -> dict[str, list[int]]:
-    """Tensor shapes from a safetensors header (8-byte length + JSON); no tensor data read."""
-    with path.open("rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+    """Tensor shapes from a safetensors header; no tensor data read."""
+    from checks.safetensors_header import read_header
+
+    return {k: list(v) for k, v in read_header(path).shapes().items()}
 
 
 EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight")
@@ -150,6 +148,52 @@ def embedding_rows(cfg: Config) -> tuple[int, str]:
             if vs:
                 return int(vs), f"{cj} vocab_size"
     raise LookupError("no embedding size found")
+
+
+HEAD_SUFFIXES = ("lm_head.weight", "embed_out.weight")
+
+
+def output_embeddings(cfg: Config):
+    """The matrix the model emits tokens through: the base's (or finetuned model's) output
+    head, else its input embedding (tied).  One tensor read from safetensors, nothing else;
+    ``(None, why)`` when there is no local safetensors folder."""
+    from safetensors import safe_open
+
+    from checks.safetensors_header import folder_tensor_files
+
+    for src in (cfg.model.finetuned, cfg.model.base):
+        if not src or not Path(src).is_dir():
+            continue
+        files = folder_tensor_files(src)
+        for suffixes in (HEAD_SUFFIXES, EMBED_SUFFIXES):
+            key = next((k for k in files if k.endswith(suffixes) and "lora_" not in k), None)
+            if key:
+                with safe_open(str(files[key]), framework="pt") as f:
+                    return f.get_tensor(key), f"{files[key]} [{key}]"
+    return None, "no local safetensors folder for [model] base / finetuned"
+
+
+@pytest.fixture(scope="session")
+def sft_output_embeddings(sft_config: Config):
+    try:
+        return output_embeddings(sft_config)
+    except (OSError, ValueError) as exc:
+        pytest.fail(f"sftcheck: {sft_config.source}: cannot read the output embedding of [model] base "
+                    f"({exc}). Fix: point [model] base at a folder with valid *.safetensors.", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def sft_adapter_trains(sft_config: Config):
+    """Token rows the configured adapter trains (see ``checks.tokens.ids_trained_by_adapter``)."""
+    from checks.tokens import ids_trained_by_adapter
+
+    path = Path(sft_config.model.adapter or "") / "adapter_config.json"
+    if not sft_config.model.adapter or not path.is_file():
+        return frozenset()
+    try:
+        return ids_trained_by_adapter(json.loads(path.read_text()))
+    except (ValueError, TypeError, AttributeError):
+        return frozenset()  # artifact.config_valid reports a broken adapter_config.json
 
 
 @pytest.fixture(scope="session")

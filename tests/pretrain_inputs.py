@@ -9,7 +9,7 @@ from sftcheck import config as cfgmod
 from sftcheck import hooks as hookmod
 from sftcheck.loading import load_tokenizer
 from sftcheck.session_data import (build_prompts, embedding_rows, format_rows, iter_file, load_data,
-                                   stop_ids)
+                                   output_embeddings, stop_ids)
 
 
 class Inputs:
@@ -69,9 +69,23 @@ class Inputs:
         if check_id == "tokens.vocab_bounds":
             rows, src = embedding_rows(c)
             return tokens.vocab_bounds(self.train, self.prompts, t, rows, src, getattr(t, "chat_template", None))
+        if check_id == "tokens.format_embeddings_trained":
+            emb, src = output_embeddings(c)
+            return tokens.format_embeddings_trained(self.train, t, emb, src, self.adapter_trains)
         raise KeyError(check_id)
+
+    @cached_property
+    def adapter_trains(self):
+        import json
+
+        from checks.tokens import ids_trained_by_adapter
+
+        path = Path(self.cfg.model.adapter or "") / "adapter_config.json"
+        return ids_trained_by_adapter(json.loads(path.read_text())) if self.cfg.model.adapter and path.is_file() \
+            else frozenset()
 
 
 PRETRAIN_IDS = ("data.schema", "labels.not_all_masked", "labels.prompt_masked", "labels.response_span",
                 "labels.eos_trained", "data.truncation", "format.train_infer_aligned", "format.bos_single",
-                "format.stop_tokens", "data.answer_roundtrip", "data.leakage", "tokens.vocab_bounds")
+                "format.stop_tokens", "data.answer_roundtrip", "data.leakage", "tokens.vocab_bounds",
+                "tokens.format_embeddings_trained")

@@ -45,6 +45,8 @@ CASES = [
     (broken.malformed_row, "data.schema", ["row 5", "field 'answer'", "missing field"]),
     (broken.formatter_raises, "labels.not_all_masked", ["raised on", "cannot format question"]),
     (broken.token_out_of_range, "tokens.vocab_bounds", ["'</answer>'", "added without resizing"]),
+    (broken.untrained_chat_tokens, "tokens.format_embeddings_trained", ["'<|im_end|>'", "look untrained",
+                                                                         "sampling almost never"]),
 ]
 
 
