@@ -219,3 +219,46 @@ def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> Check
     return CheckResult("labels.eos_trained", Status.PASS, share, threshold,
                        f"{n - len(bad)} of {n} rows end their labels with an end token.",
                        metrics=metrics, evidence=evidence[:3])
+
+
+@check("labels.padding_side", stage="pretrain", title="Training batches are padded on the right")
+def padding_side(train: TrainSet, tokenizer, *, max_left_share: float = 0.0) -> CheckResult:
+    """Rows your collator padded on the left (trl#1842: left padding in training gave 0
+    loss / shifted positions), or, with no collator configured, a tokenizer whose
+    ``padding_side`` is "left" (the stock HF / TRL collators pad on that side)."""
+    cid = "labels.padding_side"
+    failed = hook_failed(cid, train.failures, _total(train))
+    if failed:
+        return failed
+    n = len(train.rows)
+    left = [r for r in train.rows if r.left_pad > 0]
+    share = len(left) / n if n else 0.0
+    side = getattr(tokenizer, "padding_side", "right")
+    threshold = f"<= {max_left_share:g} of rows padded on the left"
+    metrics = {"rows": n, "left_padded": len(left), "tokenizer_padding_side": side,
+               "collator": train.source if train.collated else "none configured"}
+    if share > max_left_share:
+        table = Table("rows the collator padded on the left", ("row", "id", "padding before the row", "tokens"),
+                      tuple((r.row, r.id, r.left_pad, len(r.input_ids)) for r in left[:20]))
+        return CheckResult(
+            cid, Status.FAIL, share, threshold,
+            f"{len(left)} of {n} training rows were padded on the LEFT by {train.source}. Training with left "
+            "padding shifts every position id of the real tokens (HF models do not derive position ids "
+            "from the attention mask in training) and, with some attention kernels, gives a zero or "
+            "meaningless loss (trl#1842). Left padding belongs to batched generation, not to training.",
+            "Pad on the right in training: tokenizer.padding_side = 'right' before building the training "
+            "collator (set 'left' only on the copy used for generation).",
+            metrics=metrics, evidence=(table,))
+    if not train.collated and side == "left":
+        return CheckResult(
+            cid, Status.WARN, share, threshold,
+            "No collator is configured and the tokenizer's padding_side is 'left': the stock collators "
+            "(DataCollatorWithPadding, DataCollatorForLanguageModeling, TRL's) pad on tokenizer.padding_side, "
+            "so training batches would be left-padded (trl#1842). A tokenizer saved after setting 'left' "
+            "for generation is the usual cause.",
+            "Set tokenizer.padding_side = 'right' for training (and save it that way), or configure "
+            "[format] collator so this check sees the batches your trainer builds.",
+            metrics=metrics)
+    how = f"by {train.source}" if train.collated else f"tokenizer padding_side = {side!r}, no collator configured"
+    return CheckResult(cid, Status.PASS, share, threshold,
+                       f"No training row is padded on the left ({how}).", metrics=metrics)

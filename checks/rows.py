@@ -66,6 +66,7 @@ class TrainRow:
     answer: str
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]
+    left_pad: int = 0          # padding positions the collator put *before* the row
 
     @property
     def trained(self) -> tuple[int, ...]:
@@ -79,6 +80,7 @@ class TrainSet:
     failures: tuple[HookFailure, ...] = ()
     source: str = ""           # which formatter / collator produced the rows
     end_ids: frozenset[int] = field(default_factory=frozenset)  # EOS + EOT ids
+    collated: bool = False     # True when the user's collator produced the batches
 
 
 @dataclass(frozen=True)

@@ -20,3 +20,7 @@ def test_response_span(sft_check, sft_train_rows, sft_tokenizer, sft_config):
 
 def test_eos_trained(sft_check, sft_train_rows, sft_tokenizer):
     sft_check(checks.labels.eos_trained, sft_train_rows, sft_tokenizer)
+
+
+def test_padding_side(sft_check, sft_train_rows, sft_tokenizer):
+    sft_check(checks.labels.padding_side, sft_train_rows, sft_tokenizer)

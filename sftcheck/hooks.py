@@ -268,21 +268,26 @@ class Hooks:
         ids = [int(i) for i in _flat(out["input_ids"] if hasattr(out, "keys") else out)]
         return tokenizer.decode(ids), ids
 
-    def collate(self, rows: list[dict], tokenizer) -> list[tuple[list[int], list[int]]]:
-        """Run the collator on a batch; return each row's (input_ids, labels) unpadded."""
+    def collate(self, rows: list[dict], tokenizer) -> list[tuple[list[int], list[int], int]]:
+        """Run the collator on a batch; return each row's (input_ids, labels) unpadded and
+        how many padding positions the collator put before it (left padding)."""
         if self.collator is None:
-            return [(r["input_ids"], r["labels"]) for r in rows]
+            return [(r["input_ids"], r["labels"], 0) for r in rows]
         hook = self.collator
         batch = hook.fn(rows, tokenizer=tokenizer) if hook.accepts("tokenizer") else hook.fn(rows)
         ids, labels = _rows(batch["input_ids"]), _rows(batch["labels"])
         mask = _rows(batch["attention_mask"]) if "attention_mask" in batch else None
+        pad_id = getattr(tokenizer, "pad_token_id", None)
         out = []
         for i, row in enumerate(rows):
             if mask is not None:
                 keep = [j for j, m in enumerate(mask[i]) if m]
             else:
-                keep = list(range(len(row["input_ids"])))
-            out.append(([ids[i][j] for j in keep], [labels[i][j] for j in keep]))
+                extra = len(ids[i]) - len(row["input_ids"])
+                left = extra > 0 and pad_id is not None and all(t == pad_id for t in ids[i][:extra]) and \
+                    list(ids[i][extra:]) == list(row["input_ids"])
+                keep = list(range(extra, len(ids[i]))) if left else list(range(len(row["input_ids"])))
+            out.append(([ids[i][j] for j in keep], [labels[i][j] for j in keep], keep[0] if keep else 0))
         return out
 
 

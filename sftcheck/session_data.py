@@ -90,10 +90,11 @@ def format_rows(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> Tra
             failures.extend(HookFailure(hooks.collator.label if hooks.collator else "collator", ex.row, tb)
                             for ex, _ in chunk)
             continue
-        for (ex, _), (ids, labels) in zip(chunk, collated):
-            rows.append(TrainRow(ex.row, ex.id, ex.question, ex.answer, tuple(ids), tuple(labels)))
+        for (ex, _), (ids, labels, left_pad) in zip(chunk, collated):
+            rows.append(TrainRow(ex.row, ex.id, ex.question, ex.answer, tuple(ids), tuple(labels), left_pad))
     source = hooks.train_formatter.label + (f"; {hooks.collator.label}" if hooks.collator else "")
-    return TrainSet(tuple(rows), tuple(failures), source, end_token_ids(tokenizer))
+    return TrainSet(tuple(rows), tuple(failures), source, end_token_ids(tokenizer),
+                    collated=hooks.collator is not None)
 
 
 def build_prompts(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> PromptSet:

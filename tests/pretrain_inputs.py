@@ -88,4 +88,4 @@ class Inputs:
 PRETRAIN_IDS = ("data.schema", "labels.not_all_masked", "labels.prompt_masked", "labels.response_span",
                 "labels.eos_trained", "data.truncation", "format.train_infer_aligned", "format.bos_single",
                 "format.stop_tokens", "data.answer_roundtrip", "data.leakage", "tokens.vocab_bounds",
-                "tokens.format_embeddings_trained")
+                "tokens.format_embeddings_trained", "labels.padding_side")

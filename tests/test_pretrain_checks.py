@@ -35,6 +35,8 @@ CASES = [
     (broken.prompt_not_masked, "labels.prompt_masked", ["train their prompt", "labels = input_ids"]),
     (broken.prompt_not_masked, "labels.response_span", ["question is trained too"]),
     (broken.pad_is_eos, "labels.eos_trained", ["pad == eos", "masks labels by pad id"]),
+    (broken.left_padding_collator, "labels.padding_side", ["padded on the LEFT", "hooks.py:collate",
+                                                            "trl#1842"]),
     (broken.truncated, "data.truncation", ["max_length=24", "lose the end of the answer"]),
     (broken.trailing_space_prompt, "format.train_infer_aligned", ["token 15", "extra inference text ' '"]),
     (broken.system_prompt_inference_only, "format.train_infer_aligned", ["system prompt on one side"]),
@@ -99,3 +101,16 @@ def test_all_masked_variant_skips_checks_that_need_a_boundary(world, tmp_path):
     inputs = Inputs(broken.all_masked(world, tmp_path))
     for check_id in ("format.train_infer_aligned", "data.answer_roundtrip", "labels.response_span"):
         assert inputs.run(check_id).status is Status.SKIP
+
+
+def test_left_padding_tokenizer_without_collator_warns(world, tmp_path):
+    result = Inputs(broken.left_padding_tokenizer(world, tmp_path)).run("labels.padding_side")
+    assert result.status is Status.WARN, result.summary()
+    assert "padding_side is 'left'" in result.explanation and "padding_side = 'right'" in result.fix
+
+
+def test_left_padded_rows_are_unpadded_for_the_other_checks(world, tmp_path):
+    """The left padding is recorded, and the rows the label checks see are the real tokens."""
+    inputs = Inputs(broken.left_padding_collator(world, tmp_path))
+    assert all(r.left_pad >= 0 for r in inputs.train.rows) and any(r.left_pad for r in inputs.train.rows)
+    assert inputs.run("labels.eos_trained").status is Status.PASS

@@ -25,7 +25,7 @@ def digests(folder: Path) -> dict[str, str]:
 def test_healthy_world_passes_and_data_is_untouched(pytester, world):
     before = {**digests(world.train.parent), **digests(world.adapter), **digests(world.base)}
     result = run(pytester, world.config)
-    result.assert_outcomes(passed=13)
+    result.assert_outcomes(passed=14)
     after = {**digests(world.train.parent), **digests(world.adapter), **digests(world.base)}
     assert after == before, "the run must not write into the user's data or checkpoint folders"
 
@@ -33,7 +33,7 @@ def test_healthy_world_passes_and_data_is_untouched(pytester, world):
 def test_broken_variant_fails_its_check_with_the_cause(pytester, world, tmp_path):
     cfg = broken.pad_is_eos(world, tmp_path)
     result = run(pytester, cfg)
-    result.assert_outcomes(failed=1, passed=11, skipped=1)
+    result.assert_outcomes(failed=1, passed=12, skipped=1)
     result.stdout.fnmatch_lines(["*FAIL labels.eos_trained*", "*pad == eos*", "Fix: *"])
 
 
