@@ -293,7 +293,8 @@ def adapter_effect(tuned_logits, base_logits, generations: Mapping[str, Generati
 
 
 @check("behaviour.merge_parity", stage="behaviour", title="Merged weights agree with the adapter")
-def merge_parity(tuned_logits, merged_logits, *, min_agreement: float = 0.99) -> CheckResult:
+def merge_parity(tuned_logits, merged_logits, merged_source: str = "the merged model", *,
+                 min_agreement: float = 0.99) -> CheckResult:
     """Top-1 next-token agreement between adapter and merged weights on probe sequences."""
     if merged_logits is None:
         return CheckResult("behaviour.merge_parity", Status.SKIP, None, None,
@@ -306,15 +307,16 @@ def merge_parity(tuned_logits, merged_logits, *, min_agreement: float = 0.99) ->
     top_t, top_m = tuned_logits.argmax(-1), merged_logits.argmax(-1)
     agree = float((top_t == top_m).float().mean()) if top_t.numel() else 1.0
     delta = _max_abs(tuned_logits, merged_logits)
-    metrics = {"probe_tokens": int(top_t.numel()), "max_abs_logit_delta": delta}
+    metrics = {"probe_tokens": int(top_t.numel()), "max_abs_logit_delta": delta, "merged_source": merged_source}
     if agree >= min_agreement:
         return CheckResult("behaviour.merge_parity", Status.PASS, agree, f">= {min_agreement}",
-                           f"Merged and adapter top-1 agree on {agree:.2%} of {top_t.numel()} probe "
-                           f"tokens (max |Δlogit| {delta:.3g}).", metrics=metrics)
+                           f"Merged ({merged_source}) and adapter top-1 agree on {agree:.2%} of "
+                           f"{top_t.numel()} probe tokens (max |Δlogit| {delta:.3g}).", metrics=metrics)
     diff = (top_t != top_m).nonzero().flatten()[:MAX_ROWS].tolist()
     return CheckResult(
         "behaviour.merge_parity", Status.FAIL, agree, f">= {min_agreement}",
-        f"Merged weights agree with the adapter on only {agree:.2%} of {top_t.numel()} next tokens "
+        f"Merged weights ({merged_source}) agree with the adapter on only {agree:.2%} of "
+        f"{top_t.numel()} next tokens "
         f"(max |Δlogit| {delta:.3g}). Most likely: merged into a quantized (4/8-bit) base and "
         "rounded away (peft#1043), merge_and_unload()'s result not assigned / not saved (peft#2321), "
         "or merged into another base than the one the adapter was trained on.",

@@ -33,7 +33,8 @@ def test_adapter_effect(sft_check, sft_probe_logits, sft_generations):
 
 
 def test_merge_parity(sft_check, sft_probe_logits):
-    sft_check(behaviour.merge_parity, sft_probe_logits.tuned, sft_probe_logits.merged)
+    sft_check(behaviour.merge_parity, sft_probe_logits.tuned, sft_probe_logits.merged,
+              sft_probe_logits.merged_source)
 
 
 def test_reward_spread(sft_check, sft_generations, sft_scored, sft_output_markers, sft_scorer_name):

@@ -31,6 +31,9 @@ class ModelSection:
     """LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``)."""
     finetuned: str | None = field(default=None, metadata=MAYBE_PATH)
     """A fully fine-tuned model instead of an adapter."""
+    merged: str | None = field(default=None, metadata=MAYBE_PATH)
+    """Your merged checkpoint (``merge_and_unload()`` saved) to compare with base + adapter in
+    ``behaviour.merge_parity``; default: merge in memory (loads one more model when set)."""
     tokenizer: str | None = field(default=None, metadata=MAYBE_PATH)
     """Tokenizer folder or id; default: the adapter folder if it has one, else the base."""
     device: str = "auto"

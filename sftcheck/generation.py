@@ -318,6 +318,7 @@ class ProbeLogits:
     tuned: object                      # torch.Tensor [n_tokens, vocab] (valid positions only)
     base: object | None = None
     merged: object | None = None
+    merged_source: str = ""            # where the merged logits came from
     n_sequences: int = 0
     notes: list[str] = field(default_factory=list)
 

@@ -154,6 +154,18 @@ def _from_pretrained(src: str, placement: Placement, cfg: Config):
     return model
 
 
+def load_merged(cfg: Config, placement: Placement):
+    """``[model] merged``: the user's merged checkpoint, loaded like the base."""
+    try:
+        return _from_pretrained(cfg.model.merged, placement, cfg)
+    except LoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+        raise LoadError(f"{cfg.source}: [model] merged = {cfg.model.merged!r} could not be loaded: "
+                        f"{type(exc).__name__}: {exc}. Fix: point it at the folder you saved "
+                        "model.merge_and_unload() into (config.json + *.safetensors).") from exc
+
+
 def load_model(cfg: Config) -> LoadedModel:
     """Load the configured model once (never ``trust_remote_code``; safetensors unless
     ``allow_pickle``).  Adapter loading warnings (missing / unexpected keys) are kept in

@@ -235,9 +235,18 @@ def probe_logits(cfg: Config, loaded, prompts, generations):
                            notes=["no adapter configured (fully fine-tuned or base only)"])
     with loaded.variant("base") as model:
         base_logits = forward_logits(model, tok, seqs)
-    with merged_in_place(loaded.model) as model:
-        merged_logits = forward_logits(model, tok, seqs)
-    return ProbeLogits(tuned=tuned_logits, base=base_logits, merged=merged_logits,
+    if cfg.model.merged:
+        from sftcheck.loading import load_merged
+
+        merged_model = load_merged(cfg, loaded.placement)
+        merged_logits = forward_logits(merged_model, tok, seqs)
+        del merged_model
+        source = f"your merged checkpoint {cfg.model.merged}"
+    else:
+        with merged_in_place(loaded.model) as model:
+            merged_logits = forward_logits(model, tok, seqs)
+        source = "the adapter merged in memory (peft merge_adapter)"
+    return ProbeLogits(tuned=tuned_logits, base=base_logits, merged=merged_logits, merged_source=source,
                        n_sequences=len(seqs), notes=list(loaded.notes))
 
 

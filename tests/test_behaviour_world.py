@@ -51,7 +51,7 @@ def evaluate(config_path: Path, n: int = 32) -> dict:
         behaviour.answer_rate(gens, strict, lenient), behaviour.accuracy(gens, strict),
         behaviour.stop_rate(gens), behaviour.no_role_leak(gens, marks.markers, marks.stop_tokens),
         behaviour.not_empty(gens), behaviour.adapter_effect(probes.tuned, probes.base, gens, probes.notes),
-        behaviour.merge_parity(probes.tuned, probes.merged),
+        behaviour.merge_parity(probes.tuned, probes.merged, probes.merged_source),
         behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, cfg.scoring.scorer),
         behaviour.length_bias(gens, strict),
         behaviour.sentinel(strict, sentinel_scored(cfg, loaded, rows, settings)),
@@ -76,6 +76,8 @@ CAUSE = {
     "instruct_base": "already answers in the trained format",
     "never_stops": "never learned to stop",
     "role_leak": "role headers",
+    "merge_not_applied": "your merged checkpoint",
+    "merged_checkpoint": "your merged checkpoint",
 }
 
 
@@ -87,7 +89,7 @@ def test_broken_variant_fails_its_check(world, tmp_path, variant):
     result = evaluate(config)[check_id]
     assert result.status.value == status, result.summary()
     assert CAUSE[variant] in result.explanation
-    assert result.fix
+    assert result.fix or status == "pass"  # a passing counterpart (merged_checkpoint) needs no fix
 
 
 def test_unreadable_adapter_keys_are_reported(world, tmp_path):
@@ -168,4 +170,13 @@ def test_missing_eval_file_is_a_clean_failure(pytester, world, tmp_path):
     result = _run(pytester, "--sft-config", str(cfg), "-k", "stop_rate")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*no [[]data[]] eval file. Fix: set [[]data[]] eval*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.slow
+def test_end_to_end_merged_checkpoint_that_is_the_base(pytester, world, tmp_path):
+    config = broken.merge_not_applied(world, tmp_path / "variant")
+    result = _run(pytester, "--sft-config", str(config), "-k", "merge_parity")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*FAIL behaviour.merge_parity*", "*your merged checkpoint*"])
     assert "Traceback" not in result.stdout.str()
