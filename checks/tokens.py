@@ -18,10 +18,25 @@ def template_special_tokens(chat_template: str | None) -> list[str]:
 
 
 @check("tokens.vocab_bounds", stage="pretrain", title="Token ids fit the embedding matrix; template tokens exist")
-def vocab_bounds(train: TrainSet, prompts: PromptSet, tokenizer, embedding_rows: int, rows_source: str = "",
-                 chat_template: str | None = None) -> CheckResult:
+def vocab_bounds(train: TrainSet, prompts: PromptSet, tokenizer, embedding_rows: int | None,
+                 rows_source: str = "", chat_template: str | None = None) -> CheckResult:
     """``max(input ids) < embedding rows`` and ``len(tokenizer) <= embedding rows``; each
-    special token (tokenizer's and the chat template's) is a single vocabulary entry."""
+    special token (tokenizer's and the chat template's) is a single vocabulary entry.
+    Without a model (``embedding_rows`` None: a tokenizer-only pre-training gate) only the
+    template tokens are checked and the id bound is skipped."""
+    if embedding_rows is None:
+        vocab = tokenizer.get_vocab()
+        missing = [t for t in template_special_tokens(chat_template) if t not in vocab]
+        if missing:
+            return CheckResult(
+                "tokens.vocab_bounds", Status.FAIL, len(missing), "template tokens in vocab",
+                f"Special tokens the chat template writes are not in the vocabulary: {missing} (they "
+                "are split into pieces and never act as markers).",
+                "Add them as special tokens (tokenizer.add_special_tokens) and resize the embedding, or "
+                "use the template the tokenizer was trained with.")
+        return CheckResult("tokens.vocab_bounds", Status.SKIP, None, None,
+                           f"{rows_source}: token ids not checked against an embedding (the template's "
+                           "special tokens do exist). Set [model] base to check them.")
     seqs = [("training", r.row, r.input_ids) for r in train.rows] + \
            [("inference", p.row, p.input_ids) for p in prompts.prompts]
     over = [(side, row, max(ids)) for side, row, ids in seqs if ids and max(ids) >= embedding_rows]

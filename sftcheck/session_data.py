@@ -133,7 +133,7 @@ def safetensors_shapes(path: Path) -> dict[str, list[int]]:
 EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight")
 
 
-def embedding_rows(cfg: Config) -> tuple[int, str]:
+def embedding_rows(cfg: Config) -> tuple[int | None, str]:
     """Rows of the input embedding the adapter will run on: a resized embedding saved in the
     adapter wins; else the base/finetuned safetensors header; else ``config.json`` vocab_size."""
     folders = [Path(p) for p in (cfg.model.adapter, cfg.model.finetuned, cfg.model.base) if p and Path(p).is_dir()]
@@ -148,6 +148,18 @@ def embedding_rows(cfg: Config) -> tuple[int, str]:
             vs = json.loads(cj.read_text()).get("vocab_size")
             if vs:
                 return int(vs), f"{cj} vocab_size"
+    hub_ids = [p for p in (cfg.model.finetuned, cfg.model.base) if p and not Path(p).is_dir()]
+    for src in hub_ids:  # a hub id: its config.json from the local cache (never downloaded)
+        from transformers import AutoConfig
+
+        try:
+            vs = getattr(AutoConfig.from_pretrained(src, trust_remote_code=False), "vocab_size", None)
+        except (OSError, ValueError):
+            continue
+        if vs:
+            return int(vs), f"{src} config vocab_size (local cache)"
+    if not (cfg.model.adapter or cfg.model.finetuned or cfg.model.base):
+        return None, "no [model] base / finetuned / adapter configured"
     raise LookupError("no embedding size found")
 
 
@@ -198,7 +210,7 @@ def sft_adapter_trains(sft_config: Config):
 
 
 @pytest.fixture(scope="session")
-def sft_embedding_rows(sft_config: Config) -> tuple[int, str]:
+def sft_embedding_rows(sft_config: Config) -> tuple[int | None, str]:
     try:
         return embedding_rows(sft_config)
     except (LookupError, OSError, ValueError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import checks.tokens as checks_tokens
 from checks.result import Status, TokenStrip, SideBySide, Table, Text
 from fixtures.broken import pretrain as broken
 from tests.pretrain_inputs import PRETRAIN_IDS, Inputs
@@ -114,3 +115,19 @@ def test_left_padded_rows_are_unpadded_for_the_other_checks(world, tmp_path):
     inputs = Inputs(broken.left_padding_collator(world, tmp_path))
     assert all(r.left_pad >= 0 for r in inputs.train.rows) and any(r.left_pad for r in inputs.train.rows)
     assert inputs.run("labels.eos_trained").status is Status.PASS
+
+
+def test_tokenizer_only_gate_skips_the_id_bound_but_checks_template_tokens(world, tmp_path):
+    """A pre-training CI gate with only a tokenizer and data: no model, no embedding size."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[model]\ntokenizer = "{world.adapter}"\n\n[format]\n'
+                   'prompt_template = "Question: {question}\\nAnswer:"\n'
+                   'completion_template = " <answer>{answer}</answer>"\n\n'
+                   f'[data]\ntrain = "{world.train}"\n')
+    inputs = Inputs(cfg)
+    result = inputs.run("tokens.vocab_bounds")
+    assert result.status is Status.SKIP and "Set [model] base" in result.explanation
+    assert inputs.run("labels.eos_trained").status is Status.PASS
+    missing = checks_tokens.vocab_bounds(inputs.train, inputs.prompts, inputs.tokenizer, None, "none",
+                                         "{{ '<|turn|>' + message['content'] }}")
+    assert missing.status is Status.FAIL and "'<|turn|>'" in missing.explanation
