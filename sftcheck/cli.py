@@ -71,17 +71,21 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     from sftcheck import config as cfgmod
 
     config = ns.config
-    if config is None:
+    flags = ("--sft-base", "--sft-adapter", "--sft-tokenizer", "--sft-train", "--sft-eval")
+    described = any(a.split("=")[0] in flags for a in extra)
+    if config is None and not described:
         found = cfgmod.find_pyproject(Path.cwd())
         if found is None:
             print("sftcheck run: no run config. Fix: pass --config run.toml (see README, "
-                  "'Point it at your own checkpoint') or add [tool.sftcheck] to ./pyproject.toml.",
+                  "'Point it at your own checkpoint'), add [tool.sftcheck] to ./pyproject.toml, or "
+                  "describe the run with --sft-adapter / --sft-base / --sft-train / --sft-eval.",
                   file=sys.stderr)
             return USAGE_ERROR
         config = str(found)
     html = ns.html or _config_html(config)
-    args = ["--sft-config", str(Path(config).expanduser().resolve()) if Path(config).exists() else config,
-            *(["--sft-json", ns.json] if ns.json else []), *extra]
+    cfg_args = [] if config is None else \
+        ["--sft-config", str(Path(config).expanduser().resolve()) if Path(config).exists() else config]
+    args = [*cfg_args, *(["--sft-json", ns.json] if ns.json else []), *extra]
     return _pytest(Path(ns.tests) if ns.tests else model_tests_dir(), html, args)
 
 

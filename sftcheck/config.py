@@ -24,7 +24,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ModelSection:
     base: str | None = field(default=None, metadata=MAYBE_PATH)
-    """Base model: local folder or hub id (``from_pretrained``; never ``trust_remote_code``)."""
+    """Base model: local folder or hub id (``from_pretrained``; never ``trust_remote_code``);
+    default: the adapter's recorded ``base_model_name_or_path``."""
     base_id: str | None = None
     """The base's declared hub id, compared with the adapter's ``base_model_name_or_path``."""
     adapter: str | None = field(default=None, metadata=PATH)
@@ -49,9 +50,9 @@ class ModelSection:
 @dataclass(frozen=True)
 class FormatSection:
     prompt_template: str | None = None
-    """Inference prompt, e.g. ``"Question: {question}\\nAnswer:"`` (when no builder hook)."""
+    """Prompt template (when no builder hook); unset = ``"Question: {question}\\nAnswer:"``."""
     completion_template: str | None = None
-    """Training target, e.g. ``" <answer>{answer}</answer>"``; EOS is appended."""
+    """Training target; EOS is appended; unset = ``" <answer>{answer}</answer>"``."""
     chat: bool = False
     """Use the tokenizer's chat template (``apply_chat_template``) for prompts."""
     system_prompt: str | None = None
@@ -295,6 +296,24 @@ def load(path: str | Path) -> Config:
         if raw is None:
             raise ConfigError(f"{p}: has no [tool.sftcheck] table. Fix: add one or pass --sft-config.")
     return parse(raw, str(p), p.resolve().parent)
+
+
+def infer_base(cfg: Config) -> Config:
+    """No ``[model] base`` but an adapter: use the base the adapter records
+    (``adapter_config.json`` ``base_model_name_or_path``: a local folder or a hub id)."""
+    import json
+
+    m = cfg.model
+    if m.base or m.finetuned or not m.adapter:
+        return cfg
+    try:
+        recorded = json.loads((Path(m.adapter) / "adapter_config.json").read_text()).get(
+            "base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        return cfg  # artifact.adapter_files / config_valid report the broken file
+    if not isinstance(recorded, str) or not recorded:
+        return cfg
+    return cfg.with_overrides("model", base=recorded)
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -105,6 +105,9 @@ def _override(opt: pytest.Config, cfg: cfgmod.Config) -> cfgmod.Config:
     return cfg
 
 
+CONFIG_FLAGS = ("sft_base", "sft_adapter", "sft_tokenizer", "sft_train", "sft_eval")
+
+
 def build_session(opt: pytest.Config) -> SftSession:
     config_path = opt.getoption("sft_config")
     if config_path and opt.getoption("sft_world"):
@@ -117,13 +120,17 @@ def build_session(opt: pytest.Config) -> SftSession:
         elif not config_path:
             found = cfgmod.find_pyproject(Path(opt.rootpath))
             config_path = str(found) if found else None
-        if config_path is None:
+        if config_path is None and any(opt.getoption(f) for f in CONFIG_FLAGS):
+            # No file: the run is described by --sft-* flags alone (defaults elsewhere).
+            session = SftSession(config=cfgmod.infer_base(_override(opt, cfgmod.Config(source="<command line>"))))
+        elif config_path is None:
             session = SftSession(config=None, problem=(
                 "no run config: pass --sft-config PATH (a TOML file, see README 'Config reference'), "
-                "add [tool.sftcheck] to your pyproject.toml, or pass --sft-world to diagnose the "
-                "built-in fixture world."))
+                "add [tool.sftcheck] to your pyproject.toml, pass --sft-adapter / --sft-base / "
+                "--sft-train to describe the run on the command line, or pass --sft-world to "
+                "diagnose the built-in fixture world."))
         else:
-            session = SftSession(config=_override(opt, cfgmod.load(config_path)))
+            session = SftSession(config=cfgmod.infer_base(_override(opt, cfgmod.load(config_path))))
     except cfgmod.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     session.json_path = opt.getoption("sft_json") or (session.config.report.json if session.config else None)

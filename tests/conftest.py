@@ -1,7 +1,11 @@
 """Self-test fixtures: the healthy fixture world, built once per machine and cached."""
 from __future__ import annotations
 
+# C extensions must be imported before any pytester test: pytester restores sys.modules
+# after each test, and numpy / torch cannot be unloaded and imported again in one process.
+import numpy  # noqa: F401
 import pytest
+import torch  # noqa: F401
 
 from fixtures.world import World, build_world
 

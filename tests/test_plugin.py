@@ -104,3 +104,36 @@ def test_gates_rethreshold_and_skip_by_id(sub):
     skipped = sub.runpytest_subprocess(*args, "--sft-config", "skip.toml")
     skipped.assert_outcomes(skipped=1)
     skipped.stdout.fnmatch_lines([f"*{check_id} skipped by [[]gates[]] skip in *skip.toml*"])
+
+
+def _adapter_recording_local_base(world, dest: Path) -> Path:
+    """The healthy adapter as peft records it when trained from a local folder."""
+    import shutil
+
+    ckpt = dest / "ckpt"
+    shutil.copytree(world.adapter, ckpt)
+    cfg = json.loads((ckpt / "adapter_config.json").read_text())
+    cfg["base_model_name_or_path"] = str(world.base)
+    (ckpt / "adapter_config.json").write_text(json.dumps(cfg))
+    return ckpt
+
+
+def test_base_defaults_to_the_adapters_recorded_base(world, tmp_path):
+    from sftcheck import config as cfgmod
+
+    ckpt = _adapter_recording_local_base(world, tmp_path)
+    cfg = cfgmod.infer_base(cfgmod.Config().with_overrides("model", adapter=str(ckpt)))
+    assert cfg.model.base == str(world.base)
+    declared = cfgmod.Config().with_overrides("model", adapter=str(ckpt), base="/models/other")
+    assert cfgmod.infer_base(declared).model.base == "/models/other"  # a declared base wins
+
+
+def test_a_run_described_by_flags_alone(sub, world, tmp_path):
+    """No config file: --sft-adapter (base inferred from it) and data flags are enough."""
+    ckpt = _adapter_recording_local_base(world, tmp_path)
+    result = sub.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider",
+                                      str(REPO / "model_tests"), "-m", "artifact or pretrain",
+                                      "--sft-adapter", str(ckpt), "--sft-train", str(world.train),
+                                      "--sft-eval", str(world.eval))
+    result.assert_outcomes(passed=23)
+    result.stdout.fnmatch_lines(["*sftcheck verdict: PASS (pretrain: 14 pass; artifact: 9 pass)*"])
