@@ -380,47 +380,67 @@ def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str,
 @check("behaviour.length_bias", stage="behaviour", title="Scores do not just track output length")
 def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequence[Scored]], *,
                 warn_rho: float = 0.3, fail_rho: float = 0.8, min_examples: int = 10) -> CheckResult:
-    """|Spearman ρ| between the tuned outputs' scores and their lengths (characters)."""
+    """|Spearman ρ| between the tuned outputs' scores and their lengths (characters) *among
+    outputs with the same correctness* (correct / incorrect / unparsable): what length
+    explains beyond being right.  The overall ρ is reported too, but it also reflects which
+    questions were answered correctly (hard questions can have longer answers), so it is
+    not the verdict.  The largest |ρ| over classes with ``min_examples`` outputs decides."""
     from scipy.stats import spearmanr
 
     tuned = generations["tuned"].by_id()
-    pairs = [(s.score, len(tuned[s.id].text)) for s in scored["tuned"] if s.score is not None and s.id in tuned]
-    if len(pairs) < min_examples:
+    rows = [(s.score, len(tuned[s.id].text), s.outcome.value, tuned[s.id].finish_reason.value)
+            for s in scored["tuned"] if s.score is not None and s.id in tuned]
+    if len(rows) < min_examples:
         return CheckResult("behaviour.length_bias", Status.SKIP, None, None,
-                           f"Only {len(pairs)} scored outputs (need {min_examples}).")
-    scores, lengths = [p[0] for p in pairs], [p[1] for p in pairs]
+                           f"Only {len(rows)} scored outputs (need {min_examples}).")
+    scores, lengths = [r[0] for r in rows], [r[1] for r in rows]
     by_reason: dict[str, list[float]] = {}
-    for s in scored["tuned"]:
-        if s.score is not None and s.id in tuned:
-            by_reason.setdefault(tuned[s.id].finish_reason.value, []).append(s.score)
-    metrics: dict[str, Any] = {"n": len(pairs), "mean_score_by_finish": {
+    for score, _, _, reason in rows:
+        by_reason.setdefault(reason, []).append(score)
+    metrics: dict[str, Any] = {"n": len(rows), "mean_score_by_finish": {
         k: sum(v) / len(v) for k, v in by_reason.items()}}
-    threshold = f"|rho| < {warn_rho} (warn), < {fail_rho} (fail)"
-    if len(set(scores)) < 2 or len(set(lengths)) < 2:
-        return CheckResult("behaviour.length_bias", Status.PASS, 0.0, threshold,
-                           "Scores or lengths are constant: no correlation to measure "
-                           "(behaviour.reward_spread covers constant scores).", metrics=metrics)
-    res = spearmanr(scores, lengths)
-    rho, p = float(res.statistic), float(res.pvalue)
-    metrics.update(rho=rho, p_value=p)
+    if len(set(scores)) > 1 and len(set(lengths)) > 1:
+        overall = spearmanr(scores, lengths)
+        metrics.update(overall_rho=float(overall.statistic), overall_p=float(overall.pvalue))
+    per_class: list[tuple[str, int, float, float]] = []
+    for cls in (o.value for o in Outcome):
+        sub = [(r[0], r[1]) for r in rows if r[2] == cls]
+        if len(sub) >= min_examples and len({x for x, _ in sub}) > 1 and len({n for _, n in sub}) > 1:
+            res = spearmanr([x for x, _ in sub], [n for _, n in sub])
+            per_class.append((cls, len(sub), float(res.statistic), float(res.pvalue)))
+    metrics["within_class"] = {c: {"n": n, "rho": r, "p": p} for c, n, r, p in per_class}
+    threshold = f"|rho| within a correctness class < {warn_rho} (warn), < {fail_rho} (fail)"
     q = sorted(lengths)
     quart = [q[int(len(q) * f)] for f in (0.25, 0.5, 0.75)]
-    table = Table("mean score by output-length quartile", ("length (chars)", "n", "mean score"),
-                  tuple(_bucket(scores, lengths, quart)))
+    evidence = (Table("Spearman ρ of score vs length within each correctness class",
+                      ("outputs", "n", "rho", "p"), tuple((c, n, round(r, 3), f"{p:.3g}") for c, n, r, p in per_class)),
+                Table("mean score by output-length quartile (all outputs)", ("length (chars)", "n", "mean score"),
+                      tuple(_bucket(scores, lengths, quart))))
+    overall_note = (f" Overall ρ = {metrics['overall_rho']:.3f} (it also reflects which questions were "
+                    "answered correctly)." if "overall_rho" in metrics else "")
+    if not per_class:
+        return CheckResult("behaviour.length_bias", Status.PASS, 0.0, threshold,
+                           "Within each correctness class the scores do not vary (or too few outputs to "
+                           f"measure): the score depends on correctness, not on length.{overall_note}",
+                           metrics=metrics, evidence=evidence)
+    cls, n, rho, p = max(per_class, key=lambda x: abs(x[2]))
+    metrics.update(rho=rho, p_value=p, worst_class=cls)
     if abs(rho) < warn_rho:
         return CheckResult("behaviour.length_bias", Status.PASS, rho, threshold,
-                           f"Score and length are weakly related (Spearman ρ = {rho:.3f}, p = {p:.3g}).",
-                           metrics=metrics, evidence=(table,))
+                           f"Among outputs of equal correctness, score and length are weakly related "
+                           f"(largest |ρ|: {rho:.3f} among {n} {cls} outputs, p = {p:.3g}).{overall_note}",
+                           metrics=metrics, evidence=evidence)
     status = Status.FAIL if abs(rho) >= fail_rho else Status.WARN
     direction = "longer outputs score higher" if rho > 0 else "shorter outputs score higher"
     return CheckResult(
         "behaviour.length_bias", status, rho, threshold,
-        f"Scores track output length: Spearman ρ = {rho:.3f} (p = {p:.3g}, n = {len(pairs)}); {direction}. "
-        "Most likely: the scorer rewards or penalises length rather than correctness (a reported "
-        "'> 500 chars = failure' heuristic invalidated a whole evaluation), or long outputs are the "
-        "ones that never stopped (see mean score by finish reason in the metrics).",
+        f"Scores track output length: among {n} {cls} outputs Spearman ρ = {rho:.3f} (p = {p:.3g}); "
+        f"{direction} although they are equally right.{overall_note} Most likely: the scorer rewards or "
+        "penalises length rather than correctness (a reported '> 500 chars = failure' heuristic "
+        "invalidated a whole evaluation), or long outputs are the ones that never stopped (see mean "
+        "score by finish reason in the metrics).",
         "Score the extracted answer, not the raw text length; if length matters, make it an explicit, "
-        "separate criterion; check behaviour.stop_rate.", metrics=metrics, evidence=(table,))
+        "separate criterion; check behaviour.stop_rate.", metrics=metrics, evidence=evidence)
 
 
 def _bucket(scores: Sequence[float], lengths: Sequence[int], cuts: Sequence[int]):

@@ -146,6 +146,25 @@ def test_length_bias_both_ways():
     assert r.status is Status.FAIL and r.value == -1.0 and "shorter outputs score higher" in r.explanation
 
 
+def test_length_bias_is_judged_within_correctness_classes():
+    """Exact match on a mix where the wrong answers are the long ones: overall score and
+    length correlate, but the scorer does not look at length — no bias."""
+    texts = [" <answer>1</answer>"] * 10 + [" <answer>" + "9" * (3 + i) + "</answer>" for i in range(10)]
+    gold = {f"e{i}": "1" for i in range(20)}
+    gens = make(texts)
+    exact = {k: score_all(v.items, gold) for k, v in gens.items()}
+    r = behaviour.length_bias(gens, exact)
+    assert r.metrics["overall_rho"] < -0.8
+    assert r.status is Status.PASS and "depends on correctness, not on length" in r.explanation
+    # a '> N chars = failure' heuristic: among correct outputs, the long ones are punished
+    padded = [" <answer>1</answer>" + " " * i for i in range(20)]
+    gens = make(padded)
+    heuristic = {k: score_all(v.items, gold, scorer=lambda t, e: 1.0 if len(t) < 30 else 0.0)
+                 for k, v in gens.items()}
+    r = behaviour.length_bias(gens, heuristic)
+    assert r.status is Status.FAIL and r.metrics["worst_class"] == "correct"
+
+
 def test_sentinel_both_ways():
     gens = make(GOOD)
     raw = make([" 2000 grams."] * 10, base=[" 2000 grams."] * 10)
