@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 import pytest
 
-from checks.registry import load_all, thresholds_for, UnknownThreshold
+from checks.registry import UnknownThreshold, load_all, thresholds_for
 from checks.result import CheckResult
 from sftcheck import config as cfgmod
-from sftcheck.verdict import assert_result
+from sftcheck.verdict import assert_result, setup_failure
 
 # sftcheck makes no network calls: hub ids resolve from the local cache only.  Set before
 # transformers / huggingface_hub are imported (they read these once, at import).
@@ -171,7 +171,7 @@ def sft_config(pytestconfig: pytest.Config) -> cfgmod.Config:
     """The validated run config (CLI overrides applied)."""
     session = sft_session(pytestconfig)
     if session.config is None:
-        pytest.fail(f"sftcheck: {session.problem}", pytrace=False)
+        setup_failure(f"sftcheck: {session.problem}")
     return session.config
 
 
@@ -183,7 +183,7 @@ def sft_tokenizer(sft_config: cfgmod.Config):
     try:
         return load_tokenizer(sft_config)
     except LoadError as exc:
-        pytest.fail(f"sftcheck: {exc}", pytrace=False)
+        setup_failure(f"sftcheck: {exc}")
 
 
 @pytest.fixture
@@ -201,7 +201,7 @@ def sft_check(request: pytest.FixtureRequest, sft_config: cfgmod.Config) -> Call
         try:
             overrides = thresholds_for(spec.id, sft_config.thresholds(spec.id))
         except UnknownThreshold as exc:
-            pytest.fail(f"{sft_config.source}: {exc}", pytrace=False)
+            setup_failure(f"{sft_config.source}: {exc}")
         result = check_fn(*args, **{**kwargs, **overrides})
         record(request.node, result)
         assert_result(result)

@@ -16,8 +16,10 @@ import pytest
 
 from checks.rows import DataAudit, Example, HookFailure, Prompt, PromptSet, TrainRow, TrainSet
 from checks.spans import end_token_ids
-from sftcheck import dataio, hooks as hookmod
+from sftcheck import dataio
+from sftcheck import hooks as hookmod
 from sftcheck.config import Config
+from sftcheck.verdict import setup_failure
 
 COLLATE_BATCH = 16
 
@@ -35,8 +37,8 @@ def fields(cfg: Config) -> dataio.Fields:
 
 def _check_schema(cfg: Config) -> str:
     if cfg.data.schema != "auto" and cfg.data.schema not in dataio.SCHEMAS:
-        pytest.fail(f"{cfg.source}: [data] schema = {cfg.data.schema!r} is not one of auto, "
-                    f"{', '.join(dataio.SCHEMAS)}. Fix: pick one of these.", pytrace=False)
+        setup_failure(f"{cfg.source}: [data] schema = {cfg.data.schema!r} is not one of auto, "
+                      f"{', '.join(dataio.SCHEMAS)}. Fix: pick one of these.")
     return cfg.data.schema
 
 
@@ -52,15 +54,15 @@ def sft_hooks(sft_config: Config) -> hookmod.Hooks:
     try:
         return hookmod.resolve(sft_config)
     except hookmod.HookError as exc:
-        pytest.fail(f"sftcheck: {exc}", pytrace=False)
+        setup_failure(f"sftcheck: {exc}")
 
 
 @pytest.fixture(scope="session")
 def sft_train_data(sft_config: Config) -> LoadedData:
     """The training file, audited in one streaming pass (first ``check_rows`` rows kept)."""
     if not sft_config.data.train:
-        pytest.fail(f"sftcheck: {sft_config.source}: [data] train is not set. Fix: add "
-                    "[data] train = \"path/to/train.jsonl\" (or pass --sft-train).", pytrace=False)
+        setup_failure(f"sftcheck: {sft_config.source}: [data] train is not set. Fix: add "
+                      "[data] train = \"path/to/train.jsonl\" (or pass --sft-train).")
     return load_data(sft_config, sft_config.data.train)
 
 
@@ -191,8 +193,8 @@ def sft_output_embeddings(sft_config: Config):
     try:
         return output_embeddings(sft_config)
     except (OSError, ValueError) as exc:
-        pytest.fail(f"sftcheck: {sft_config.source}: cannot read the output embedding of [model] base "
-                    f"({exc}). Fix: point [model] base at a folder with valid *.safetensors.", pytrace=False)
+        setup_failure(f"sftcheck: {sft_config.source}: cannot read the output embedding of [model] base "
+                      f"({exc}). Fix: point [model] base at a folder with valid *.safetensors.")
 
 
 @pytest.fixture(scope="session")
@@ -214,9 +216,9 @@ def sft_embedding_rows(sft_config: Config) -> tuple[int | None, str]:
     try:
         return embedding_rows(sft_config)
     except (LookupError, OSError, ValueError) as exc:
-        pytest.fail(f"sftcheck: {sft_config.source}: cannot read the embedding size ({exc}) from "
-                    "[model] adapter / finetuned / base. Fix: point [model] base at a folder with "
-                    "config.json and *.safetensors.", pytrace=False)
+        setup_failure(f"sftcheck: {sft_config.source}: cannot read the embedding size ({exc}) from "
+                      "[model] adapter / finetuned / base. Fix: point [model] base at a folder with "
+                      "config.json and *.safetensors.")
 
 
 def stop_ids(cfg: Config, tokenizer) -> tuple[list[int], str]:

@@ -27,10 +27,11 @@ import pytest
 from checks.gates import BaseProvenance
 from checks.perf import Throughput
 from sftcheck.config import Config
+from sftcheck.verdict import setup_failure
 
 
 def _fail(msg: str):
-    pytest.fail(f"sftcheck: {msg}", pytrace=False)
+    setup_failure(f"sftcheck: {msg}")
 
 
 def _row_id(row: Any) -> str:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import pytest
 
 from sftcheck.config import Config
+from sftcheck.verdict import setup_failure
 
 
 def _fail(msg: str):
-    pytest.fail(f"sftcheck: {msg}", pytrace=False)
+    setup_failure(f"sftcheck: {msg}")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import NoReturn
 
 import pytest
 
@@ -21,3 +22,10 @@ def assert_result(result: CheckResult) -> None:
         return
     if result.status.is_bad:
         pytest.fail(result.summary(), pytrace=False)
+
+
+def setup_failure(message: str) -> NoReturn:
+    """Fail a fixture with a message that reads as the diagnosis: no traceback and no chain of
+    the library exceptions it was raised from (the message already names cause and fix)."""
+    __tracebackhide__ = True
+    raise pytest.fail.Exception(message, pytrace=False) from None

@@ -137,3 +137,16 @@ def test_a_run_described_by_flags_alone(sub, world, tmp_path):
                                       "--sft-eval", str(world.eval))
     result.assert_outcomes(passed=23)
     result.stdout.fnmatch_lines(["*sftcheck verdict: PASS (pretrain: 14 pass; artifact: 9 pass)*"])
+
+
+def test_setup_failures_read_as_one_diagnosis_without_exception_chains(sub, world, tmp_path):
+    """A model that cannot be loaded fails each test's setup with the cause and the fix, not
+    with transformers' chained tracebacks."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[model]\nbase = "no-such-org/no-such-model"\n\n[data]\ntrain = "{world.train}"\n')
+    result = sub.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider",
+                                      str(REPO / "model_tests" / "test_labels.py"), "--sft-config", str(cfg))
+    result.assert_outcomes(errors=5)
+    out = result.stdout.str()
+    assert "could not load the tokenizer from 'no-such-org/no-such-model'" in out and "Fix:" in out
+    assert "The above exception was the direct cause" not in out and "Traceback" not in out
