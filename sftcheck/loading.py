@@ -166,15 +166,16 @@ def load_merged(cfg: Config, placement: Placement):
                         "model.merge_and_unload() into (config.json + *.safetensors).") from exc
 
 
-def load_model(cfg: Config) -> LoadedModel:
+def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
     """Load the configured model once (never ``trust_remote_code``; safetensors unless
     ``allow_pickle``).  Adapter loading warnings (missing / unexpected keys) are kept in
-    ``notes``: they are the first sign of an adapter that is not applied."""
+    ``notes``: they are the first sign of an adapter that is not applied.  ``tokenizer``:
+    the session's already loaded tokenizer (loaded here when not given)."""
     import warnings
 
     placement = resolve_placement(cfg)
     m = cfg.model
-    tokenizer = load_tokenizer(cfg)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
     where = f"|tok:{weights_fingerprint(tokenizer_source(cfg))}|{placement.device}|{placement.dtype}"
     if m.finetuned:
         model = _from_pretrained(m.finetuned, placement, cfg)

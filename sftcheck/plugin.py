@@ -176,14 +176,25 @@ def sft_config(pytestconfig: pytest.Config) -> cfgmod.Config:
 
 
 @pytest.fixture(scope="session")
-def sft_tokenizer(sft_config: cfgmod.Config):
-    """The tokenizer training and inference share (loaded once)."""
+def sft_tokenizer_or_error(sft_config: cfgmod.Config):
+    """The tokenizer training and inference share, loaded once — or the ``LoadError`` that
+    says why it cannot be (artifact checks report that as a finding instead of erroring)."""
     from sftcheck.loading import LoadError, load_tokenizer
 
     try:
         return load_tokenizer(sft_config)
     except LoadError as exc:
-        setup_failure(f"sftcheck: {exc}")
+        return exc
+
+
+@pytest.fixture(scope="session")
+def sft_tokenizer(sft_tokenizer_or_error):
+    """The tokenizer training and inference share (loaded once)."""
+    from sftcheck.loading import LoadError
+
+    if isinstance(sft_tokenizer_or_error, LoadError):
+        setup_failure(f"sftcheck: {sft_tokenizer_or_error}")
+    return sft_tokenizer_or_error
 
 
 @pytest.fixture

@@ -165,14 +165,13 @@ def sft_base_tensor(sft_base_info: BaseInfo | None) -> Callable[[str], Any] | No
 
 
 @pytest.fixture(scope="session")
-def sft_tokenizer_len(sft_config: Config) -> int | Unreadable:
-    """``len(tokenizer)`` of the tokenizer training and inference share."""
-    from sftcheck.loading import LoadError, load_tokenizer
+def sft_tokenizer_len(sft_tokenizer_or_error) -> int | Unreadable:
+    """``len(tokenizer)`` of the tokenizer training and inference share (the session's one load)."""
+    from sftcheck.loading import LoadError
 
-    try:
-        return len(load_tokenizer(sft_config))
-    except LoadError as exc:
-        return Unreadable(str(exc))
+    if isinstance(sft_tokenizer_or_error, LoadError):
+        return Unreadable(str(sft_tokenizer_or_error))
+    return len(sft_tokenizer_or_error)
 
 
 @pytest.fixture(scope="session")

@@ -80,8 +80,8 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False) -> list:
 
 
 @pytest.fixture(scope="session")
-def sft_model(sft_config: Config):
-    """The model under test, loaded once per session."""
+def sft_model(sft_config: Config, sft_tokenizer):
+    """The model under test, loaded once per session (with the session's one tokenizer)."""
     import torch
 
     from sftcheck.loading import LoadError, load_model
@@ -89,7 +89,7 @@ def sft_model(sft_config: Config):
     if sft_config.model.device == "cpu" or not torch.cuda.is_available():
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     try:
-        return load_model(sft_config)
+        return load_model(sft_config, sft_tokenizer)
     except LoadError as exc:
         _fail(str(exc))
 
