@@ -27,7 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 SESSION_KEY: pytest.StashKey["SftSession"] = pytest.StashKey()
 RESULT_KEY: pytest.StashKey[CheckResult] = pytest.StashKey()
 
-# Area plugins with session fixtures; a module that does not exist yet is simply skipped.
+# Area plugins: each area's session fixtures (and the report hooks), registered at configure.
 AREA_PLUGINS = (
     "sftcheck.session_artifact",
     "sftcheck.session_data",
@@ -152,12 +152,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = build_session(config)
     import importlib
     for name in AREA_PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+        module = importlib.import_module(name)
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
 

@@ -21,10 +21,7 @@ from sftcheck.loading import load_tokenizer  # noqa: F401
 
 load_all()
 for _name in sftcheck.plugin.AREA_PLUGINS:
-    try:
-        __import__(_name)
-    except ModuleNotFoundError:
-        pass
+    __import__(_name)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_TESTS = [str(ROOT / "model_tests" / "test_artifact.py"), str(ROOT / "model_tests" / "test_training.py")]
