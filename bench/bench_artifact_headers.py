@@ -80,9 +80,9 @@ def synthetic_adapter() -> Path:
 
 def header_only(folder: Path, shapes: dict) -> list:
     """What the header-only artifact checks do: read the config + header, compare shapes."""
-    from checks import artifact
-    from checks.lora_layout import BaseInfo, layer_of, parse_key
-    from checks.safetensors_header import read_header
+    from sftcheck.checks import artifact
+    from sftcheck.checks.support.lora_layout import BaseInfo, layer_of, parse_key
+    from sftcheck.checks.support.safetensors_header import read_header
 
     parse_key.cache_clear()  # a fresh process: no key parsed yet
     layer_of.cache_clear()
@@ -108,8 +108,7 @@ def peft_load(folder: Path) -> int:
 def parameters_for(folder: Path) -> dict:
     """Destination tensors standing in for the model's LoRA parameters."""
     import torch
-
-    from checks.safetensors_header import read_header
+    from sftcheck.checks.support.safetensors_header import read_header
 
     dt = {"F32": torch.float32, "BF16": torch.bfloat16}
     return {k: torch.empty(t.shape, dtype=dt[t.dtype])

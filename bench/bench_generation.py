@@ -29,8 +29,8 @@ MAX_NEW_TOKENS = 32
 
 def setup_world():
     import torch
+    from sftcheck.fixtures.world import build_world
 
-    from fixtures.world import build_world
     from sftcheck import config as cfgmod
     from sftcheck.generation import GenerationSettings
     from sftcheck.loading import load_model

@@ -16,17 +16,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest
+from sftcheck.checks.support.rows import Example
 
-from checks.rows import Example
 from sftcheck.hooks import DEFAULT_COMPLETION, DEFAULT_PROMPT, template_train, template_train_batch
 
 N_ROWS = 5000
 
 
 def rows_and_tokenizer():
+    from sftcheck.fixtures.world import build_world
     from transformers import AutoTokenizer
 
-    from fixtures.world import build_world
     from sftcheck.dataio import iter_examples
 
     world = build_world()
@@ -45,7 +45,7 @@ def batched(rows, tok):
 
 
 def user_formatter(rows, tok):
-    from fixtures.user_code import format_example
+    from sftcheck.fixtures.user_code import format_example
 
     return [format_example(r.question, r.answer, tok) for r in rows]
 

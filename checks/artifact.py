@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.lora_layout import (
+from sftcheck.checks.support.lora_layout import (
     BaseInfo,
     Unreadable,
     base_weight_name,
@@ -25,11 +25,11 @@ from checks.lora_layout import (
     rank_of,
     strip_prefix,
 )
-from checks.lora_payload import lora_pairs, nonfinite_counts, scan_updates
-from checks.registry import check
-from checks.result import CheckResult, Status, Table
-from checks.safetensors_header import Header, HeaderError
-from checks.tokenizer_files import TOKENIZER_FILES, find_saved_tokenizer
+from sftcheck.checks.support.lora_payload import lora_pairs, nonfinite_counts, scan_updates
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table
+from sftcheck.checks.support.safetensors_header import Header, HeaderError
+from sftcheck.checks.support.tokenizer_files import TOKENIZER_FILES, find_saved_tokenizer
 
 WEIGHTS = "adapter_model.safetensors"
 PICKLE = "adapter_model.bin"

@@ -10,10 +10,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from checks.outputs import CLASSES, class_counts, classify, find_leak, is_empty
-from checks.registry import check
-from checks.result import CheckResult, SideBySide, Status, Table
-from checks.samples import FinishReason, GenerationSet, Outcome, Scored
+from sftcheck.checks.support.outputs import CLASSES, class_counts, classify, find_leak, is_empty
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
+from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
 
 MAX_ROWS = 20
 

@@ -5,12 +5,12 @@ import re
 import traceback
 from collections.abc import Callable, Iterable
 
-from checks.hook_failures import hook_failed
-from checks.registry import check
-from checks.result import CheckResult, Status, Table, Text
-from checks.rows import DataAudit, Example, TrainRow, TrainSet
-from checks.spans import last_trained, trained_positions, truncate
-from checks.token_strip import strips
+from sftcheck.checks.support.hook_failures import hook_failed
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table, Text
+from sftcheck.checks.support.rows import DataAudit, Example, TrainRow, TrainSet
+from sftcheck.checks.support.spans import last_trained, trained_positions, truncate
+from sftcheck.checks.support.token_strip import strips
 
 
 @check("data.schema", stage="pretrain", title="Data rows parse and have the required fields")

@@ -4,12 +4,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from checks.hook_failures import hook_failed
-from checks.registry import check
-from checks.result import CheckResult, SideBySide, Status, Table
-from checks.rows import PromptSet, TrainSet
-from checks.spans import first_difference, first_trained, last_trained
-from checks.token_strip import token_text
+from sftcheck.checks.support.hook_failures import hook_failed
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
+from sftcheck.checks.support.rows import PromptSet, TrainSet
+from sftcheck.checks.support.spans import first_difference, first_trained, last_trained
+from sftcheck.checks.support.token_strip import token_text
 
 
 def _tok(tokenizer, ids: Sequence[int], i: int) -> str:

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from checks import plots, stats
-from checks.registry import check
-from checks.result import CheckResult, SideBySide, Status, Table
-from checks.samples import FinishReason, GenerationSet, Outcome, Scored
+from sftcheck.checks.support import plots, stats
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
+from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
 
 _STAT_FIX = ("Make sure both models are scored on the same eval rows with unique ids: "
              "de-duplicate the `id` field of [data] eval (or set [data] id_field to a unique "

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from checks.hook_failures import hook_failed
-from checks.registry import check
-from checks.result import CheckResult, Status, Table
-from checks.rows import TrainRow, TrainSet
-from checks.spans import first_trained, last_trained, trained_positions, trained_runs
-from checks.token_strip import strips
+from sftcheck.checks.support.hook_failures import hook_failed
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table
+from sftcheck.checks.support.rows import TrainRow, TrainSet
+from sftcheck.checks.support.spans import first_trained, last_trained, trained_positions, trained_runs
+from sftcheck.checks.support.token_strip import strips
 
 
 def _total(train: TrainSet) -> int:

@@ -10,8 +10,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from checks.registry import check
-from checks.result import CheckResult, Status, Table
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from checks.registry import check
-from checks.result import CheckResult, Status, Table
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table
 
 _WORDS = {"correct": 1, "right": 1, "yes": 1, "pass": 1, "true": 1, "good": 1, "1": 1,
           "incorrect": 0, "wrong": 0, "no": 0, "fail": 0, "false": 0, "bad": 0, "0": 0}

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from checks.registry import check
-from checks.result import CheckResult, Status, Table
-from checks.rows import PromptSet, TrainSet
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table
+from sftcheck.checks.support.rows import PromptSet, TrainSet
 
 SPECIAL_LITERAL = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>|\[/?INST\]")
 

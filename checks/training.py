@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from checks.lora_layout import Unreadable
-from checks.registry import check
-from checks.result import CheckResult, Image, Status, Table
+from sftcheck.checks.support.lora_layout import Unreadable
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Image, Status, Table
 
 TRAINABLE_KEYS = ("trainable_parameters", "num_trainable_parameters", "sftcheck_trainable_parameters")
 

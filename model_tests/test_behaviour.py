@@ -1,7 +1,6 @@
 """Behaviour checks: what the tuned model generates (one shared generation pass)."""
 import pytest
-
-from checks import behaviour
+from sftcheck.checks import behaviour
 
 pytestmark = pytest.mark.behaviour
 

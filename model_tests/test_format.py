@@ -1,19 +1,18 @@
 """Pre-training gate: the inference prompt is the training prompt; BOS and stop tokens agree."""
 import pytest
-
-import checks.format
+from sftcheck.checks import format
 
 pytestmark = pytest.mark.pretrain
 
 
 def test_train_infer_aligned(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenizer):
-    sft_check(checks.format.train_infer_aligned, sft_train_rows, sft_infer_prompts, sft_tokenizer)
+    sft_check(format.train_infer_aligned, sft_train_rows, sft_infer_prompts, sft_tokenizer)
 
 
 def test_bos_single(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenizer):
-    sft_check(checks.format.bos_single, sft_train_rows, sft_infer_prompts, sft_tokenizer)
+    sft_check(format.bos_single, sft_train_rows, sft_infer_prompts, sft_tokenizer)
 
 
 def test_stop_tokens(sft_check, sft_train_rows, sft_stop_ids, sft_tokenizer, sft_config):
     ids, source = sft_stop_ids
-    sft_check(checks.format.stop_tokens, sft_train_rows, ids, sft_tokenizer, source, sft_config.format.stop_strings)
+    sft_check(format.stop_tokens, sft_train_rows, ids, sft_tokenizer, source, sft_config.format.stop_strings)

@@ -1,7 +1,6 @@
 """Throughput of the shared generation engine, base and tuned, timed with pytest-benchmark."""
 import pytest
-
-import checks.perf
+from sftcheck.checks import perf
 
 pytestmark = pytest.mark.perf
 
@@ -15,4 +14,4 @@ def test_throughput(sft_check, benchmark, sft_perf_runner):
                                  "tuned_examples_per_s": tuned.examples_per_s,
                                  "base_tokens_per_s": base.tokens_per_s,
                                  "tuned_tokens_per_s": tuned.tokens_per_s})
-    sft_check(checks.perf.throughput, base, tuned)
+    sft_check(perf.throughput, base, tuned)

@@ -1,12 +1,11 @@
 """The configured judge / scorer against human labels (skipped when not configured)."""
 import pytest
-
-import checks.scoring
+from sftcheck.checks import scoring
 
 pytestmark = pytest.mark.gate
 
 
 def test_judge_calibrated(sft_check, sft_config, sft_judge_verdicts, sft_human_labels):
     human = {k: r["label"] for k, r in sft_human_labels.items()} if sft_human_labels else None
-    sft_check(checks.scoring.judge_calibrated, sft_judge_verdicts, human,
+    sft_check(scoring.judge_calibrated, sft_judge_verdicts, human,
               str(sft_config.scoring.human_labels or "human labels"))

@@ -27,7 +27,7 @@ def _env() -> None:
 
 
 def model_tests_dir() -> Path:
-    import model_tests
+    from sftcheck import model_tests
 
     return Path(model_tests.__file__).resolve().parent
 
@@ -59,7 +59,7 @@ def _config_html(config: str | None) -> str:
 
 
 def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
-    from fixtures.world import build_world
+    from sftcheck.fixtures.world import build_world
 
     world = build_world()
     print(f"sftcheck demo: fixture world at {world.root}", flush=True)
@@ -90,7 +90,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def catalog_markdown() -> str:
-    from checks.registry import STAGES, load_all
+    from sftcheck.checks.support.registry import STAGES, load_all
 
     specs = sorted(load_all().values(),
                    key=lambda s: (STAGES.index(s.stage) if s.stage in STAGES else len(STAGES), s.id))
@@ -116,7 +116,7 @@ def cmd_catalog(ns: argparse.Namespace, extra: list[str]) -> int:
     if ns.markdown:
         print(catalog_markdown())
         return 0
-    from checks.registry import STAGES, load_all
+    from sftcheck.checks.support.registry import STAGES, load_all
 
     specs = sorted(load_all().values(),
                    key=lambda s: (STAGES.index(s.stage) if s.stage in STAGES else len(STAGES), s.id))

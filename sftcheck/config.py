@@ -244,7 +244,7 @@ def _section(name: str, cls: type, raw: Any, source: str, base_dir: Path) -> Any
 
 
 def _gates(raw: dict, source: str) -> GatesSection:
-    from checks.registry import load_all
+    from sftcheck.checks.support.registry import load_all
 
     REGISTRY = load_all()
     skip = raw.get("skip", [])

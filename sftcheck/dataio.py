@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.rows import DataAudit, Example, RowProblem
+from sftcheck.checks.support.rows import DataAudit, Example, RowProblem
 
 SCHEMAS = ("qa", "prompt_completion", "messages", "sharegpt", "alpaca")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from checks.samples import FinishReason, Generation, GenerationSet
+from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.rows import Example
+from sftcheck.checks.support.rows import Example
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
 DEFAULT_COMPLETION = " <answer>{answer}</answer>"
@@ -134,7 +134,7 @@ def _ids(result: Any) -> list[int]:
 
 def end_of_turn_ids(tokenizer) -> set[int]:
     """Ids of EOS and the usual end-of-turn tokens that exist in this vocabulary."""
-    from checks.spans import end_token_ids
+    from sftcheck.checks.support.spans import end_token_ids
 
     return set(end_token_ids(tokenizer))
 

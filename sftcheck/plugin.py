@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import pytest
 
-from checks.registry import UnknownThreshold, load_all, thresholds_for
-from checks.result import CheckResult
 from sftcheck import config as cfgmod
+from sftcheck.checks.support.registry import UnknownThreshold, load_all, thresholds_for
+from sftcheck.checks.support.result import CheckResult
 from sftcheck.verdict import assert_result, setup_failure
 
 # sftcheck makes no network calls: hub ids resolve from the local cache only.  Set before
@@ -115,7 +115,7 @@ def build_session(opt: pytest.Config) -> SftSession:
     load_all()
     try:
         if opt.getoption("sft_world"):
-            from fixtures.world import build_world
+            from sftcheck.fixtures.world import build_world
             config_path = str(build_world().config)
         elif not config_path:
             found = cfgmod.find_pyproject(Path(opt.rootpath))

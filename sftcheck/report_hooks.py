@@ -17,11 +17,18 @@ from typing import Any
 
 import pytest
 
-from checks.result import CheckResult
 from sftcheck import report_json
+from sftcheck.checks.support.result import CheckResult
 from sftcheck.plugin import RESULT_KEY, sft_session
-from sftcheck.report_render import (CSS, esc, fmt_value, render_counts, render_mapping,
-                                    render_result, status_badge)
+from sftcheck.report_render import (
+    CSS,
+    esc,
+    fmt_value,
+    render_counts,
+    render_mapping,
+    render_result,
+    status_badge,
+)
 
 NOT_RUN_KEY: pytest.StashKey[list[dict[str, str]]] = pytest.StashKey()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.result import CheckResult
+from sftcheck.checks.support.result import CheckResult
 
 STATUSES = ("pass", "fail", "warn", "error", "skip")
 SCHEMA_VERSION = 1
@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 
 def stage_of(check_id: str) -> tuple[str, str]:
     """(stage, title) of a registered check; ``("other", "")`` if unregistered."""
-    from checks.registry import REGISTRY
+    from sftcheck.checks.support.registry import REGISTRY
 
     spec = REGISTRY.get(check_id)
     return (spec.stage, spec.title) if spec else ("other", "")
@@ -38,7 +38,7 @@ def counts_by_stage(results: Iterable[CheckResult]) -> dict[str, dict[str, int]]
 
 
 def _stage_order(stage: str) -> tuple[int, str]:
-    from checks.registry import STAGES
+    from sftcheck.checks.support.registry import STAGES
 
     return (STAGES.index(stage) if stage in STAGES else len(STAGES), stage)
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from checks.result import CheckResult, Evidence, Image, SideBySide, Table, Text, TokenStrip
+from sftcheck.checks.support.result import CheckResult, Evidence, Image, SideBySide, Table, Text, TokenStrip
 
 # Every element this module emits (the XSS self-test asserts nothing else appears).
 ALLOWED_TAGS = frozenset({"div", "span", "table", "thead", "tbody", "tr", "th", "td", "pre",

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from checks.lora_layout import BaseInfo, Unreadable, base_weight_name
-from checks.safetensors_header import (
+from sftcheck.checks.support.lora_layout import BaseInfo, Unreadable, base_weight_name
+from sftcheck.checks.support.safetensors_header import (
     Header,
     HeaderError,
     folder_shapes,

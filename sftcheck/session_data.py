@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from checks.rows import DataAudit, Example, HookFailure, Prompt, PromptSet, TrainRow, TrainSet
-from checks.spans import end_token_ids
 from sftcheck import dataio
 from sftcheck import hooks as hookmod
+from sftcheck.checks.support.rows import (
+    DataAudit,
+    Example,
+    HookFailure,
+    Prompt,
+    PromptSet,
+    TrainRow,
+    TrainSet,
+)
+from sftcheck.checks.support.spans import end_token_ids
 from sftcheck.config import Config
 from sftcheck.verdict import setup_failure
 
@@ -127,7 +135,7 @@ def sft_infer_prompts(sft_train_data: LoadedData, sft_tokenizer, sft_hooks: hook
 
 def safetensors_shapes(path: Path) -> dict[str, list[int]]:
     """Tensor shapes from a safetensors header; no tensor data read."""
-    from checks.safetensors_header import read_header
+    from sftcheck.checks.support.safetensors_header import read_header
 
     return {k: list(v) for k, v in read_header(path).shapes().items()}
 
@@ -174,7 +182,7 @@ def output_embeddings(cfg: Config):
     ``(None, why)`` when there is no local safetensors folder."""
     from safetensors import safe_open
 
-    from checks.safetensors_header import folder_tensor_files
+    from sftcheck.checks.support.safetensors_header import folder_tensor_files
 
     for src in (cfg.model.finetuned, cfg.model.base):
         if not src or not Path(src).is_dir():
@@ -200,7 +208,7 @@ def sft_output_embeddings(sft_config: Config):
 @pytest.fixture(scope="session")
 def sft_adapter_trains(sft_config: Config):
     """Token rows the configured adapter trains (see ``checks.tokens.ids_trained_by_adapter``)."""
-    from checks.tokens import ids_trained_by_adapter
+    from sftcheck.checks.tokens import ids_trained_by_adapter
 
     path = Path(sft_config.model.adapter or "") / "adapter_config.json"
     if not sft_config.model.adapter or not path.is_file():

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from checks.gates import BaseProvenance
-from checks.perf import Throughput
+from sftcheck.checks.gates import BaseProvenance
+from sftcheck.checks.perf import Throughput
 from sftcheck.config import Config
 from sftcheck.verdict import setup_failure
 

@@ -156,7 +156,7 @@ class ScoringError(ValueError):
 
 def score(cfg: Config, rows, generations: dict, mode: str) -> dict:
     """``{"base": [Scored], "tuned": [...]}`` (``mode`` strict or lenient) + scorer values."""
-    from checks.answers import score_all
+    from sftcheck.checks.support.answers import score_all
 
     parser, scorer = _parser_and_scorer(cfg)
     gold = {r.id: r.answer for r in rows}
@@ -202,7 +202,7 @@ def sft_scorer_name(sft_config: Config) -> str | None:
 
 def output_markers(loaded, prompts, rows) -> OutputMarkers:
     """Role-leak markers and stop-token strings for this tokenizer and prompt format."""
-    from checks.outputs import role_markers
+    from sftcheck.checks.support.outputs import role_markers
     from sftcheck.generation import stop_token_ids
 
     tok = loaded.tokenizer

@@ -6,7 +6,7 @@ from typing import NoReturn
 
 import pytest
 
-from checks.result import CheckResult, Status
+from sftcheck.checks.support.result import CheckResult, Status
 
 
 class SftcheckWarning(UserWarning):

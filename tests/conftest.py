@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy  # noqa: F401
 import pytest
 import torch  # noqa: F401
-
-from fixtures.world import World, build_world
+from sftcheck.fixtures.world import World, build_world
 
 pytest_plugins = ["pytester"]
 

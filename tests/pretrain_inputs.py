@@ -8,8 +8,15 @@ from pathlib import Path
 from sftcheck import config as cfgmod
 from sftcheck import hooks as hookmod
 from sftcheck.loading import load_tokenizer
-from sftcheck.session_data import (build_prompts, embedding_rows, format_rows, iter_file, load_data,
-                                   output_embeddings, stop_ids)
+from sftcheck.session_data import (
+    build_prompts,
+    embedding_rows,
+    format_rows,
+    iter_file,
+    load_data,
+    output_embeddings,
+    stop_ids,
+)
 
 
 class Inputs:
@@ -42,10 +49,8 @@ class Inputs:
 
     def run(self, check_id: str):
         """Run one pretrain check with exactly the arguments model_tests pass."""
-        import checks.data as data
-        import checks.format as fmt
-        import checks.labels as labels
-        import checks.tokens as tokens
+        from sftcheck.checks import data, labels, tokens
+        from sftcheck.checks import format as fmt
 
         c, t = self.cfg, self.tokenizer
         if check_id == "data.schema":
@@ -78,7 +83,7 @@ class Inputs:
     def adapter_trains(self):
         import json
 
-        from checks.tokens import ids_trained_by_adapter
+        from sftcheck.checks.tokens import ids_trained_by_adapter
 
         path = Path(self.cfg.model.adapter or "") / "adapter_config.json"
         return ids_trained_by_adapter(json.loads(path.read_text())) if self.cfg.model.adapter and path.is_file() \

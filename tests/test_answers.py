@@ -4,9 +4,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from checks.answers import as_number, equivalent, extract_lenient, extract_strict, rates, score_all, score_one
-from checks.samples import FinishReason, Generation, Outcome
+from sftcheck.checks.support.answers import (
+    as_number,
+    equivalent,
+    extract_lenient,
+    extract_strict,
+    rates,
+    score_all,
+    score_one,
+)
+from sftcheck.checks.support.samples import FinishReason, Generation, Outcome
 
 
 def gen(i: str, text: str) -> Generation:

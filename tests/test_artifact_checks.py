@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sftcheck.checks import artifact, training
+from sftcheck.checks.support.lora_layout import BaseInfo, Unreadable, parse_key, scale_of
+from sftcheck.checks.support.lora_payload import scan_updates
+from sftcheck.checks.support.result import Status
+from sftcheck.checks.support.safetensors_header import HeaderError, read_header
+from sftcheck.fixtures.broken import artifact as broken
 
-from checks import artifact, training
-from checks.lora_layout import BaseInfo, Unreadable, parse_key, scale_of
-from checks.lora_payload import scan_updates
-from checks.result import Status
-from checks.safetensors_header import HeaderError, read_header
-from fixtures.broken import artifact as broken
 from sftcheck import config as cfgmod
 from sftcheck import session_artifact as session
 from sftcheck.loading import load_tokenizer

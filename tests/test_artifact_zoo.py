@@ -11,12 +11,12 @@ from pathlib import Path
 # run) do not re-import torch / transformers / matplotlib for every variant.
 import matplotlib.figure  # noqa: F401
 import pytest
+from sftcheck.checks.support.registry import load_all
+from sftcheck.fixtures.broken import artifact as broken
 from transformers import AutoTokenizer  # noqa: F401
 
 import sftcheck.plugin
 import sftcheck.session_artifact
-from checks.registry import load_all
-from fixtures.broken import artifact as broken
 from sftcheck.loading import load_tokenizer  # noqa: F401
 
 load_all()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from checks import behaviour
-from checks.answers import score_all
-from checks.outputs import role_markers
-from checks.result import Status
-from checks.samples import FinishReason, Generation, GenerationSet
+from sftcheck.checks import behaviour
+from sftcheck.checks.support.answers import score_all
+from sftcheck.checks.support.outputs import role_markers
+from sftcheck.checks.support.result import Status
+from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet
 
 EOS = "<|endoftext|>"
 MARKERS = role_markers(["<|bos|>", EOS, "<|pad|>", "<|im_start|>", "<|im_end|>"], {EOS, "<|pad|>"},

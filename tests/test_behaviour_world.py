@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from sftcheck.checks import behaviour
+from sftcheck.checks.support.result import Status
+from sftcheck.fixtures.broken import behaviour as broken
 
-from checks import behaviour
-from checks.result import Status
-from fixtures.broken import behaviour as broken
 from sftcheck import config as cfgmod
 from sftcheck.generation import GenerationSettings
 from sftcheck.loading import load_model
@@ -137,7 +137,7 @@ def test_fully_finetuned_model_is_accepted(world, tmp_path):
     base + adapter; adapter-only checks skip; the base is loaded separately for "base"."""
     merged_cfg = cfgmod.load(broken.instruct_base(world, tmp_path))  # writes tmp_path/merged_base
     text = (f'[model]\nfinetuned = "{tmp_path / "merged_base"}"\nbase = "{world.base}"\n'
-            f'[format]\nprompt_builder = "fixtures.user_code:build_prompt"\n'
+            f'[format]\nprompt_builder = "sftcheck.fixtures.user_code:build_prompt"\n'
             f'[data]\neval = "{world.eval}"\n[generation]\nn_examples = 12\nprobe_examples = 4\n')
     (tmp_path / "ft.toml").write_text(text)
     results = evaluate(tmp_path / "ft.toml", n=12)

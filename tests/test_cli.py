@@ -9,8 +9,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from sftcheck.checks.support.registry import load_all
 
-from checks.registry import load_all
 from sftcheck import cli
 from sftcheck import config as cfgmod
 from sftcheck.config_reference import markdown, readme_block
@@ -20,8 +20,8 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 
 TESTS = '''
 import pytest
-from checks.registry import check
-from checks.result import CheckResult, Status
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status
 
 @check("demo.good", stage="pretrain", title="good")
 def good():

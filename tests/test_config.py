@@ -80,7 +80,7 @@ def test_pyproject_tool_table_is_a_config(tmp_path):
 def test_world_config_is_valid(world):
     cfg = cfgmod.load(world.config)
     assert Path(cfg.model.adapter).samefile(world.adapter)
-    assert cfg.format.prompt_builder == "fixtures.user_code:build_prompt"
+    assert cfg.format.prompt_builder == "sftcheck.fixtures.user_code:build_prompt"
 
 
 # ---- the same problems through pytest (usage errors, exit code 4) ----------------------

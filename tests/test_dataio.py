@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sftcheck.checks.support.rows import Example, RowProblem
 
-from checks.rows import Example, RowProblem
 from sftcheck import dataio
 
 QA = {"id": "a", "question": "What is 2+2?", "answer": "4"}

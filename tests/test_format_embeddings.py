@@ -3,10 +3,9 @@ untrained row, and when the adapter's own embedding training makes it fine."""
 from __future__ import annotations
 
 import torch
-
-from checks.result import Status
-from checks.rows import TrainRow, TrainSet
-from checks.tokens import format_embeddings_trained, format_token_ids, ids_trained_by_adapter
+from sftcheck.checks.support.result import Status
+from sftcheck.checks.support.rows import TrainRow, TrainSet
+from sftcheck.checks.tokens import format_embeddings_trained, format_token_ids, ids_trained_by_adapter
 
 
 class Tok:

@@ -9,12 +9,11 @@ import random
 from pathlib import Path
 
 import pytest
+from sftcheck.checks import gates, scoring
+from sftcheck.checks.support.result import Image, Status, Table
+from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
+from sftcheck.fixtures.broken import gates as broken
 
-import checks.gates as gates
-import checks.scoring as scoring
-from checks.result import Image, Status, Table
-from checks.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
-from fixtures.broken import gates as broken
 from sftcheck import config as cfgmod
 from sftcheck import session_gates
 
@@ -230,7 +229,8 @@ def test_human_labels_file_errors_name_the_line(tmp_path):
 
 def run_gates(config_path: Path) -> dict:
     """The gates on a run config, with inputs built the way the session fixtures build them."""
-    from checks.answers import score_all
+    from sftcheck.checks.support.answers import score_all
+
     from sftcheck import session_model as sm
     from sftcheck.generation import GenerationSettings, generate
     from sftcheck.loading import load_model

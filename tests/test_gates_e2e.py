@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fixtures.broken import gates as broken
+from sftcheck.fixtures.broken import gates as broken
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_TESTS = REPO / "model_tests"

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 import torch
+from sftcheck.checks.support.samples import FinishReason
 
-from checks.samples import FinishReason
 from sftcheck import config as cfgmod
 from sftcheck.generation import GenerationSettings, forward_logits, generate
 from sftcheck.loading import load_model

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
-import checks.perf as perf
-from checks.result import Status
+from sftcheck.checks import perf
+from sftcheck.checks.support.result import Status
 
 
 def tp(model, seconds, tokens=(300,), examples=100):

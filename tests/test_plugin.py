@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from checks.registry import load_all
+from sftcheck.checks.support.registry import load_all
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,7 +24,7 @@ def sub(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Py
 
 
 RAISING = '''
-from checks.registry import check
+from sftcheck.checks.support.registry import check
 
 @check("demo.raises", stage="artifact", title="raises")
 def raises(path):
@@ -76,8 +75,8 @@ def _real_check_with_threshold() -> tuple[str, str, str]:
 
 
 GATED = """
-from checks.registry import check
-from checks.result import CheckResult, Status
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status
 
 @check({id!r}, stage="pretrain", title={title!r})
 def echo(*, {name}: float = 0.123):

@@ -3,10 +3,10 @@ broken variant (fixtures/broken/pretrain.py).  Checks are called directly (fast)
 from __future__ import annotations
 
 import pytest
+from sftcheck.checks import tokens as checks_tokens
+from sftcheck.checks.support.result import SideBySide, Status, Table, Text, TokenStrip
+from sftcheck.fixtures.broken import pretrain as broken
 
-import checks.tokens as checks_tokens
-from checks.result import Status, TokenStrip, SideBySide, Table, Text
-from fixtures.broken import pretrain as broken
 from tests.pretrain_inputs import PRETRAIN_IDS, Inputs
 
 

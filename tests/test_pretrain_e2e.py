@@ -5,8 +5,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from fixtures.broken import pretrain as broken
+from sftcheck.fixtures.broken import pretrain as broken
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAIN_FILES = [str(ROOT / "model_tests" / f"test_{a}.py") for a in ("data", "labels", "format", "tokens")]

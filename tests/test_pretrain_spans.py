@@ -6,11 +6,18 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sftcheck.checks import labels
+from sftcheck.checks.support.result import Status
+from sftcheck.checks.support.rows import IGNORE, Example, TrainRow, TrainSet
+from sftcheck.checks.support.spans import (
+    first_difference,
+    first_trained,
+    last_trained,
+    trained_positions,
+    trained_runs,
+    truncate,
+)
 
-from checks.rows import IGNORE, Example, TrainRow, TrainSet
-from checks.result import Status
-from checks.spans import first_difference, first_trained, last_trained, trained_positions, trained_runs, truncate
-from checks import labels
 from sftcheck import config as cfgmod
 from sftcheck import hooks as hookmod
 
@@ -80,7 +87,7 @@ def test_hook_from_py_file_relative_to_config(tmp_path, world):
 @pytest.mark.parametrize("fmt, words", [
     ('train_formatter = "nowhere.py:f"', ["does not exist", "relative to"]),
     ('train_formatter = "no_such_module_xyz:f"', ["importing 'no_such_module_xyz' failed"]),
-    ('train_formatter = "fixtures.user_code:nope"', ["has no callable 'nope'"]),
+    ('train_formatter = "sftcheck.fixtures.user_code:nope"', ["has no callable 'nope'"]),
     ('train_formatter = "just_a_name"', ["is not 'module:function'"]),
     ("answer_pattern = '(unclosed'", ["not a valid regex"]),
 ])

@@ -26,8 +26,8 @@ SCRIPT = "<script>alert(2)</script>"
 
 TEST_FILE = r'''
 import pytest
-from checks.registry import check
-from checks.result import CheckResult, Status, Table, Text, TokenStrip, SideBySide, Image
+from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.result import CheckResult, Status, Table, Text, TokenStrip, SideBySide, Image
 
 P = "<img src=x onerror=alert(1)>" + "<script>alert(2)</script>"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

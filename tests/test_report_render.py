@@ -15,10 +15,9 @@ from html.parser import HTMLParser
 import matplotlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sftcheck.checks.support.result import CheckResult, Image, SideBySide, Status, Table, Text, TokenStrip
 
-from checks.result import CheckResult, Image, SideBySide, Status, Table, Text, TokenStrip
-from sftcheck.report_render import (ALLOWED_TAGS, esc, render_counts, render_mapping, render_result,
-                                    visible_ws)
+from sftcheck.report_render import ALLOWED_TAGS, esc, render_counts, render_mapping, render_result, visible_ws
 
 matplotlib.use("Agg")
 

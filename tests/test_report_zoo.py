@@ -27,7 +27,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = "pretrain or artifact or training"
-ZOO_MODULES = ("fixtures.broken.artifact", "fixtures.broken.pretrain")
+ZOO_MODULES = ("sftcheck.fixtures.broken.artifact", "sftcheck.fixtures.broken.pretrain")
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,8 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from checks import stats
-from checks.samples import Outcome, Scored
+from sftcheck.checks.support import stats
+from sftcheck.checks.support.samples import Outcome, Scored
 
 counts = st.integers(min_value=0, max_value=200)
 probs = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-from checks.lora_layout import Unreadable
-from checks.result import Image, Status
-from checks.training import log_sane
+from sftcheck.checks.support.lora_layout import Unreadable
+from sftcheck.checks.support.result import Image, Status
+from sftcheck.checks.training import log_sane
 
 
 def _log(losses, grads=None, **extra):

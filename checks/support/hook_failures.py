@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks.result import CheckResult, Status, Table, Text
-from checks.rows import HookFailure
+from sftcheck.checks.support.result import CheckResult, Status, Table, Text
+from sftcheck.checks.support.rows import HookFailure
 
 
 def hook_failed(check_id: str, failures: Sequence[HookFailure], total: int) -> CheckResult | None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from checks.result import TokenStrip
-from checks.rows import IGNORE, TrainRow
+from sftcheck.checks.support.result import TokenStrip
+from sftcheck.checks.support.rows import IGNORE, TrainRow
 
 MAX_STRIPS = 20
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from checks.result import CheckResult, Status, Text
+from sftcheck.checks.support.result import CheckResult, Status, Text
 
 STAGES = ("pretrain", "artifact", "training", "behaviour", "gate", "perf")
 
@@ -90,8 +90,9 @@ def load_all() -> dict[str, CheckSpec]:
     import importlib
     import pkgutil
 
-    import checks
+    import sftcheck.checks as checks
 
     for mod in pkgutil.iter_modules(checks.__path__):
-        importlib.import_module(f"checks.{mod.name}")
+        if not mod.ispkg:  # the areas; ``support`` holds helpers, not checks
+            importlib.import_module(f"sftcheck.checks.{mod.name}")
     return REGISTRY

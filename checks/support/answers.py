@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from checks.samples import Generation, Outcome, Scored
+from sftcheck.checks.support.samples import Generation, Outcome, Scored
 
 DEFAULT_PATTERN = r"<answer>(.*?)</answer>"
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")

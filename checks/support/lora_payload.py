@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from checks.lora_layout import parse_key, scale_of
-from checks.safetensors_header import Header, open_tensors
+from sftcheck.checks.support.lora_layout import parse_key, scale_of
+from sftcheck.checks.support.safetensors_header import Header, open_tensors
 
 
 @dataclass(frozen=True)

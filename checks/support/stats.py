@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from checks.samples import Outcome, Scored
+from sftcheck.checks.support.samples import Outcome, Scored
 
 
 class PairingError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from checks.samples import FinishReason, Generation, Outcome, Scored
+from sftcheck.checks.support.samples import FinishReason, Generation, Outcome, Scored
 
 # Headers that start another turn in the common plain-text and chat formats.
 GENERIC_MARKERS = (

@@ -9,7 +9,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 
-from checks.result import Image
+from sftcheck.checks.support.result import Image
 
 _COLOURS = {"base": "#9aa5b1", "tuned": "#2f6fde"}
 

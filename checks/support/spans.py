@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks.rows import IGNORE
+from sftcheck.checks.support.rows import IGNORE
 
 # End-of-turn markers of the common chat templates (only those present in a vocabulary count).
 EOT_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>",

@@ -1,0 +1,1 @@
+"""Helpers the check areas share: result types, registry, parsers, statistics, evidence."""
