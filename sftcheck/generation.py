@@ -5,7 +5,7 @@ fails at once rather than at the end) and left-padded per batch; decoding is a p
 KV-cached loop (greedy by default, temperature sampling when asked) that stops a row on
 EOS / a configured stop token or stop string and the whole pass at ``max_new_tokens`` or
 the wall-time cap.  Per example it records the raw text, token counts, finish reason and
-its share of the batch's wall time (``checks.samples.Generation``).
+its share of the batch's wall time (``sftcheck.checks.support.samples.Generation``).
 
 Results are cached in memory for the session, keyed by the model's identity (paths, weight
 file fingerprints, adapter sha256, device, dtype), the prompts and the settings, so every

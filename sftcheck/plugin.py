@@ -196,7 +196,7 @@ def sft_tokenizer(sft_tokenizer_or_error):
 def sft_check(request: pytest.FixtureRequest, sft_config: cfgmod.Config) -> Callable[..., CheckResult]:
     """Run one check with the config's thresholds, record the result, assert on it.
 
-    ``sft_check(checks.artifact.lora_b_nonzero, adapter)`` — skipped if the config skips
+    ``sft_check(artifact.lora_b_nonzero, adapter)`` — skipped if the config skips
     the id; thresholds from ``[gates."<id>"]``; the pytest outcome is the check's verdict.
     """
     def run(check_fn: Callable[..., CheckResult], *args: Any, **kwargs: Any) -> CheckResult:

@@ -2,7 +2,7 @@
 files once per session and hand them to the checks as data.
 
 Nothing here loads full weights or writes into the user's folders: the adapter header is
-parsed by ``checks.safetensors_header``, base weight shapes come from the base's
+parsed by ``sftcheck.checks.support.safetensors_header``, base weight shapes come from the base's
 safetensors headers (or a meta-device model built from its config when it has none),
 and base weight tensors are read one at a time, only for the relative-update norm.
 A missing or broken file becomes an ``Unreadable`` / ``HeaderError`` value that the

@@ -207,7 +207,7 @@ def sft_output_embeddings(sft_config: Config):
 
 @pytest.fixture(scope="session")
 def sft_adapter_trains(sft_config: Config):
-    """Token rows the configured adapter trains (see ``checks.tokens.ids_trained_by_adapter``)."""
+    """Token rows the configured adapter trains (see ``sftcheck.checks.tokens.ids_trained_by_adapter``)."""
     from sftcheck.checks.tokens import ids_trained_by_adapter
 
     path = Path(sft_config.model.adapter or "") / "adapter_config.json"

@@ -5,7 +5,7 @@ Built on the model session's fixtures (``sftcheck.session_model``): ``sft_eval_r
 
 ``sft_eval_ids``          the eval file's example ids, in file order (duplicates kept: the
                           gates fail loudly on them)
-``sft_base_provenance``   ``checks.gates.BaseProvenance`` read from config + small JSON files
+``sft_base_provenance``   ``sftcheck.checks.gates.BaseProvenance`` read from config + small JSON files
 ``sft_human_labels``      ``{id: label}`` from ``[scoring] human_labels``, or None
 ``sft_judge_verdicts``    ``{id: score}`` of ``[scoring] scorer`` on the labelled outputs, or None
 ``sft_perf_runner``       ``PerfRunner``: one call = one base + one tuned generation pass, timed

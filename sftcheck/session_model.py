@@ -7,7 +7,7 @@ Contract (other areas build on these names):
 ``sft_eval_rows``        eval examples (``.id``, ``.question``, ``.answer``), ``[generation] n_examples``
 ``sft_prompts``          ``list[sftcheck.generation.Prompt]``, same order as the rows
 ``sft_generation_settings``  ``sftcheck.generation.GenerationSettings``
-``sft_generations``      ``{"base": GenerationSet, "tuned": GenerationSet}`` (checks.samples)
+``sft_generations``      ``{"base": GenerationSet, "tuned": GenerationSet}`` (sftcheck.checks.support.samples)
 ``sft_scored``           ``{"base": list[Scored], "tuned": list[Scored]}`` strict parsing + scorer
 ``sft_scored_lenient``   the same with lenient extraction (reported side by side)
 ``sft_output_markers``   ``OutputMarkers`` (role-leak markers, stop-token strings)

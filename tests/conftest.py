@@ -14,5 +14,5 @@ pytest_plugins = ["pytester"]
 @pytest.fixture(scope="session")
 def world() -> World:
     """The healthy world (tokenizer, base, adapter, data, run config). Read-only: derive
-    broken variants into ``tmp_path`` with ``fixtures.broken``."""
+    broken variants into ``tmp_path`` with ``sftcheck.fixtures.broken``."""
     return build_world()

@@ -1,6 +1,6 @@
 """Every gate / scoring check passes where it should and fails, naming the cause, where it
 must: synthetic paired outcomes for the statistics, and the fixture world with its broken
-variants (``fixtures.broken.gates``) for the real pipeline."""
+variants (``sftcheck.fixtures.broken.gates``) for the real pipeline."""
 from __future__ import annotations
 
 import importlib.util

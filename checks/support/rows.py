@@ -52,7 +52,7 @@ class DataAudit:
 @dataclass(frozen=True)
 class HookFailure:
     """The user's hook raised on one row; the traceback goes into the evidence."""
-    hook: str          # e.g. "train_formatter = fixtures.user_code:format_example"
+    hook: str          # e.g. "train_formatter = sftcheck.fixtures.user_code:format_example"
     row: int
     traceback: str
 

@@ -1,7 +1,7 @@
 """Plain data that behaviour, gate and perf checks consume: generations and scored answers.
 
 Produced once per session by the generation engine (``sftcheck.generation``) and the
-answer scorer (``checks.answers``); checks only read them.
+answer scorer (``sftcheck.checks.support.answers``); checks only read them.
 """
 from __future__ import annotations
 
