@@ -103,10 +103,16 @@ class GenerationSection:
     """Evaluate this many eval rows (0 = all)."""
     do_sample: bool = False
     """Sample instead of greedy decoding (greedy is the default and reproducible)."""
-    temperature: float = 1.0
-    """Sampling temperature (only with ``do_sample = true``)."""
+    temperature: float | None = None
+    """Sampling temperature (with ``do_sample = true``); unset: the model's ``generation_config``."""
+    top_p: float | None = None
+    """Nucleus sampling mass (with ``do_sample = true``); unset: the model's ``generation_config``."""
+    top_k: int | None = None
+    """Sample from the k most likely tokens (with ``do_sample = true``); unset: ``generation_config``."""
+    repetition_penalty: float | None = None
+    """Repetition penalty (greedy too); unset: the model's ``generation_config`` (1.0 = none)."""
     max_time: float = 600.0
-    """Wall-time cap for the whole generation pass, seconds."""
+    """Wall-time cap for each generation pass, seconds (every backend)."""
     seed: int = 0
     """Torch seed set before generation (sampling runs are reproducible per seed)."""
     probe_examples: int = 16

@@ -88,6 +88,33 @@ def test_sampling_is_reproducible_by_seed(setup):
     assert [g.raw_text for g in runs[0].items] == [g.raw_text for g in runs[1].items]
 
 
+def test_top_k_one_sampling_is_greedy_and_generation_config_is_honoured(setup):
+    from sftcheck.backends.hf import generation_config
+
+    _, loaded, prompts = setup
+    tok, model = loaded.tokenizer, loaded.model
+    greedy = generate(model, tok, prompts, GenerationSettings(max_new_tokens=12), variant="tuned",
+                      use_cache=False, progress=False)
+    top1 = generate(model, tok, prompts, GenerationSettings(max_new_tokens=12, do_sample=True, top_k=1,
+                                                            temperature=2.0, seed=5),
+                    variant="tuned", use_cache=False, progress=False)
+    assert [g.raw_text for g in top1.items] == [g.raw_text for g in greedy.items]
+    assert top1.settings["top_k"] == 1 and top1.settings["backend"] == "transformers"
+    # the model's own generation_config is the starting point; the run's settings override it
+    saved = model.generation_config.repetition_penalty
+    model.generation_config.repetition_penalty = 1.7
+    try:
+        _, eff = generation_config(model, GenerationSettings(), [2], 0)
+        assert eff["repetition_penalty"] == 1.7
+        _, eff = generation_config(model, GenerationSettings(repetition_penalty=1.1), [2], 0)
+        assert eff["repetition_penalty"] == 1.1
+        penalised = generate(model, tok, prompts, GenerationSettings(max_new_tokens=12), variant="tuned",
+                             use_cache=False, progress=False)
+    finally:
+        model.generation_config.repetition_penalty = saved
+    assert [g.raw_text for g in penalised.items] != [g.raw_text for g in greedy.items]
+
+
 def test_in_place_merge_matches_merge_and_unload_and_restores_weights(setup):
     _, loaded, prompts = setup
     tok, model = loaded.tokenizer, loaded.model
