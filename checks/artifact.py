@@ -26,7 +26,7 @@ from sftcheck.checks.support.lora_layout import (
     strip_prefix,
 )
 from sftcheck.checks.support.lora_payload import lora_pairs, nonfinite_counts, scan_updates
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 from sftcheck.checks.support.safetensors_header import Header, HeaderError
 from sftcheck.checks.support.tokenizer_files import TOKENIZER_FILES, find_saved_tokenizer
@@ -34,15 +34,16 @@ from sftcheck.checks.support.tokenizer_files import TOKENIZER_FILES, find_saved_
 WEIGHTS = "adapter_model.safetensors"
 PICKLE = "adapter_model.bin"
 CONFIG = "adapter_config.json"
-_WEIGHTS_GONE = "Fix the adapter files first (see artifact.adapter_files / artifact.safetensors_valid)."
+_WEIGHTS_GONE = (f"Fix the adapter files first (see {see('artifact.adapter_files')} / "
+                 f"{see('artifact.safetensors_valid')}).")
 
 
-def _r(cid: str, status: Status, value: Any, threshold: str | None, explanation: str,
+def _r(status: Status, value: Any, threshold: str | None, explanation: str,
        fix: str = "", **kw: Any) -> CheckResult:
-    return CheckResult(cid, status, value, threshold, explanation, fix, **kw)
+    return CheckResult(status, value, threshold, explanation, fix, **kw)
 
 
-def _unavailable(cid: str, *inputs: Any, payload: bool = False) -> CheckResult | None:
+def _unavailable(*inputs: Any, payload: bool = False) -> CheckResult | None:
     """A SKIP naming the missing input, so one root cause does not fail every check.
 
     An adapter config with an unusable rank, and (for checks that read tensor payloads) a
@@ -53,23 +54,22 @@ def _unavailable(cid: str, *inputs: Any, payload: bool = False) -> CheckResult |
         if x is None or isinstance(x, (Unreadable, HeaderError)):
             why = "not configured" if x is None else (x.reason if isinstance(x, Unreadable) else str(x))
         elif isinstance(x, Mapping) and not (isinstance(x.get("r"), int) and x.get("r", 0) > 0):
-            why = f"adapter_config.json has r = {x.get('r')!r} (see artifact.config_valid)"
+            why = f"adapter_config.json has r = {x.get('r')!r} (see {see('artifact.config_valid')})"
         elif payload and isinstance(x, Header) and x.problems():
-            why = f"{x.path.name}: {x.problems()[0][1]} (see artifact.safetensors_valid)"
+            why = f"{x.path.name}: {x.problems()[0][1]} (see {see('artifact.safetensors_valid')})"
         if why:
-            return _r(cid, Status.SKIP, None, None, f"Input unavailable: {why}", _WEIGHTS_GONE)
+            return _r(Status.SKIP, None, None, f"Input unavailable: {why}", _WEIGHTS_GONE)
     return None
 
 
 @check("artifact.adapter_files", stage="artifact", title="Adapter config and weights exist")
 def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) -> CheckResult:
     """``adapter_config.json`` + ``adapter_model.safetensors`` exist and are non-empty."""
-    cid = "artifact.adapter_files"
     if adapter_dir is None:
-        return _r(cid, Status.SKIP, None, None, "No [model] adapter configured (not a LoRA run).")
+        return _r(Status.SKIP, None, None, "No [model] adapter configured (not a LoRA run).")
     d = Path(adapter_dir)
     if not d.is_dir():
-        return _r(cid, Status.FAIL, "missing folder", "folder exists", f"{d} is not a folder.",
+        return _r(Status.FAIL, "missing folder", "folder exists", f"{d} is not a folder.",
                   "Point [model] adapter at the folder save_pretrained wrote.")
     sizes = {p.name: p.stat().st_size for p in sorted(d.iterdir()) if p.is_file()}
     listing = Table("files in the adapter folder", ("file", "bytes"), tuple(sizes.items()))
@@ -85,7 +85,7 @@ def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) ->
                             "empty file — typical of ZeRO-3 gathering nothing or saving after merge")
     elif PICKLE in sizes:
         if not allow_pickle:
-            return _r(cid, Status.FAIL, f"{PICKLE} only", f"{WEIGHTS} present",
+            return _r(Status.FAIL, f"{PICKLE} only", f"{WEIGHTS} present",
                       f"Only the legacy pickle file {PICKLE} ({sizes[PICKLE]} bytes) is present; "
                       "sftcheck never unpickles by default (a pickle can run code when loaded).",
                       "Convert to safetensors: load the adapter with PeftModel.from_pretrained in a "
@@ -97,7 +97,7 @@ def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) ->
     else:
         problems.append(f"no {WEIGHTS} (nor {PICKLE})")
     if problems:
-        return _r(cid, Status.FAIL, "; ".join(problems), "config + weights present, non-empty",
+        return _r(Status.FAIL, "; ".join(problems), "config + weights present, non-empty",
                   f"Adapter folder {d}: {'; '.join(problems)}. Most likely the training run "
                   "crashed or was killed before save_pretrained finished, or the wrong folder "
                   "(e.g. a checkpoint-N folder of a full fine-tune) is configured.",
@@ -106,7 +106,7 @@ def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) ->
                   metrics=metrics, evidence=(listing,))
     used = WEIGHTS if WEIGHTS in sizes else PICKLE
     note = "" if used == WEIGHTS else " Read with torch.load(weights_only=True) ([model] allow_pickle)."
-    return _r(cid, Status.PASS, f"{used} {sizes[used]} bytes", "config + weights present, non-empty",
+    return _r(Status.PASS, f"{used} {sizes[used]} bytes", "config + weights present, non-empty",
               f"{CONFIG} and {used} are present and non-empty.{note}", metrics=metrics,
               evidence=(listing,))
 
@@ -114,18 +114,17 @@ def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) ->
 @check("artifact.safetensors_valid", stage="artifact", title="Safetensors header is consistent")
 def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
     """Header parses; offsets match dtype x shape and the file size; no zero-numel tensor."""
-    cid = "artifact.safetensors_valid"
     threshold = "0 header problems"
     if isinstance(weights, Unreadable) and weights.broken:
-        return _r(cid, Status.FAIL, "unreadable", "readable weights", weights.reason,
+        return _r(Status.FAIL, "unreadable", "readable weights", weights.reason,
                   "Re-save the adapter with save_pretrained(..., safe_serialization=True).")
     if weights is None or isinstance(weights, Unreadable):
-        return _unavailable(cid, weights)  # type: ignore[return-value]
+        return _unavailable(weights)  # type: ignore[return-value]
     if isinstance(weights, HeaderError):
         value = weights.problem
         if weights.expected_bytes is not None:
             value = f"expected >= {weights.expected_bytes} bytes, found {weights.actual_bytes}"
-        return _r(cid, Status.FAIL, value, threshold,
+        return _r(Status.FAIL, value, threshold,
                   f"{weights.path} is not a valid safetensors file: {weights.problem}. Most likely "
                   "the save was interrupted (disk full, killed job, partial copy/upload) or the file "
                   "is not safetensors at all.",
@@ -133,13 +132,13 @@ def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> Chec
                   "its size/sha256 with the source.",
                   metrics={"expected_bytes": weights.expected_bytes, "actual_bytes": weights.actual_bytes})
     if weights.is_pickle:
-        return _r(cid, Status.SKIP, None, None, f"{weights.path.name} is a pickle file read with "
+        return _r(Status.SKIP, None, None, f"{weights.path.name} is a pickle file read with "
                   "explicit opt-in; there is no safetensors header to validate.")
     problems = weights.problems()
     metrics = {"tensors": len(weights.tensors), "file_bytes": weights.file_size,
                "expected_bytes": weights.expected_file_size, "header_bytes": weights.header_bytes}
     if not problems:
-        return _r(cid, Status.PASS, 0, threshold,
+        return _r(Status.PASS, 0, threshold,
                   f"{len(weights.tensors)} tensors; offsets, dtypes and the file size "
                   f"({weights.file_size} bytes) agree.", metrics=metrics)
     table = Table("header problems", ("tensor", "problem"), tuple(problems[:200]))
@@ -147,7 +146,7 @@ def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> Chec
     cause = ("Zero-numel tensors mean the weights were saved while sharded (DeepSpeed ZeRO-3 / "
              "FSDP without gathering) or after merge_and_unload." if zero else
              "The file was cut short or corrupted after saving (interrupted copy, disk full).")
-    return _r(cid, Status.FAIL, len(problems), threshold,
+    return _r(Status.FAIL, len(problems), threshold,
               f"{weights.path}: {problems[0][0]}: {problems[0][1]}"
               + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "") + f". {cause}",
               "Re-save the adapter from the trained model (gather ZeRO-3 / FSDP parameters first: "
@@ -159,11 +158,10 @@ def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> Chec
 def config_valid(adapter_config: Mapping[str, Any] | Unreadable | None, *, max_rank: int = 1024,
                  min_alpha_ratio: float = 0.0625, max_alpha_ratio: float = 16.0) -> CheckResult:
     """Required keys, supported ``peft_type``, positive r / alpha in a sane ratio."""
-    cid = "artifact.config_valid"
     if adapter_config is None:
-        return _r(cid, Status.SKIP, None, None, "No adapter configured.")
+        return _r(Status.SKIP, None, None, "No adapter configured.")
     if isinstance(adapter_config, Unreadable):
-        return _r(cid, Status.FAIL, "unreadable", "valid JSON object", adapter_config.reason,
+        return _r(Status.FAIL, "unreadable", "valid JSON object", adapter_config.reason,
                   f"Re-save the adapter; {CONFIG} must be the JSON object peft writes.")
     c = adapter_config
     problems = []
@@ -190,7 +188,7 @@ def config_valid(adapter_config: Mapping[str, Any] | Unreadable | None, *, max_r
         problems.append(f"lora_dropout = {drop!r} is outside [0, 1)")
     threshold = f"peft_type LORA, 0 < r <= {max_rank}, {min_alpha_ratio} <= alpha/r <= {max_alpha_ratio}"
     if problems:
-        return _r(cid, Status.FAIL, "; ".join(problems), threshold,
+        return _r(Status.FAIL, "; ".join(problems), threshold,
                   f"{CONFIG}: {'; '.join(problems)}. Most likely the file was hand-edited, written by "
                   "another tool, or belongs to a non-LoRA method.",
                   "Re-save the adapter with peft's save_pretrained; for a non-LoRA method skip the "
@@ -199,13 +197,13 @@ def config_valid(adapter_config: Mapping[str, Any] | Unreadable | None, *, max_r
     metrics = {"r": r, "lora_alpha": alpha, "alpha_over_r": ratio, "use_dora": bool(c.get("use_dora")),
                "use_rslora": bool(c.get("use_rslora"))}
     if not min_alpha_ratio <= ratio <= max_alpha_ratio:
-        return _r(cid, Status.WARN, ratio, threshold,
+        return _r(Status.WARN, ratio, threshold,
                   f"lora_alpha / r = {alpha}/{r} = {ratio:.4g}: the LoRA update is scaled by that "
                   "factor, so an extreme ratio makes training unstable (large) or the adapter inert "
                   "(small). Usually alpha was meant as a multiple of r.",
                   "Use lora_alpha = r or 2*r, or raise the threshold in "
                   '[gates."artifact.config_valid"] if this is deliberate.', metrics=metrics)
-    return _r(cid, Status.PASS, ratio, threshold,
+    return _r(Status.PASS, ratio, threshold,
               f"LORA adapter, r = {r}, lora_alpha = {alpha} (alpha/r = {ratio:.3g}), targets "
               f"{c.get('target_modules') or c.get('target_parameters')}.", metrics=metrics)
 
@@ -216,8 +214,7 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                base: BaseInfo | None) -> CheckResult:
     """``base_model_name_or_path`` vs the configured base; lora_A [r, in] / lora_B [out, r]
     against the base weight shapes."""
-    cid = "artifact.base_match"
-    skip = _unavailable(cid, adapter_config, weights, base)
+    skip = _unavailable(adapter_config, weights, base)
     if skip:
         return skip
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header) and base is not None
@@ -253,7 +250,7 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                "base_id": base.declared_id, "base_config_name": base.config_name,
                "base_shapes_from": base.shapes_source}
     if rows:
-        return _r(cid, Status.FAIL, f"{len(rows)} of {checked} tensors mismatch", threshold,
+        return _r(Status.FAIL, f"{len(rows)} of {checked} tensors mismatch", threshold,
                   f"{len(rows)} LoRA tensors do not fit the configured base {base.configured} "
                   f"(first: {rows[0][0]} is {rows[0][1]}, expected {rows[0][2]}). The adapter was "
                   f"trained on a different base (recorded: "
@@ -266,13 +263,13 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                    if base.shapes is not None else "base shapes unavailable: shapes not checked")
     recorded = adapter_config.get("base_model_name_or_path")
     if not recorded:
-        return _r(cid, Status.PASS, "no recorded base", threshold,
+        return _r(Status.PASS, "no recorded base", threshold,
                   f"The adapter records no base_model_name_or_path; {shapes_note}.", metrics=metrics)
     if name_matches(str(recorded), base) or not base.names():
-        return _r(cid, Status.PASS, str(recorded), threshold,
+        return _r(Status.PASS, str(recorded), threshold,
                   f"Recorded base {recorded!r} is the configured base; {shapes_note}.", metrics=metrics)
     if Path(str(recorded)).is_absolute() and not Path(str(recorded)).exists():
-        return _r(cid, Status.WARN, str(recorded), threshold,
+        return _r(Status.WARN, str(recorded), threshold,
                   f"The adapter records its base as the local path {recorded!r}, which does not exist "
                   f"on this machine, so it cannot be compared with the configured base "
                   f"{base.configured!r} by name; {shapes_note}.",
@@ -280,13 +277,13 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                   f"its hub id (e.g. the base's config.json _name_or_path "
                   f"{base.config_name or '<id>'!r}) to record the identity.", metrics=metrics)
     if not identity_known(base):
-        return _r(cid, Status.WARN, str(recorded), threshold,
+        return _r(Status.WARN, str(recorded), threshold,
                   f"The adapter was trained on {recorded!r}; the configured base is the local folder "
                   f"{base.configured!r}, which does not say which model it is, so the identity cannot "
                   f"be confirmed; {shapes_note}.",
                   f"Set [model] base_id = {recorded!r} if that folder is a copy of it (or point [model] "
                   "base at the model the adapter was trained on).", metrics=metrics)
-    return _r(cid, Status.FAIL, str(recorded), threshold,
+    return _r(Status.FAIL, str(recorded), threshold,
               f"The adapter was trained on {recorded!r} but the configured base is "
               f"{' / '.join(map(str, base.names()))}; {shapes_note}. Same shapes do not make the same "
               "weights: an adapter on the wrong base (e.g. an instruct model used as 'base') gives "
@@ -301,8 +298,7 @@ def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
                     weights: Header | HeaderError | Unreadable | None,
                     base: BaseInfo | None, *, min_coverage: float = 1.0) -> CheckResult:
     """Per target kind: adapted modules / base modules of that kind (from the base headers)."""
-    cid = "artifact.target_coverage"
-    skip = _unavailable(cid, adapter_config, weights)
+    skip = _unavailable(adapter_config, weights)
     if skip:
         return skip
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header)
@@ -343,7 +339,7 @@ def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
     metrics = {r[0]: r[3] for r in rows}
     threshold = f"coverage >= {min_coverage} for every target"
     if not rows:
-        return _r(cid, Status.FAIL, 0.0, threshold, "No adapted module was found in the adapter weights.",
+        return _r(Status.FAIL, 0.0, threshold, "No adapted module was found in the adapter weights.",
                   "Check target_modules against the base's module names and re-train.")
     if worst + 1e-12 < min_coverage:
         low = [r for r in rows if r[3] + 1e-12 < min_coverage]
@@ -351,7 +347,7 @@ def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
                "those layers" if adapter_config.get("layers_to_transform") is not None else
                "target_modules (a regex or a name list) matched only some layers, or the save "
                "dropped some modules")
-        return _r(cid, Status.FAIL, round(worst, 4), threshold,
+        return _r(Status.FAIL, round(worst, 4), threshold,
                   f"Target {low[0][0]!r} is adapted in {low[0][1]} of {low[0][2]} base modules "
                   f"(missing layers {low[0][4] or '-'}); {len(low)} target(s) below {min_coverage}. "
                   f"Cause: {why}.",
@@ -360,7 +356,7 @@ def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
                   'intended, lower [gates."artifact.target_coverage"] min_coverage.',
                   metrics=metrics, evidence=(table,))
     note = "" if shapes is not None else " (base shapes unavailable: counted against the adapter's own layers)"
-    return _r(cid, Status.PASS, round(worst, 4), threshold,
+    return _r(Status.PASS, round(worst, 4), threshold,
               f"{len(rows)} targets, each adapted in every layer{note}.", metrics=metrics, evidence=(table,))
 
 @check("artifact.lora_b_nonzero", stage="artifact", title="lora_B was trained (not all zero)")
@@ -370,14 +366,13 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
                    warn_share: float = 0.10, max_norm_modules: int = 64) -> CheckResult:
     """Share of all-zero lora_B (peft initialises B = 0, so zero means never updated);
     reports the relative update norm ‖(α/r)BA‖/‖W‖."""
-    cid = "artifact.lora_b_nonzero"
-    skip = _unavailable(cid, weights, adapter_config, payload=True)
+    skip = _unavailable(weights, adapter_config, payload=True)
     if skip:
         return skip
     assert isinstance(weights, Header) and isinstance(adapter_config, Mapping)
     updates = scan_updates(weights, adapter_config, base_tensor, max_norm_modules)
     if not updates:
-        return _r(cid, Status.FAIL, "no lora_B", "at least one lora_B tensor",
+        return _r(Status.FAIL, "no lora_B", "at least one lora_B tensor",
                   "The adapter has no lora_B tensors at all.", "Re-save the trained PEFT model.")
     zero = [u.module for u in updates if u.lora_b_zero]
     share = len(zero) / len(updates)
@@ -394,20 +389,20 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
              "use_reentrant=False, learning rate 0, frozen LoRA parameters, zero optimizer steps), or "
              "the weights were saved before training.")
     if share >= fail_share:
-        return _r(cid, Status.FAIL, share, threshold,
+        return _r(Status.FAIL, share, threshold,
                   f"All {len(updates)} lora_B matrices are exactly zero: the adapter is inert (output "
                   f"identical to the base). {cause}",
                   "Check that loss.backward() reaches LoRA params (model.enable_input_require_grads() "
                   "with gradient checkpointing; print_trainable_parameters() > 0; lr > 0), then retrain.",
                   metrics=metrics, evidence=evidence)
     if share > warn_share:
-        return _r(cid, Status.WARN, share, threshold,
+        return _r(Status.WARN, share, threshold,
                   f"{len(zero)} of {len(updates)} lora_B matrices ({share:.0%}) are exactly zero: those "
                   f"modules were never updated.{norm_txt} {cause} With only some modules zero, look for "
                   "modules whose gradient is cut (frozen layers, layers_to_transform, a detach).",
                   "Find why those modules got no gradient (listed below) and retrain; or drop them "
                   "from target_modules.", metrics=metrics, evidence=evidence)
-    return _r(cid, Status.PASS, share, threshold,
+    return _r(Status.PASS, share, threshold,
               f"{len(updates) - len(zero)} of {len(updates)} lora_B matrices are non-zero.{norm_txt}",
               metrics=metrics, evidence=evidence)
 
@@ -415,25 +410,24 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
 @check("artifact.finite", stage="artifact", title="No NaN / Inf in adapter tensors")
 def finite(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
     """Every floating adapter tensor is finite (read one tensor at a time)."""
-    cid = "artifact.finite"
-    skip = _unavailable(cid, weights, payload=True)
+    skip = _unavailable(weights, payload=True)
     if skip:
         return skip
     assert isinstance(weights, Header)
     bad = nonfinite_counts(weights)
     total = sum(n + i for _, n, i, _ in bad)
     if bad:
-        return _r(cid, Status.FAIL, total, "0 non-finite values",
+        return _r(Status.FAIL, total, "0 non-finite values",
                   f"{len(bad)} adapter tensors hold {total} NaN/Inf values (first: {bad[0][0]}). Any "
                   "forward pass through them yields NaN logits. Most likely causes: fp16 overflow "
                   "(fp16 training of a bf16 model family), a too-high learning rate, or a NaN loss "
                   "step that the optimizer applied.",
                   "Retrain from the last finite checkpoint with bf16 (or fp32), a lower learning rate "
-                  "and gradient clipping; check training.log_sane for the first NaN step.",
+                  f"and gradient clipping; check {see('training.log_sane')} for the first NaN step.",
                   metrics={"tensors_bad": len(bad)},
                   evidence=(Table("non-finite tensors", ("tensor", "nan", "inf", "numel"),
                                   tuple(bad[:200])),))
-    return _r(cid, Status.PASS, 0, "0 non-finite values",
+    return _r(Status.PASS, 0, "0 non-finite values",
               f"All {len(weights.tensors)} adapter tensors are finite.")
 
 
@@ -442,12 +436,11 @@ def tokenizer_saved(adapter_dir: str | Path | None, tokenizer: str | None = None
                     chat: bool = False) -> CheckResult:
     """The tokenizer and chat template training used are saved with the checkpoint (or
     ``[model] tokenizer`` points at them); the template's sha256 is recorded."""
-    cid = "artifact.tokenizer_saved"
     where = tokenizer if tokenizer else (str(adapter_dir) if adapter_dir else None)
     if where is None:
-        return _r(cid, Status.SKIP, None, None, "No adapter or [model] tokenizer configured.")
+        return _r(Status.SKIP, None, None, "No adapter or [model] tokenizer configured.")
     if not Path(where).is_dir():
-        return _r(cid, Status.WARN, where, "local tokenizer folder",
+        return _r(Status.WARN, where, "local tokenizer folder",
                   f"[model] tokenizer = {where!r} is not a local folder (a hub id?): sftcheck cannot "
                   "verify that it is the tokenizer and chat template training used.",
                   "Save the training tokenizer next to the adapter (tokenizer.save_pretrained(folder)).")
@@ -458,18 +451,18 @@ def tokenizer_saved(adapter_dir: str | Path | None, tokenizer: str | None = None
     fix = ("Call tokenizer.save_pretrained(output_dir) with the tokenizer used in training (with its "
            "chat template) next to model.save_pretrained(output_dir), or set [model] tokenizer to it.")
     if not saved.tokenizer_files:
-        return _r(cid, Status.FAIL, "no tokenizer files", threshold,
+        return _r(Status.FAIL, "no tokenizer files", threshold,
                   f"{where} has no tokenizer ({', '.join(TOKENIZER_FILES)} all missing): inference "
                   "falls back to the base model's tokenizer, which may lack tokens or the chat "
                   "template added for training.", fix, metrics=metrics)
     if saved.template is None:
         status = Status.FAIL if chat else Status.WARN
-        return _r(cid, status, "no chat template", threshold,
+        return _r(status, "no chat template", threshold,
                   f"{where} has a tokenizer but no chat template (chat_template.jinja or "
                   "tokenizer_config.json 'chat_template'): a server using apply_chat_template falls "
                   "back to a default or the base's template, not training's"
                   + ("; this config uses chat prompts." if chat else "."), fix, metrics=metrics)
-    return _r(cid, Status.PASS, saved.template_sha256[:12], threshold,
+    return _r(Status.PASS, saved.template_sha256[:12], threshold,
               f"Tokenizer ({', '.join(saved.tokenizer_files)}) and chat template ({saved.template_source}, "
               f"sha256 {saved.template_sha256}) are saved in {where}.", metrics=metrics)
 
@@ -480,8 +473,7 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
                      base: BaseInfo | None) -> CheckResult:
     """len(tokenizer) <= embedding rows; saved embedding / head rows (modules_to_save) ==
     base rows and >= len(tokenizer); warns when a tied base has one side saved."""
-    cid = "artifact.vocab_consistent"
-    skip = _unavailable(cid, tokenizer_len, weights, base)
+    skip = _unavailable(tokenizer_len, weights, base)
     if skip:
         return skip
     assert isinstance(weights, Header) and base is not None and isinstance(tokenizer_len, int)
@@ -508,7 +500,7 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
         if s[0] < tokenizer_len:
             problems.append(f"{strip_prefix(n)} has {s[0]} rows < {tokenizer_len} tokenizer tokens")
     if problems:
-        return _r(cid, Status.FAIL, "; ".join(problems), threshold,
+        return _r(Status.FAIL, "; ".join(problems), threshold,
                   "; ".join(problems) + ". Most likely the vocabulary was resized (tokens added) during "
                   "training with modules_to_save on the embedding / head, or a different tokenizer is "
                   "configured.",
@@ -518,14 +510,14 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
                   metrics=metrics, evidence=table)
     tied = bool(base.config.get("tie_word_embeddings"))
     if tied and saved:
-        return _r(cid, Status.WARN, "tied + modules_to_save", threshold,
+        return _r(Status.WARN, "tied + modules_to_save", threshold,
                   f"The base ties input and output embeddings but the adapter saves "
                   f"{', '.join(strip_prefix(n) for n, _ in saved)} as modules_to_save: the tie is broken "
                   "in the adapter, and merging may keep only one side's training (peft#2018).",
                   "Train both sides together (ensure_weight_tying=True in LoraConfig) or neither, "
-                  "and verify the merged model against the adapter (gate.merge_matches).",
+                  f"and verify the merged model against the adapter ({see('behaviour.merge_parity')}).",
                   metrics=metrics, evidence=table)
-    return _r(cid, Status.PASS, tokenizer_len, threshold,
+    return _r(Status.PASS, tokenizer_len, threshold,
               f"Tokenizer ({tokenizer_len}) fits the embedding ({rows_base} rows)"
               + (f"; saved {len(saved)} embedding/head matrices match." if saved else "."),
               metrics=metrics, evidence=table)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sftcheck.checks.support.outputs import CLASSES, class_counts, classify, find_leak, is_empty
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
 
@@ -98,11 +98,11 @@ def answer_rate(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
     cols = ("model", "strict answer rate") + (("lenient answer rate",) if lenient else ())
     evidence: tuple[Any, ...] = (Table("answer rate, strict vs lenient extraction", cols, tuple(rows)),)
     if n == 0:
-        return CheckResult("behaviour.answer_rate", Status.FAIL, 0.0, f">= {min_rate}",
+        return CheckResult(Status.FAIL, 0.0, f">= {min_rate}",
                            "No eval examples were generated.",
                            "Set [data] eval to a file with examples and [generation] n_examples >= 1.")
     if rate >= min_rate:
-        return CheckResult("behaviour.answer_rate", Status.PASS, rate, f">= {min_rate}",
+        return CheckResult(Status.PASS, rate, f">= {min_rate}",
                            f"{n - len(bad)}/{n} tuned outputs contain a parsable answer.",
                            metrics=metrics, evidence=evidence)
     lenient_note = ""
@@ -111,11 +111,12 @@ def answer_rate(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
                         "often answers but not in the trained format.")
     stopped = Counter(generations["tuned"].by_id()[i].finish_reason.value for i in bad)
     return CheckResult(
-        "behaviour.answer_rate", Status.FAIL, rate, f">= {min_rate}",
+        Status.FAIL, rate, f">= {min_rate}",
         f"Only {n - len(bad)}/{n} tuned outputs ({rate:.1%}) match the answer pattern; "
         f"{len(bad)} are unparsable (finish reasons: {dict(stopped)}).{lenient_note} Most likely: the "
-        "inference prompt differs from the training prompt (pretrain.prompt_parity), the adapter is not "
-        "applied (behaviour.adapter_effect), the model never stops (behaviour.stop_rate), or the answer "
+        f"inference prompt differs from the training prompt ({see('format.train_infer_aligned')}), the "
+        f"adapter is not applied ({see('behaviour.adapter_effect')}), the model never stops "
+        f"({see('behaviour.stop_rate')}), or the answer "
         "pattern does not match the trained completion format.",
         "Serve with the exact training prompt builder, check the adapter loads, and make "
         "[format] answer_pattern match the completion template.",
@@ -148,16 +149,16 @@ def accuracy(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequ
     where = f"{t['correct']}/{t['n']} correct, {confidence:.0%} Wilson interval [{t['ci_low']:.3f}, " \
             f"{t['ci_high']:.3f}]"
     if t["n"] and t["accuracy"] >= min_accuracy:
-        return CheckResult("behaviour.accuracy", Status.PASS, t["accuracy"], f">= {min_accuracy}",
+        return CheckResult(Status.PASS, t["accuracy"], f">= {min_accuracy}",
                            f"Tuned accuracy {t['accuracy']:.1%} ({where}).", metrics=metrics,
                            evidence=(table, every_example(generations, scored)))
     wrong = [x.id for x in scored["tuned"] if x.outcome is not Outcome.CORRECT]
-    cause = ("most outputs are unparsable: fix the format first (behaviour.answer_rate)"
+    cause = (f"most outputs are unparsable: fix the format first ({see('behaviour.answer_rate')})"
              if t["unparsable"] > t["n"] / 2 else
              "the answers parse but are wrong: too little training (steps, lr), a task too hard for "
              "the model, or eval data from another distribution than train")
     return CheckResult(
-        "behaviour.accuracy", Status.FAIL, t["accuracy"], f">= {min_accuracy}",
+        Status.FAIL, t["accuracy"], f">= {min_accuracy}",
         f"Tuned accuracy {t['accuracy']:.1%} ({where}) is below {min_accuracy:.0%}; {cause}.",
         "Read the failing examples below; if the format is right, train longer or on more data; "
         "re-threshold with [gates.\"behaviour.accuracy\"] min_accuracy if the bar is wrong for this task.",
@@ -181,7 +182,7 @@ def stop_rate(generations: Mapping[str, GenerationSet], *, min_rate: float = 0.9
                "stop_ids": generations["tuned"].settings.get("stop_ids")}
     table = Table("finish reasons (tuned)", ("reason", "count"), tuple(sorted(reasons.items())))
     if n and rate >= min_rate:
-        return CheckResult("behaviour.stop_rate", Status.PASS, rate, f">= {min_rate}",
+        return CheckResult(Status.PASS, rate, f">= {min_rate}",
                            f"{stopped}/{n} tuned outputs ended by EOS/stop.", metrics=metrics,
                            evidence=(table,))
     open_ids = [g.id for g in items if g.finish_reason not in (FinishReason.EOS, FinishReason.STOP)]
@@ -189,14 +190,14 @@ def stop_rate(generations: Mapping[str, GenerationSet], *, min_rate: float = 0.9
     time_note = (f" {timed} were cut by the wall-time cap ([generation] max_time), not by length."
                  if timed else "")
     return CheckResult(
-        "behaviour.stop_rate", Status.FAIL, rate, f">= {min_rate}",
+        Status.FAIL, rate, f">= {min_rate}",
         f"Only {stopped}/{n} tuned outputs ({rate:.1%}) ended by EOS/stop; the rest ran to "
         f"max_new_tokens={metrics['max_new_tokens']}.{time_note} The model never learned to stop. "
         "Most likely causes: EOS was never appended to the training completions (trl#1623); "
         "pad_token == eos_token with a collator that masks labels by pad id (unsloth#416); "
         f"or inference stops on another token than the one training ended with (stop ids {metrics['stop_ids']}).",
         "Append EOS (or the template's turn-end token) to every completion and keep it trained "
-        "(pretrain.eos_trained), use a pad token distinct from EOS, and put the trained end token in "
+        f"({see('labels.eos_trained')}), use a pad token distinct from EOS, and put the trained end token in "
         "generation_config.eos_token_id; then retrain.",
         metrics=metrics, evidence=(table,) + _examples(open_ids, generations, None, "outputs that never stopped"))
 
@@ -213,13 +214,13 @@ def no_role_leak(generations: Mapping[str, GenerationSet], markers: Sequence[str
     metrics = {"n": n, "leaking": len(leaks), "markers": list(markers),
                "by_marker": dict(Counter(leaks.values()))}
     if rate <= max_rate:
-        return CheckResult("behaviour.no_role_leak", Status.PASS, rate, f"<= {max_rate}",
+        return CheckResult(Status.PASS, rate, f"<= {max_rate}",
                            f"No tuned output contains a role header or template token "
                            f"({len(markers)} markers searched)." if not leaks else
                            f"{len(leaks)}/{n} outputs leak, within the threshold.", metrics=metrics)
     top = Counter(leaks.values()).most_common(3)
     return CheckResult(
-        "behaviour.no_role_leak", Status.FAIL, rate, f"<= {max_rate}",
+        Status.FAIL, rate, f"<= {max_rate}",
         f"{len(leaks)}/{n} tuned outputs ({rate:.1%}) contain role headers / template tokens "
         f"(most common: {', '.join(f'{m!r} x{c}' for m, c in top)}): the model writes the next turn "
         "instead of stopping. Most likely: the turn-end token is not trained or not a stop token "
@@ -240,15 +241,16 @@ def not_empty(generations: Mapping[str, GenerationSet], *, max_rate: float = 0.0
     rate = _rate(len(empty), n) if n else 1.0
     metrics = {"n": n, "empty": len(empty)}
     if n and rate <= max_rate:
-        return CheckResult("behaviour.not_empty", Status.PASS, rate, f"<= {max_rate}",
+        return CheckResult(Status.PASS, rate, f"<= {max_rate}",
                            f"{len(empty)}/{n} tuned outputs are empty.", metrics=metrics)
     first = Counter(generations["tuned"].by_id()[i].raw_text[:20] for i in empty).most_common(2)
     return CheckResult(
-        "behaviour.not_empty", Status.FAIL, rate, f"<= {max_rate}",
+        Status.FAIL, rate, f"<= {max_rate}",
         f"{len(empty)}/{n} tuned outputs ({rate:.1%}) are empty or whitespace (raw starts: {first}). "
         "Most likely: the model emits EOS at once (EOS over-trained, or the prompt ends where the "
         "training prompt put the EOS), only special tokens, or the wall-time cap cut the pass.",
-        "Compare the inference prompt with training's (pretrain.prompt_parity); make sure training "
+        f"Compare the inference prompt with training's ({see('format.train_infer_aligned')}); "
+        "make sure training "
         "labels hold the answer before EOS; raise [generation] max_time if outputs were cut.",
         metrics=metrics, evidence=_examples(empty, generations, None, "empty outputs"))
 
@@ -264,7 +266,7 @@ def adapter_effect(tuned_logits, base_logits, generations: Mapping[str, Generati
     """Max |Δ logit| between the adapter and ``disable_adapter()`` on probe sequences must
     exceed ``min_logit_delta``, and not (nearly) every generation may equal the base's."""
     if base_logits is None:
-        return CheckResult("behaviour.adapter_effect", Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            "No adapter configured (fully fine-tuned or base-only model).")
     delta = _max_abs(tuned_logits, base_logits)
     tuned, base = generations["tuned"].items, generations["base"].by_id()
@@ -274,18 +276,19 @@ def adapter_effect(tuned_logits, base_logits, generations: Mapping[str, Generati
                "probe_tokens": int(tuned_logits.shape[0]), "load_notes": list(notes)}
     threshold = f"max |Δlogit| > {min_logit_delta:g} and identical rate <= {max_identical_rate}"
     if delta > min_logit_delta and identical <= max_identical_rate:
-        return CheckResult("behaviour.adapter_effect", Status.PASS, delta, threshold,
+        return CheckResult(Status.PASS, delta, threshold,
                            f"The adapter moves logits by up to {delta:.3g}; {identical:.0%} of outputs "
                            "equal the base's.", metrics=metrics)
     load = (" Loading reported: " + " | ".join(_clip(n, 300) for n in notes) + ".") if notes else ""
     what = (f"max |Δlogit| = {delta:.3g} (≤ {min_logit_delta:g})" if delta <= min_logit_delta
             else f"{identical:.0%} of generations are identical to the base's")
     return CheckResult(
-        "behaviour.adapter_effect", Status.FAIL, delta, threshold,
+        Status.FAIL, delta, threshold,
         f"The adapter has no effect: {what}; {len(same)}/{len(tuned)} outputs equal the base's.{load} "
         "Most likely: the adapter's keys did not match the model so peft loaded nothing (renamed "
         "modules, adapter from another base or peft version — peft#2787), lora_B is still all zeros "
-        "(trained with lr 0 or without input grads — artifact.lora_b_nonzero), or the serving code never "
+        f"(trained with lr 0 or without input grads — {see('artifact.lora_b_nonzero')}), "
+        "or the serving code never "
         "attached the adapter (unsloth#2142).",
         "Load with PeftModel.from_pretrained and read its missing/unexpected-key warnings; run the "
         "artifact.* checks on the adapter; retrain if lora_B is zero.",
@@ -297,10 +300,10 @@ def merge_parity(tuned_logits, merged_logits, merged_source: str = "the merged m
                  min_agreement: float = 0.99) -> CheckResult:
     """Top-1 next-token agreement between adapter and merged weights on probe sequences."""
     if merged_logits is None:
-        return CheckResult("behaviour.merge_parity", Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            "No adapter configured: nothing to merge.")
     if tuned_logits.shape != merged_logits.shape:
-        return CheckResult("behaviour.merge_parity", Status.FAIL, 0.0, f">= {min_agreement}",
+        return CheckResult(Status.FAIL, 0.0, f">= {min_agreement}",
                            f"The merged model's logits have shape {tuple(merged_logits.shape)}, the "
                            f"adapter's {tuple(tuned_logits.shape)}: the merged model has another vocabulary.",
                            "Merge into the same base the adapter was trained on (resize embeddings first).")
@@ -309,12 +312,12 @@ def merge_parity(tuned_logits, merged_logits, merged_source: str = "the merged m
     delta = _max_abs(tuned_logits, merged_logits)
     metrics = {"probe_tokens": int(top_t.numel()), "max_abs_logit_delta": delta, "merged_source": merged_source}
     if agree >= min_agreement:
-        return CheckResult("behaviour.merge_parity", Status.PASS, agree, f">= {min_agreement}",
+        return CheckResult(Status.PASS, agree, f">= {min_agreement}",
                            f"Merged ({merged_source}) and adapter top-1 agree on {agree:.2%} of "
                            f"{top_t.numel()} probe tokens (max |Δlogit| {delta:.3g}).", metrics=metrics)
     diff = (top_t != top_m).nonzero().flatten()[:MAX_ROWS].tolist()
     return CheckResult(
-        "behaviour.merge_parity", Status.FAIL, agree, f">= {min_agreement}",
+        Status.FAIL, agree, f">= {min_agreement}",
         f"Merged weights ({merged_source}) agree with the adapter on only {agree:.2%} of "
         f"{top_t.numel()} next tokens "
         f"(max |Δlogit| {delta:.3g}). Most likely: merged into a quantized (4/8-bit) base and "
@@ -338,7 +341,7 @@ def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str,
     values = [s.score for s in tuned if s.score is not None]
     scorer = scorer_name or "exact match (1 correct / 0 otherwise; no [scoring] scorer configured)"
     if len(values) < 2:
-        return CheckResult("behaviour.reward_spread", Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            f"Fewer than 2 scored outputs (scorer: {scorer}).")
     std = statistics.pstdev(values)
     by_id = {s.id: s for s in tuned}
@@ -348,11 +351,11 @@ def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str,
                "n": len(values), "scorer": scorer, "classes": counts}
     table = Table("tuned outputs by class", ("class", "count"), tuple((c, counts[c]) for c in CLASSES))
     if std > min_std:
-        return CheckResult("behaviour.reward_spread", Status.PASS, std, f"> {min_std}",
+        return CheckResult(Status.PASS, std, f"> {min_std}",
                            f"Scores vary (std {std:.4g}, range {min(values):.4g}..{max(values):.4g}; "
                            f"scorer: {scorer}).", metrics=metrics, evidence=(table,))
     if scorer_name is None and all(s.outcome is Outcome.CORRECT for s in tuned):
-        return CheckResult("behaviour.reward_spread", Status.PASS, std, f"> {min_std}",
+        return CheckResult(Status.PASS, std, f"> {min_std}",
                            "Every output is correct, so exact-match scores are all 1: no spread "
                            "needed.", metrics=metrics, evidence=(table,))
     main = max(CLASSES, key=lambda c: counts[c]) if any(counts.values()) else None
@@ -365,7 +368,7 @@ def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str,
         if c:
             notes[g.id] = ", ".join(c)
     return CheckResult(
-        "behaviour.reward_spread", Status.FAIL, std, f"> {min_std}",
+        Status.FAIL, std, f"> {min_std}",
         f"Every one of {len(values)} tuned outputs got the same score {values[0]:.4g} (scorer: {scorer}): "
         f"there is no learning signal and no ranking.{cls} A format penalty applied to every sample "
         "(e.g. all -10.00) means the outputs never match the expected format; a scorer that returns a "
@@ -391,7 +394,7 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
     rows = [(s.score, len(tuned[s.id].text), s.outcome.value, tuned[s.id].finish_reason.value)
             for s in scored["tuned"] if s.score is not None and s.id in tuned]
     if len(rows) < min_examples:
-        return CheckResult("behaviour.length_bias", Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            f"Only {len(rows)} scored outputs (need {min_examples}).")
     scores, lengths = [r[0] for r in rows], [r[1] for r in rows]
     by_reason: dict[str, list[float]] = {}
@@ -419,28 +422,28 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
     overall_note = (f" Overall ρ = {metrics['overall_rho']:.3f} (it also reflects which questions were "
                     "answered correctly)." if "overall_rho" in metrics else "")
     if not per_class:
-        return CheckResult("behaviour.length_bias", Status.PASS, 0.0, threshold,
+        return CheckResult(Status.PASS, 0.0, threshold,
                            "Within each correctness class the scores do not vary (or too few outputs to "
                            f"measure): the score depends on correctness, not on length.{overall_note}",
                            metrics=metrics, evidence=evidence)
     cls, n, rho, p = max(per_class, key=lambda x: abs(x[2]))
     metrics.update(rho=rho, p_value=p, worst_class=cls)
     if abs(rho) < warn_rho:
-        return CheckResult("behaviour.length_bias", Status.PASS, rho, threshold,
+        return CheckResult(Status.PASS, rho, threshold,
                            f"Among outputs of equal correctness, score and length are weakly related "
                            f"(largest |ρ|: {rho:.3f} among {n} {cls} outputs, p = {p:.3g}).{overall_note}",
                            metrics=metrics, evidence=evidence)
     status = Status.FAIL if abs(rho) >= fail_rho else Status.WARN
     direction = "longer outputs score higher" if rho > 0 else "shorter outputs score higher"
     return CheckResult(
-        "behaviour.length_bias", status, rho, threshold,
+        status, rho, threshold,
         f"Scores track output length: among {n} {cls} outputs Spearman ρ = {rho:.3f} (p = {p:.3g}); "
         f"{direction} although they are equally right.{overall_note} Most likely: the scorer rewards or "
         "penalises length rather than correctness (a reported '> 500 chars = failure' heuristic "
         "invalidated a whole evaluation), or long outputs are the ones that never stopped (see mean "
         "score by finish reason in the metrics).",
         "Score the extracted answer, not the raw text length; if length matters, make it an explicit, "
-        "separate criterion; check behaviour.stop_rate.", metrics=metrics, evidence=evidence)
+        f"separate criterion; check {see('behaviour.stop_rate')}.", metrics=metrics, evidence=evidence)
 
 
 def _bucket(scores: Sequence[float], lengths: Sequence[int], cuts: Sequence[int]):
@@ -473,12 +476,12 @@ def sentinel(scored: Mapping[str, Sequence[Scored]], raw_scored: Mapping[str, Se
         if rates[("tuned", "raw")] < 0.5 * rates[("tuned", "formatted")]:
             note = " The tuned model needs the formatted prompt (raw-question answer rate " \
                    f"{rates[('tuned', 'raw')]:.0%}): serve it with the same prompt builder."
-        return CheckResult("behaviour.sentinel", Status.PASS, base_rate, f"<= {max_base_rate}",
+        return CheckResult(Status.PASS, base_rate, f"<= {max_base_rate}",
                            f"The base answers in the trained format on {base_rate:.0%} of formatted "
                            f"prompts: the format is learned by tuning, not cued by the prompt.{note}",
                            metrics=metrics, evidence=(table,))
     return CheckResult(
-        "behaviour.sentinel", Status.FAIL, base_rate, f"<= {max_base_rate}",
+        Status.FAIL, base_rate, f"<= {max_base_rate}",
         f"The base, with the adapter disabled, already answers in the trained format on {base_rate:.0%} "
         f"of formatted prompts (raw question: {rates[('base', 'raw')]:.0%}). The format cue alone makes "
         "it follow the task, so the tuned score does not measure what tuning added. Most likely: the "

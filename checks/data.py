@@ -6,7 +6,7 @@ import traceback
 from collections.abc import Callable, Iterable
 
 from sftcheck.checks.support.hook_failures import hook_failed
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table, Text
 from sftcheck.checks.support.rows import DataAudit, Example, TrainRow, TrainSet
 from sftcheck.checks.support.spans import last_trained, trained_positions, truncate
@@ -25,7 +25,7 @@ def schema(train: DataAudit, eval: DataAudit | None = None, *, max_bad_rows: int
     unreadable = [a for a in audits if a.error]
     if unreadable:
         a = unreadable[0]
-        return CheckResult("data.schema", Status.FAIL, "unreadable", "every file readable",
+        return CheckResult(Status.FAIL, "unreadable", "every file readable",
                            f"{a.file} could not be read: {a.error}",
                            fix="Point [data] train / eval at a .jsonl, .json (array) or .parquet file.",
                            metrics=metrics)
@@ -33,7 +33,7 @@ def schema(train: DataAudit, eval: DataAudit | None = None, *, max_bad_rows: int
     if empty:
         a = empty[0]
         return CheckResult(
-            "data.schema", Status.FAIL, 0, "> 0 valid rows",
+            Status.FAIL, 0, "> 0 valid rows",
             f"{a.file} has no usable rows ({a.rows} rows read, {a.problem_count} do not fit schema "
             f"{a.schema!r}). Training on it would do nothing or crash.",
             fix="Check the path and the schema ([data] schema, question_field, answer_field).",
@@ -41,14 +41,14 @@ def schema(train: DataAudit, eval: DataAudit | None = None, *, max_bad_rows: int
     if bad > max_bad_rows:
         p = next(p for a in audits for p in a.problems)
         return CheckResult(
-            "data.schema", Status.FAIL, bad, f"<= {max_bad_rows} rows that do not fit",
+            Status.FAIL, bad, f"<= {max_bad_rows} rows that do not fit",
             f"{bad} rows do not fit their schema; first: {p.file} row {p.row}: field {p.field!r}: "
             f"{p.problem}. Trainers drop or crash on such rows (a KeyError mid-epoch).",
             fix=f"Repair or remove the rows listed below (first: row {p.row} of {p.file}), or declare "
                 "the right [data] schema / question_field / answer_field.",
             metrics=metrics, evidence=(table,))
     rows = sum(a.valid for a in audits)
-    return CheckResult("data.schema", Status.PASS, bad, f"<= {max_bad_rows} rows that do not fit",
+    return CheckResult(Status.PASS, bad, f"<= {max_bad_rows} rows that do not fit",
                        f"{rows} rows parse ({', '.join(f'{a.file}: {a.schema}' for a in audits)}).",
                        metrics=metrics, evidence=(table,) if table.rows else ())
 
@@ -57,7 +57,7 @@ def schema(train: DataAudit, eval: DataAudit | None = None, *, max_bad_rows: int
 def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: float = 0.05) -> CheckResult:
     """Rows at ``max_length``, rows whose prompt alone fills it (0 labels left) and truncated
     rows that lose the answer's end token; fail when the last two exceed ``max_bad_share``."""
-    failed = hook_failed("data.truncation", train.failures, len(train.rows) + len(train.failures))
+    failed = hook_failed(train.failures, len(train.rows) + len(train.failures))
     if failed:
         return failed
     n = len(train.rows)
@@ -92,7 +92,7 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
     threshold = f"<= {max_bad_share:g} of rows lose labels or EOS to truncation"
     if share > max_bad_share:
         return CheckResult(
-            "data.truncation", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"{len(bad)} of {n} rows ({share:.1%}) exceed max_length={max_length}: {len(prompt_fills)} "
             f"keep no label at all (the prompt alone fills it) and {len(lost_end)} lose the end of the "
             f"answer or its EOS (longest row {metrics['longest_row']} tokens). The model learns "
@@ -102,11 +102,11 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
             metrics=metrics, evidence=tuple(evidence))
     if bad or at_max:
         return CheckResult(
-            "data.truncation", Status.WARN, share, threshold,
+            Status.WARN, share, threshold,
             f"{len(at_max)} rows reach max_length={max_length}; {len(bad)} lose labels or EOS "
             "(below the threshold).", fix="Raise max_length or drop the listed rows.",
             metrics=metrics, evidence=tuple(evidence))
-    return CheckResult("data.truncation", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"No row reaches max_length={max_length} (longest {metrics['longest_row']} tokens).",
                        metrics=metrics)
 
@@ -121,7 +121,7 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
                      *, max_bad_share: float = 0.0) -> CheckResult:
     """``parse(decoded trained span) == answer`` for every row: the eval parser and the
     training format agree, so a correct model is scored correct."""
-    failed = hook_failed("data.answer_roundtrip", train.failures, len(train.rows) + len(train.failures))
+    failed = hook_failed(train.failures, len(train.rows) + len(train.failures))
     if failed:
         return failed
     name = parser_name or getattr(parse, "__name__", "answer parser")
@@ -144,15 +144,15 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
     table = Table("training targets the parser does not read back", ("row", "gold", "target text", "parsed"),
                   tuple((r.row, r.answer, t, g) for r, t, g in bad[:20]))
     if not n:
-        return CheckResult("data.answer_roundtrip", Status.SKIP, None, threshold,
-                           "No training row has a trained target; see labels.not_all_masked.")
+        return CheckResult(Status.SKIP, None, threshold,
+                           f"No training row has a trained target; see {see('labels.not_all_masked')}.")
     if share > max_bad_share:
         r, t, g = bad[0]
         ev: tuple = (table,)
         if first_tb:
             ev += (Text("parser traceback", first_tb),)
         return CheckResult(
-            "data.answer_roundtrip", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"The answer parser ({name}) recovers the gold answer from only {n - len(bad)} of {n} training "
             f"targets ({share:.1%} not). First: row {r.row}: target {t!r} parsed as {g}, gold {r.answer!r}. "
             "The eval parser and the training format disagree: even a perfect model would score 0.",
@@ -160,7 +160,7 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
                 "set [format] answer_pattern to a regex that matches the training completion, or fix "
                 "[format] answer_parser / completion_template.",
             metrics={"rows": n, "not_recovered": len(bad)}, evidence=ev)
-    return CheckResult("data.answer_roundtrip", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"The parser ({name}) recovers the gold answer from {n - len(bad)} of {n} targets.",
                        metrics={"rows": n, "not_recovered": len(bad)},
                        evidence=(table,) if bad else ())
@@ -177,7 +177,7 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
     """Share of eval rows whose question appears in the training data, exactly and after
     normalisation.  Streams ``train``; memory is bounded by the eval set."""
     if eval is None:
-        return CheckResult("data.leakage", Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            "No eval data configured ([data] eval); nothing to compare.")
     exact: dict[str, list[Example]] = {}
     norm: dict[str, list[Example]] = {}
@@ -196,7 +196,7 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
         for e in norm.get(normalise(t.question), ()):
             hit_norm.setdefault(id(e), (e, t))
     if not n_eval:
-        return CheckResult("data.leakage", Status.SKIP, None, None, "The eval set is empty.")
+        return CheckResult(Status.SKIP, None, None, "The eval set is empty.")
     s_exact, s_norm = len(hit_exact) / n_eval, len(hit_norm) / n_eval
     metrics = {"eval_rows": n_eval, "train_rows": n_train, "exact_duplicates": len(hit_exact),
                "normalized_duplicates": len(hit_norm), "exact_share": s_exact, "normalized_share": s_norm}
@@ -208,7 +208,7 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
     if s_exact > max_exact_share or s_norm > max_normalized_share:
         e, t = pairs[0]
         return CheckResult(
-            "data.leakage", Status.FAIL, s_norm, threshold,
+            Status.FAIL, s_norm, threshold,
             f"{len(hit_exact)} of {n_eval} eval rows ({s_exact:.1%}) appear verbatim in the training data, "
             f"{len(hit_norm)} ({s_norm:.1%}) after normalising case/punctuation/spaces (first: eval row "
             f"{e.row} = train row {t.row}). Eval scores measure memorisation, not generalisation; "
@@ -218,7 +218,7 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
                 "normalised question — and regenerate with disjoint seeds.",
             metrics=metrics, evidence=(table,))
     status = Status.WARN if hit_norm else Status.PASS
-    return CheckResult("data.leakage", status, s_norm, threshold,
+    return CheckResult(status, s_norm, threshold,
                        f"{len(hit_exact)} exact and {len(hit_norm)} normalised duplicates among {n_eval} eval "
                        f"rows vs {n_train} training rows.", fix="De-duplicate the listed rows.",
                        metrics=metrics, evidence=(table,) if pairs else ())

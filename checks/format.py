@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from sftcheck.checks.support.hook_failures import hook_failed
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.rows import PromptSet, TrainSet
 from sftcheck.checks.support.spans import first_difference, first_trained, last_trained
@@ -31,7 +31,7 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
     """For each row, the served prompt's ids equal the training row's ids before its first
     trained token: the model is asked in exactly the format it was trained on."""
     failures = train.failures + prompts.failures
-    failed = hook_failed("format.train_infer_aligned", failures,
+    failed = hook_failed(failures,
                          len(train.rows) + len(train.failures))
     if failed:
         return failed
@@ -51,9 +51,10 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
     threshold = f"<= {max_bad_share:g} of rows differ"
     metrics = {"rows_compared": pairs, "rows_differing": len(bad)}
     if not pairs:
-        return CheckResult("format.train_infer_aligned", Status.SKIP, None, threshold,
+        return CheckResult(Status.SKIP, None, threshold,
                            "No row has a prompt/answer boundary to compare at (no trained tokens, or the "
-                           "prompt is trained); see labels.not_all_masked / labels.prompt_masked.",
+                           f"prompt is trained); see {see('labels.not_all_masked')} / "
+                           f"{see('labels.prompt_masked')}.",
                            metrics=metrics)
     if share > max_bad_share:
         r, p, prefix, i = bad[0]
@@ -65,7 +66,7 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
         elif i >= len(p.input_ids):
             extra = f" — training continues with {tokenizer.decode(prefix[i:], skip_special_tokens=False)!r}"
         return CheckResult(
-            "format.train_infer_aligned", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"In {len(bad)} of {pairs} rows ({share:.1%}) the inference prompt is not the training prompt. "
             f"First: row {r.row}, token {i}: training has {_tok(tokenizer, prefix, i)}, inference has "
             f"{_tok(tokenizer, p.input_ids, i)} ({where}{extra}). The model is asked in a format "
@@ -87,7 +88,7 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
         ev = (SideBySide(f"row {first.row}: identical", "training (up to the answer)",
                          _render(tokenizer, first.input_ids[:first_trained(first.labels) or 0]),
                          "inference prompt", _render(tokenizer, p.input_ids)),)
-    return CheckResult("format.train_infer_aligned", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"All {pairs} inference prompts equal their training prompts token for token.",
                        metrics=metrics, evidence=ev)
 
@@ -98,7 +99,7 @@ def bos_single(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share:
     ``tokenizer(text)``), one not at position 0, or none where the tokenizer adds one."""
     bos = getattr(tokenizer, "bos_token_id", None)
     if bos is None:
-        return CheckResult("format.bos_single", Status.SKIP, None, None, "The tokenizer defines no BOS token.")
+        return CheckResult(Status.SKIP, None, None, "The tokenizer defines no BOS token.")
     adds_bos = bool(tokenizer("a").input_ids[:1] == [bos])
     seqs = [("training", r.row, r.input_ids) for r in train.rows] + \
            [("inference", p.row, p.input_ids) for p in prompts.prompts]
@@ -120,7 +121,7 @@ def bos_single(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share:
         sides = sorted({b[0] for b in bad})
         doubled = any(b[2] > 1 for b in bad)
         return CheckResult(
-            "format.bos_single", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"{len(bad)} of {len(seqs)} sequences ({', '.join(sides)}) do not have exactly one leading BOS "
             f"{tokenizer.bos_token!r}; first: {side} row {row}: {why}. "
             + ("A doubled BOS is the mark of apply_chat_template(tokenize=False) (whose template already "
@@ -132,7 +133,7 @@ def bos_single(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share:
             metrics=metrics,
             evidence=(Table("sequences without exactly one leading BOS", ("side", "row", "BOS count", "problem"),
                             tuple(bad[:20])),))
-    return CheckResult("format.bos_single", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"All {len(seqs)} training and inference sequences start with exactly one BOS"
                        + ("" if adds_bos else " (or none, as the tokenizer adds none)") + ".", metrics=metrics)
 
@@ -150,8 +151,9 @@ def stop_tokens(train: TrainSet, stop_ids: Sequence[int], tokenizer, stop_source
     metrics = {"training_end_tokens": {names[t]: c for t, c in ends.items()},
                "stop_ids": sorted(stops), "stop_tokens": [names[t] for t in sorted(stops)], "stop_source": stop_source}
     if not total:
-        return CheckResult("format.stop_tokens", Status.SKIP, None, None,
-                           "No training row ends its labels with an EOS/EOT token; see labels.eos_trained.",
+        return CheckResult(Status.SKIP, None, None,
+                           "No training row ends its labels with an EOS/EOT token; "
+                           f"see {see('labels.eos_trained')}.",
                            metrics=metrics)
     covered = sum(c for t, c in ends.items()
                   if t in stops or tokenizer.decode([t], skip_special_tokens=False) in stop_strings)
@@ -160,7 +162,7 @@ def stop_tokens(train: TrainSet, stop_ids: Sequence[int], tokenizer, stop_source
     if share < min_share:
         missing = [names[t] for t in ends if t not in stops]
         return CheckResult(
-            "format.stop_tokens", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"Training teaches the model to end answers with {', '.join(map(repr, missing))} "
             f"({total - covered} of {total} rows), but inference stops only on "
             f"{[names[t] for t in sorted(stops)]} (from {stop_source or 'the generation config'}). "
@@ -169,6 +171,6 @@ def stop_tokens(train: TrainSet, stop_ids: Sequence[int], tokenizer, stop_source
             fix=f"Add the id(s) {[t for t in ends if t not in stops]} to generation_config.eos_token_id "
                 "(a list is allowed) and save it with the checkpoint, or to your server's stop ids.",
             metrics=metrics)
-    return CheckResult("format.stop_tokens", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"Inference stop ids {[names[t] for t in sorted(stops)]} include the training end "
                        f"token(s) {sorted(names[t] for t in ends)}.", metrics=metrics)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from sftcheck.checks.support import plots, stats
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
 
@@ -24,9 +24,9 @@ _STAT_FIX = ("Make sure both models are scored on the same eval rows with unique
              "column), then rerun.")
 
 
-def _unpaired(check_id: str, exc: stats.PairingError) -> CheckResult:
+def _unpaired(exc: stats.PairingError) -> CheckResult:
     return CheckResult(
-        id=check_id, status=Status.FAIL, value="unpaired", threshold="unique ids shared by both models",
+        status=Status.FAIL, value="unpaired", threshold="unique ids shared by both models",
         explanation=(f"The base and tuned results cannot be paired by example id: {exc}. A paired "
                      "test on mismatched examples would give a wrong verdict, so the gate refuses "
                      "to compute one. Likely causes: duplicate ids in the eval file (copied or "
@@ -60,25 +60,25 @@ def base_ceiling(base: Sequence[Scored], eval_ids: Sequence[str] | None = None, 
             stats.require_unique(eval_ids, "the eval data")
         vec = stats.correct_vector(base, "the base model's scores")
     except stats.PairingError as exc:
-        return _unpaired("gate.base_ceiling", exc)
+        return _unpaired(exc)
     n, k = len(vec), sum(vec.values())
     if n == 0:
-        return CheckResult("gate.base_ceiling", Status.FAIL, 0, f"<= {max_accuracy}",
+        return CheckResult(Status.FAIL, 0, f"<= {max_accuracy}",
                            "No base results: the eval set is empty.",
                            "Point [data] eval at a file with rows (and [generation] n_examples = 0 or more).")
     acc, ci = k / n, stats.wilson(k, n)
     unparsable = sum(s.outcome is Outcome.UNPARSABLE for s in base)
     metrics = {"accuracy": acc, "wilson_95": list(ci), "n": n, "correct": k, "unparsable": unparsable}
     if acc <= max_accuracy:
-        return CheckResult("gate.base_ceiling", Status.PASS, acc, f"<= {max_accuracy}",
+        return CheckResult(Status.PASS, acc, f"<= {max_accuracy}",
                            f"The base answers {k}/{n} correctly ({acc:.1%}, Wilson 95 % {_ci(ci)}), "
                            "low enough that a gain from fine-tuning is measurable.", metrics=metrics)
     return CheckResult(
-        "gate.base_ceiling", Status.FAIL, acc, f"<= {max_accuracy}",
+        Status.FAIL, acc, f"<= {max_accuracy}",
         f"The base model (adapter disabled) already answers {k}/{n} correctly ({acc:.1%}, Wilson 95 % "
         f"{_ci(ci)}), above the ceiling {max_accuracy:.0%}. The eval cannot show what fine-tuning "
         "added. Most likely causes, in order: the declared base is an instruct/chat model or already "
-        "contains the tuned weights (see gate.contamination); the eval questions leaked into "
+        f"contains the tuned weights (see {see('gate.contamination')}); the eval questions leaked into "
         "pre-training; the task is too easy or the scorer too lenient.",
         fix="Use the true pre-trained base ([model] base / base_id), a held-out eval set the base "
             "cannot solve, or a stricter answer pattern / scorer; or raise "
@@ -158,9 +158,9 @@ def tuned_floor(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Seque
     try:
         s = _summary(base, tuned, eval_ids)
     except stats.PairingError as exc:
-        return _unpaired("gate.tuned_floor", exc)
+        return _unpaired(exc)
     if s.n == 0:
-        return CheckResult("gate.tuned_floor", Status.FAIL, 0, f">= {min_accuracy}",
+        return CheckResult(Status.FAIL, 0, f">= {min_accuracy}",
                            "No tuned results: the eval set is empty.", "Point [data] eval at a file with rows.")
     table, data = summary(base, tuned, s, base_gen, tuned_gen)
     evidence = (table, _stats_table(s), *summary_plots(s, base, tuned, base_gen, tuned_gen,
@@ -169,7 +169,7 @@ def tuned_floor(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Seque
     counts = {o.value: sum(x.outcome is o for x in tuned) for o in Outcome}
     k = counts["correct"]
     if s.acc_tuned >= min_accuracy:
-        return CheckResult("gate.tuned_floor", Status.PASS, s.acc_tuned, f">= {min_accuracy}",
+        return CheckResult(Status.PASS, s.acc_tuned, f">= {min_accuracy}",
                            f"The tuned model answers {k}/{s.n} correctly ({s.acc_tuned:.1%}, Wilson 95 % "
                            f"{_ci(s.ci_tuned)}); base {s.acc_base:.1%}.", metrics=metrics, evidence=evidence)
     unp = counts["unparsable"]
@@ -179,7 +179,8 @@ def tuned_floor(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Seque
                  "inference prompt differs from the training prompt (see pretrain prompt-parity "
                  "checks), the model never learned to stop, or the answer pattern is wrong")
         fix = ("Compare the inference prompt with the training prompt token by token, check "
-               "behaviour.answer_rate / behaviour.stop_rate, and fix [format] answer_pattern.")
+               f"{see('behaviour.answer_rate')} / {see('behaviour.stop_rate')}, "
+               "and fix [format] answer_pattern.")
     else:
         cause = (f"{counts['incorrect']} of the {s.n - k} misses are parsed but wrong: the model "
                  "learned the format but not the task - too few steps or examples, a learning rate "
@@ -188,7 +189,7 @@ def tuned_floor(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Seque
                "training loss curve; lower [gates.\"gate.tuned_floor\"] min_accuracy only if the "
                "task is known to be harder.")
     return CheckResult(
-        "gate.tuned_floor", Status.FAIL, s.acc_tuned, f">= {min_accuracy}",
+        Status.FAIL, s.acc_tuned, f">= {min_accuracy}",
         f"The tuned model answers {k}/{s.n} correctly ({s.acc_tuned:.1%}, Wilson 95 % {_ci(s.ci_tuned)}), "
         f"below the floor {min_accuracy:.0%}. {cause}.", fix=fix, metrics=metrics, evidence=evidence)
 
@@ -219,7 +220,7 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
     try:
         paired = stats.pair(base, tuned, eval_ids)
     except stats.PairingError as exc:
-        return _unpaired("gate.mcnemar", exc)
+        return _unpaired(exc)
     s = stats.summarize(paired, alpha=max_p)
     b, c = s.b, s.c
     metrics = s.as_metrics()
@@ -231,7 +232,7 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
     thr = f"< {max_p} with c > b"
     need = stats.min_discordant(max_p)
     if s.pvalue < max_p and c > b:
-        return CheckResult("gate.mcnemar", Status.PASS, s.pvalue, thr,
+        return CheckResult(Status.PASS, s.pvalue, thr,
                            f"Of {s.n} paired examples the tuned model alone is right on c = {c}, the base "
                            f"alone on b = {b}; exact McNemar p = {s.pvalue:.3g}.",
                            metrics=metrics, evidence=evidence)
@@ -251,7 +252,7 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
     if b + c == 0:
         why = (f"The two models agree on every one of the {s.n} examples (b = c = 0): there is no "
                "evidence of any difference. Most likely the adapter is not applied at inference "
-               "(see behaviour.adapter_effect) or it is untrained (lora_B all zero)."
+               f"(see {see('behaviour.adapter_effect')}) or it is untrained (lora_B all zero)."
                + (f" Also: {why}" if small and s.n < need else ""))
         fix = ("Check that the adapter loads and changes the logits; then retrain if it is inert."
                + (f" {fix}" if small and s.n < need else ""))
@@ -265,7 +266,7 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
                f"p = {s.pvalue:.3g}. The gain is small relative to the noise; about "
                f"{_fmt_n(s.n_needed)} examples per model would give 80 % power at h = {s.h:.2f}.")
         fix = "Evaluate on more examples or improve training so the gain is larger."
-    return CheckResult("gate.mcnemar", Status.FAIL, s.pvalue, thr, why, fix=fix,
+    return CheckResult(Status.FAIL, s.pvalue, thr, why, fix=fix,
                        metrics=metrics, evidence=evidence)
 
 
@@ -280,20 +281,22 @@ def effect_size(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Seque
     try:
         s = _summary(base, tuned, eval_ids)
     except stats.PairingError as exc:
-        return _unpaired("gate.effect_size", exc)
+        return _unpaired(exc)
     metrics = s.as_metrics()
     ev = (_stats_table(s),)
     if s.n and s.h >= min_h:
-        return CheckResult("gate.effect_size", Status.PASS, s.h, f">= {min_h}",
+        return CheckResult(Status.PASS, s.h, f">= {min_h}",
                            f"Cohen's h = {s.h:.2f} (accuracy {s.acc_base:.1%} -> {s.acc_tuned:.1%}).",
                            metrics=metrics, evidence=ev)
     return CheckResult(
-        "gate.effect_size", Status.FAIL, s.h, f">= {min_h}",
+        Status.FAIL, s.h, f">= {min_h}",
         f"Cohen's h = {s.h:.2f} for accuracy {s.acc_base:.1%} (base) -> {s.acc_tuned:.1%} (tuned), below "
         f"{min_h}: the fine-tune changes accuracy by {s.diff:+.1%} (paired bootstrap 95 % "
         f"{_ci(s.diff_ci)}), too little to matter. Likely causes: an under-trained or inert adapter, a "
-        "prompt mismatch at inference, or a base that already solves the task (see gate.base_ceiling).",
-        fix="Check behaviour.adapter_effect and the pretrain prompt-parity checks; train longer or on "
+        "prompt mismatch at inference, or a base that already solves the task "
+        f"(see {see('gate.base_ceiling')}).",
+        fix=f"Check {see('behaviour.adapter_effect')} and the prompt parity "
+            f"({see('format.train_infer_aligned')}); train longer or on "
             "more data.", metrics=metrics, evidence=ev)
 
 
@@ -401,7 +404,7 @@ def contamination(info: BaseProvenance, base_accuracy: float | None = None, *,
     threshold = "0 contamination signals"
     if fails:
         return CheckResult(
-            "gate.contamination", Status.FAIL, value, threshold,
+            Status.FAIL, value, threshold,
             "The declared base does not look like a plain pre-trained base: " + "; ".join(fails + warns)
             + ". An instruct/chat model (or one that already contains the tuned weights) used as the "
               "'base' makes the base-vs-tuned comparison meaningless: the base already follows the "
@@ -411,14 +414,14 @@ def contamination(info: BaseProvenance, base_accuracy: float | None = None, *,
                 "the adapter disabled on that model.", metrics=metrics, evidence=(table,))
     if warns:
         return CheckResult(
-            "gate.contamination", Status.WARN, value, threshold,
+            Status.WARN, value, threshold,
             "No name marker or score points to an instruct base, but " + "; ".join(warns)
             + ". Some true base models ship a template (Qwen2.5 bases do); an instruct model always does.",
             fix="Confirm on the model card that the base is the pre-trained (not instruct) variant.",
             metrics=metrics, evidence=(table,))
     note = "" if info.adapter_base else (" The adapter does not record its base (base_model_name_or_path "
                                           "is null), so base identity could not be cross-checked.")
-    return CheckResult("gate.contamination", Status.PASS, value, threshold,
+    return CheckResult(Status.PASS, value, threshold,
                        "No instruct/chat markers, no chat template in the base folder"
                        + ("" if base_accuracy is None else f", base accuracy {base_accuracy:.1%}") + "." + note,
                        metrics=metrics, evidence=(table,))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sftcheck.checks.support.hook_failures import hook_failed
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 from sftcheck.checks.support.rows import TrainRow, TrainSet
 from sftcheck.checks.support.spans import first_trained, last_trained, trained_positions, trained_runs
@@ -31,7 +31,7 @@ def _ws(s: str) -> str:
 @check("labels.not_all_masked", stage="pretrain", title="Every row has trainable tokens")
 def not_all_masked(train: TrainSet, tokenizer, *, max_zero_share: float = 0.05) -> CheckResult:
     """Rows with 0 trainable labels: warn on any, fail above ``max_zero_share`` or when all are 0."""
-    failed = hook_failed("labels.not_all_masked", train.failures, _total(train))
+    failed = hook_failed(train.failures, _total(train))
     if failed:
         return failed
     n = len(train.rows)
@@ -43,11 +43,11 @@ def not_all_masked(train: TrainSet, tokenizer, *, max_zero_share: float = 0.05) 
     evidence = strips(train.rows, zero, tokenizer, train.end_ids)
     threshold = f"<= {max_zero_share:g} of rows with 0 trained tokens (and not all)"
     if not n:
-        return CheckResult("labels.not_all_masked", Status.FAIL, 1.0, threshold,
-                           "No training rows were produced.", fix="Fix data.schema first.")
+        return CheckResult(Status.FAIL, 1.0, threshold,
+                           "No training rows were produced.", fix=f"Fix {see('data.schema')} first.")
     if zero and (len(zero) == n or share > max_zero_share):
         return CheckResult(
-            "labels.not_all_masked", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"{len(zero)} of {n} rows ({share:.1%}) have every label = -100: "
             f"{'NOTHING is trained (loss 0, the adapter learns nothing)' if len(zero) == n else 'those rows train nothing'}. "
             "Most likely the response marker your collator searches for never matches the rendered "
@@ -58,11 +58,11 @@ def not_all_masked(train: TrainSet, tokenizer, *, max_zero_share: float = 0.05) 
                 "length, or raise max_length.",
             metrics=metrics, evidence=evidence)
     if zero:
-        return CheckResult("labels.not_all_masked", Status.WARN, share, threshold,
+        return CheckResult(Status.WARN, share, threshold,
                            f"{len(zero)} of {n} rows have no trainable token (below the threshold).",
                            fix="Inspect the failing rows' strips; drop or repair them.",
                            metrics=metrics, evidence=evidence)
-    return CheckResult("labels.not_all_masked", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"All {n} rows train at least one token (mean {metrics['mean_trained_tokens']:.1f}).",
                        metrics=metrics, evidence=evidence)
 
@@ -72,7 +72,7 @@ def prompt_masked(train: TrainSet, tokenizer, *, max_bad_share: float = 0.01,
                   max_trained_share: float = 0.95) -> CheckResult:
     """A row trains its prompt when its first token is trained, its trained share exceeds
     ``max_trained_share``, or the trained text contains the question."""
-    failed = hook_failed("labels.prompt_masked", train.failures, _total(train))
+    failed = hook_failed(train.failures, _total(train))
     if failed:
         return failed
     bad: list[tuple[TrainRow, str]] = []
@@ -99,7 +99,7 @@ def prompt_masked(train: TrainSet, tokenizer, *, max_bad_share: float = 0.01,
     if share_bad > max_bad_share:
         r, why = bad[0]
         return CheckResult(
-            "labels.prompt_masked", Status.FAIL, share_bad, threshold,
+            Status.FAIL, share_bad, threshold,
             f"{len(bad)} of {n} rows ({share_bad:.1%}) train their prompt (first: row {r.row}: {why}; mean "
             f"trained share {metrics['mean_trained_share']:.0%}). Training on inputs wastes capacity on "
             "predicting questions and dilutes the answer loss; the usual cause is labels = input_ids "
@@ -110,7 +110,7 @@ def prompt_masked(train: TrainSet, tokenizer, *, max_bad_share: float = 0.01,
             metrics=metrics,
             evidence=(Table("rows training the prompt", ("row", "why"), tuple((r.row, w) for r, w in bad[:20])),)
             + evidence)
-    return CheckResult("labels.prompt_masked", Status.PASS, share_bad, threshold,
+    return CheckResult(Status.PASS, share_bad, threshold,
                        f"{n - len(bad)} of {n} rows mask their prompt (mean trained share "
                        f"{metrics['mean_trained_share']:.0%}).", metrics=metrics, evidence=evidence[:3])
 
@@ -120,7 +120,7 @@ def response_span(train: TrainSet, tokenizer, expected_completion: str | None = 
                   max_bad_share: float = 0.0) -> CheckResult:
     """The decoded trainable span contains the whole answer, none of the question, and — when
     ``expected_completion`` (e.g. ``" <answer>{answer}</answer>"``) is given — equals it."""
-    failed = hook_failed("labels.response_span", train.failures, _total(train))
+    failed = hook_failed(train.failures, _total(train))
     if failed:
         return failed
     bad: list[tuple[TrainRow, str, str]] = []
@@ -149,12 +149,12 @@ def response_span(train: TrainSet, tokenizer, expected_completion: str | None = 
                   tuple((r.row, r.answer, t, w) for r, t, w in bad[:20]))
     evidence = strips(train.rows, [r for r, _, _ in bad], tokenizer, train.end_ids)
     if not n:
-        return CheckResult("labels.response_span", Status.SKIP, None, threshold,
-                           "No training row has trained tokens; see labels.not_all_masked.")
+        return CheckResult(Status.SKIP, None, threshold,
+                           f"No training row has trained tokens; see {see('labels.not_all_masked')}.")
     if share > max_bad_share:
         r, t, w = bad[0]
         return CheckResult(
-            "labels.response_span", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"In {len(bad)} of {n} rows ({share:.1%}) the trained tokens are not the answer: first row {r.row} "
             f"trains {t!r} ({w}; gold {r.answer!r}). Likely the prompt/answer boundary is computed "
             "on different tokens than the row (a marker or length that does not match), or the "
@@ -162,7 +162,7 @@ def response_span(train: TrainSet, tokenizer, expected_completion: str | None = 
             fix="Mask exactly the prompt tokens (-100) and train the completion + EOS: compute the "
                 "boundary from len(tokenizer(prompt).input_ids) on the same text you train on.",
             metrics=metrics, evidence=(table,) + evidence)
-    return CheckResult("labels.response_span", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"All {n} rows train the answer and nothing of the prompt (span shape: "
                        f"{next(iter(wrappers), '?')!r}).", metrics=metrics, evidence=evidence[:3])
 
@@ -171,7 +171,7 @@ def response_span(train: TrainSet, tokenizer, expected_completion: str | None = 
 def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> CheckResult:
     """The last trained label of each row is EOS/EOT in at least ``min_share`` of rows,
     measured after the user's collator (catches pad == eos masking)."""
-    failed = hook_failed("labels.eos_trained", train.failures, _total(train))
+    failed = hook_failed(train.failures, _total(train))
     if failed:
         return failed
     end_ids = train.end_ids
@@ -203,7 +203,7 @@ def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> Check
         cause = causes[0][0] if causes else "no row has any trained label"
         pad_eos = pad is not None and pad == getattr(tokenizer, "eos_token_id", None)
         return CheckResult(
-            "labels.eos_trained", Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"Only {n - len(bad)} of {n} rows train an end token as their last label ({share:.1%}); most "
             f"common cause here: {cause}. A model never trained to emit EOS/EOT does not stop: "
             "it runs to max_new_tokens and rambles past the answer."
@@ -216,7 +216,7 @@ def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> Check
             metrics=metrics,
             evidence=(Table("rows not ending in EOS/EOT", ("row", "cause"), tuple((r.row, w) for r, w in bad[:20])),)
             + evidence)
-    return CheckResult("labels.eos_trained", Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"{n - len(bad)} of {n} rows end their labels with an end token.",
                        metrics=metrics, evidence=evidence[:3])
 
@@ -226,8 +226,7 @@ def padding_side(train: TrainSet, tokenizer, *, max_left_share: float = 0.0) -> 
     """Rows your collator padded on the left (trl#1842: left padding in training gave 0
     loss / shifted positions), or, with no collator configured, a tokenizer whose
     ``padding_side`` is "left" (the stock HF / TRL collators pad on that side)."""
-    cid = "labels.padding_side"
-    failed = hook_failed(cid, train.failures, _total(train))
+    failed = hook_failed(train.failures, _total(train))
     if failed:
         return failed
     n = len(train.rows)
@@ -241,7 +240,7 @@ def padding_side(train: TrainSet, tokenizer, *, max_left_share: float = 0.0) -> 
         table = Table("rows the collator padded on the left", ("row", "id", "padding before the row", "tokens"),
                       tuple((r.row, r.id, r.left_pad, len(r.input_ids)) for r in left[:20]))
         return CheckResult(
-            cid, Status.FAIL, share, threshold,
+            Status.FAIL, share, threshold,
             f"{len(left)} of {n} training rows were padded on the LEFT by {train.source}. Training with left "
             "padding shifts every position id of the real tokens (HF models do not derive position ids "
             "from the attention mask in training) and, with some attention kernels, gives a zero or "
@@ -251,7 +250,7 @@ def padding_side(train: TrainSet, tokenizer, *, max_left_share: float = 0.0) -> 
             metrics=metrics, evidence=(table,))
     if not train.collated and side == "left":
         return CheckResult(
-            cid, Status.WARN, share, threshold,
+            Status.WARN, share, threshold,
             "No collator is configured and the tokenizer's padding_side is 'left': the stock collators "
             "(DataCollatorWithPadding, DataCollatorForLanguageModeling, TRL's) pad on tokenizer.padding_side, "
             "so training batches would be left-padded (trl#1842). A tokenizer saved after setting 'left' "
@@ -260,5 +259,5 @@ def padding_side(train: TrainSet, tokenizer, *, max_left_share: float = 0.0) -> 
             "[format] collator so this check sees the batches your trainer builds.",
             metrics=metrics)
     how = f"by {train.source}" if train.collated else f"tokenizer padding_side = {side!r}, no collator configured"
-    return CheckResult(cid, Status.PASS, share, threshold,
+    return CheckResult(Status.PASS, share, threshold,
                        f"No training row is padded on the left ({how}).", metrics=metrics)

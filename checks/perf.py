@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 
 
@@ -58,7 +58,6 @@ def throughput(base: Throughput, tuned: Throughput, benchmark: str = "eval", *,
                min_examples_per_s: float = 0.0, min_tokens_per_s: float = 0.0) -> CheckResult:
     """Examples/s and generated tokens/s of base and tuned at the configured batch size
     (median of timed rounds, warm-up excluded) >= the configured minimums."""
-    cid = "perf.throughput"
     thr = f"examples/s >= {min_examples_per_s:g}, tokens/s >= {min_tokens_per_s:g}"
     table = throughput_table(base, tuned, benchmark)
     metrics = {
@@ -70,7 +69,7 @@ def throughput(base: Throughput, tuned: Throughput, benchmark: str = "eval", *,
                          "tokens_per_s_ratio": _ratio(tuned.tokens_per_s, base.tokens_per_s)}
     value = tuned.examples_per_s
     if not base.seconds or not tuned.seconds:
-        return CheckResult(cid, Status.ERROR, None, thr,
+        return CheckResult(Status.ERROR, None, thr,
                            "No timed rounds were recorded (every round was a warm-up, or the engine "
                            "failed).", fix="Set at least one timed round ([scoring] perf_rounds >= 1).",
                            metrics=metrics, evidence=(table,))
@@ -85,13 +84,13 @@ def throughput(base: Throughput, tuned: Throughput, benchmark: str = "eval", *,
                 f"{tuned.examples_per_s:.1f} ex/s, {tuned.tokens_per_s:.0f} tok/s{where} at batch size "
                 f"{tuned.batch_size} (median of {len(tuned.seconds)} timed rounds, warm-up excluded)")
     if not slow:
-        return CheckResult(cid, Status.PASS, value, thr, headline[0].upper() + headline[1:] + ".",
+        return CheckResult(Status.PASS, value, thr, headline[0].upper() + headline[1:] + ".",
                            metrics=metrics, evidence=(table,))
     return CheckResult(
-        cid, Status.FAIL, value, thr,
+        Status.FAIL, value, thr,
         "Too slow: " + "; ".join(slow) + f" ({headline}). Likely causes: running on the CPU or in "
         "float32 where a GPU / bf16 was intended, batch size 1, rows that never stop and run to "
-        "max_new_tokens (see behaviour.stop_rate), or the unmerged LoRA's extra matmuls.",
+        f"max_new_tokens (see {see('behaviour.stop_rate')}), or the unmerged LoRA's extra matmuls.",
         fix="Set [model] device / dtype, raise [generation] batch_size, fix stopping, or merge the "
             'adapter for serving; or lower [gates."perf.throughput"] min_examples_per_s for this machine.',
         metrics=metrics, evidence=(table,))

@@ -56,11 +56,10 @@ def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] |
                      label_threshold: float = 0.5) -> CheckResult:
     """Cohen's kappa between the judge's verdicts (``judge[id]``, a score or label) and the
     human labels (``human[id]``) >= ``min_kappa``.  SKIP when either is not configured."""
-    cid = "scoring.judge_calibrated"
     thr = f">= {min_kappa}"
     if judge is None or human is None:
         missing = "[scoring] scorer" if judge is None else "[scoring] human_labels"
-        return CheckResult(cid, Status.SKIP, None, thr,
+        return CheckResult(Status.SKIP, None, thr,
                            f"not configured: set {missing} to calibrate the judge against human labels.")
     unreadable = sorted(i for i in human if binary_label(human[i], label_threshold) is None)
     unreadable += sorted(i for i in judge if i in human and binary_label(judge[i], label_threshold) is None)
@@ -72,7 +71,7 @@ def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] |
         why = (f"None of the {len(human)} labelled ids in {source} has a judge verdict"
                if not unreadable else f"{len(unreadable)} label(s) could not be read as 0/1, e.g. "
                f"{unreadable[0]!r} = {human.get(unreadable[0], judge.get(unreadable[0]))!r}")
-        return CheckResult(cid, Status.FAIL, None, thr,
+        return CheckResult(Status.FAIL, None, thr,
                            f"{why}: nothing to compare, so the judge is uncalibrated.",
                            fix=f"Label the same example ids the judge scores (the `id` of each line of "
                                f"{source} must match an eval id) with 1/0 or correct/incorrect.",
@@ -94,14 +93,14 @@ def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] |
         evidence.append(Table("disagreements (first 20)", ("id", "judge", "human"),
                               tuple(disagreements[:20])))
     if not math.isfinite(k):
-        return CheckResult(cid, Status.WARN, k, thr,
+        return CheckResult(Status.WARN, k, thr,
                            f"Kappa is undefined on {len(pairs)} labels: every human label and every "
                            f"judge verdict falls in one class (raw agreement {agree:.1%}). A "
                            "calibration set needs both good and bad outputs.",
                            fix=f"Add outputs the humans judged the other way to {source}.",
                            metrics=metrics, evidence=tuple(evidence))
     if k >= min_kappa:
-        return CheckResult(cid, Status.PASS, k, thr,
+        return CheckResult(Status.PASS, k, thr,
                            f"Judge and humans agree on {agree:.1%} of {len(pairs)} labelled outputs "
                            f"(Cohen's kappa {k:.2f}).", metrics=metrics, evidence=tuple(evidence))
     judge_pos = sum(j for j, _ in pairs) / len(pairs)
@@ -116,7 +115,7 @@ def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] |
         cause = ("the judge's verdicts are close to chance relative to the humans: it is judging "
                  "something else (length, format) or the rubric differs from the humans'")
     return CheckResult(
-        cid, Status.FAIL, k, thr,
+        Status.FAIL, k, thr,
         f"Cohen's kappa between the judge and {source} is {k:.2f} on {len(pairs)} outputs (raw agreement "
         f"{agree:.1%}), below {min_kappa}: {cause}. Its scores cannot stand in for human judgement.",
         fix="Read the disagreements below; fix the judge's prompt/rubric or scale, or set "

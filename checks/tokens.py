@@ -29,12 +29,12 @@ def vocab_bounds(train: TrainSet, prompts: PromptSet, tokenizer, embedding_rows:
         missing = [t for t in template_special_tokens(chat_template) if t not in vocab]
         if missing:
             return CheckResult(
-                "tokens.vocab_bounds", Status.FAIL, len(missing), "template tokens in vocab",
+                Status.FAIL, len(missing), "template tokens in vocab",
                 f"Special tokens the chat template writes are not in the vocabulary: {missing} (they "
                 "are split into pieces and never act as markers).",
                 "Add them as special tokens (tokenizer.add_special_tokens) and resize the embedding, or "
                 "use the template the tokenizer was trained with.")
-        return CheckResult("tokens.vocab_bounds", Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            f"{rows_source}: token ids not checked against an embedding (the template's "
                            "special tokens do exist). Set [model] base to check them.")
     seqs = [("training", r.row, r.input_ids) for r in train.rows] + \
@@ -65,14 +65,14 @@ def vocab_bounds(train: TrainSet, prompts: PromptSet, tokenizer, embedding_rows:
                         "(they are split into pieces and never act as markers)")
     if problems:
         return CheckResult(
-            "tokens.vocab_bounds", Status.FAIL, max_id, threshold,
+            Status.FAIL, max_id, threshold,
             "; ".join(problems) + f". Embedding rows from {rows_source or 'the base'}.",
             fix="After adding tokens call model.resize_token_embeddings(len(tokenizer)) and train/save the "
                 "new rows (modules_to_save=['embed_tokens','lm_head']), or use the tokenizer the base "
                 "was trained with; add missing template tokens as special tokens.",
             metrics=metrics,
             evidence=(Table("ids beyond the embedding", ("side", "row", "max id"), tuple(over[:20])),) if over else ())
-    return CheckResult("tokens.vocab_bounds", Status.PASS, max_id, threshold,
+    return CheckResult(Status.PASS, max_id, threshold,
                        f"Max id {max_id} < {embedding_rows} embedding rows; len(tokenizer) = {n_tok}; "
                        f"{len(wanted)} special tokens present.", metrics=metrics)
 
@@ -139,15 +139,14 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
     similarity >= ``max_similarity`` to another row, or a norm < ``min_norm_ratio`` x the
     median row norm, unless the adapter trains that row (``trainable_token_indices`` /
     ``modules_to_save``)."""
-    cid = "tokens.format_embeddings_trained"
     threshold = f"max cosine to another row < {max_similarity}; norm >= {min_norm_ratio} x median"
     if embeddings is None:
-        return CheckResult(cid, Status.SKIP, None, threshold,
+        return CheckResult(Status.SKIP, None, threshold,
                            f"No embedding matrix to read ({source or 'no local safetensors for the base'}).")
     fmt = format_token_ids(train, tokenizer, min_row_share)
     ids = [t for t in fmt if t < embeddings.shape[0]]
     if not ids:
-        return CheckResult(cid, Status.SKIP, None, threshold, "No trained label tokens to inspect.")
+        return CheckResult(Status.SKIP, None, threshold, "No trained label tokens to inspect.")
     norms = embeddings.float().norm(dim=1)
     median = float(norms.median()) or 1.0
     sims, nearest = _nearest(embeddings, ids)
@@ -170,13 +169,13 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
                "embedding_source": source}
     if not flagged:
         how = " (the adapter trains the embedding rows)" if adapter_trains is None else ""
-        return CheckResult(cid, Status.PASS, worst, threshold,
+        return CheckResult(Status.PASS, worst, threshold,
                            f"{len(ids)} format tokens have distinct, trained-looking embedding rows{how}.",
                            metrics=metrics, evidence=(table,))
     listed = ", ".join(f"{n!r} (cosine {s:.2f} to {near!r}, norm {r:.2f} x median)"
                        for n, s, near, r in flagged[:6])
     return CheckResult(
-        cid, Status.FAIL, worst, threshold,
+        Status.FAIL, worst, threshold,
         f"{len(flagged)} of {len(ids)} tokens the model must emit look untrained in the base: {listed}. "
         "Tokens the base never saw keep near-identical (or zero / mean-initialised) rows, so the model "
         "cannot tell them apart: greedy decoding can still look perfect while sampling almost never "

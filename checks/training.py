@@ -63,13 +63,12 @@ def log_sane(trainer_state: Mapping[str, Any] | Unreadable | None, *, min_final_
     """Finite losses and grad norms, no loss of exactly 0, grad norm not all 0, trainable
     parameters > 0 when recorded, final loss <= max_final_loss; warns when the final loss is
     below ``min_final_loss`` (suspicious) or the loss did not go down."""
-    cid = "training.log_sane"
     if trainer_state is None:
-        return CheckResult(cid, Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            "No training log: no [model] training_log and no trainer_state.json in "
                            "the adapter folder.")
     if isinstance(trainer_state, Unreadable):
-        return CheckResult(cid, Status.FAIL, "unreadable", "a JSON trainer_state", trainer_state.reason,
+        return CheckResult(Status.FAIL, "unreadable", "a JSON trainer_state", trainer_state.reason,
                            "Point [model] training_log at the run's trainer_state.json (JSON object "
                            "with log_history).")
     history = trainer_state.get("log_history") or []
@@ -80,7 +79,7 @@ def log_sane(trainer_state: Mapping[str, Any] | Unreadable | None, *, min_final_
     threshold = (f"all finite, none exactly 0; final loss <= {max_final_loss} (warn below "
                  f"{min_final_loss}); grad norm not all 0; trainable params > 0")
     if not loss:
-        return CheckResult(cid, Status.WARN, "no losses", threshold,
+        return CheckResult(Status.WARN, "no losses", threshold,
                            "The training log has no 'loss' entries (logging_steps larger than the "
                            "run, or a log from another tool).",
                            "Set logging_steps so that a run logs at least a few losses.")
@@ -99,7 +98,7 @@ def log_sane(trainer_state: Mapping[str, Any] | Unreadable | None, *, min_final_
         evidence = (tail,)
 
     def result(status: Status, value: Any, explanation: str, fix: str) -> CheckResult:
-        return CheckResult(cid, status, value, threshold, explanation, fix, metrics=metrics, evidence=evidence)
+        return CheckResult(status, value, threshold, explanation, fix, metrics=metrics, evidence=evidence)
 
     bad = [(name, s, v) for name, series in (("loss", loss), ("grad_norm", grad), ("eval_loss", evals),
                                              ("train_loss", summary)) for s, v in series if not math.isfinite(v)]

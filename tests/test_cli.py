@@ -25,11 +25,11 @@ from sftcheck.checks.support.result import CheckResult, Status
 
 @check("demo.good", stage="pretrain", title="good")
 def good():
-    return CheckResult("demo.good", Status.PASS, 0, "== 0", "fine")
+    return CheckResult(Status.PASS, 0, "== 0", "fine")
 
 @check("demo.bad", stage="artifact", title="bad")
 def bad():
-    return CheckResult("demo.bad", Status.FAIL, 1, "== 0", "broken on purpose", "repair it")
+    return CheckResult(Status.FAIL, 1, "== 0", "broken on purpose", "repair it")
 
 @pytest.mark.pretrain
 def test_good(sft_check, sft_config):

@@ -80,7 +80,7 @@ from sftcheck.checks.support.result import CheckResult, Status
 
 @check({id!r}, stage="pretrain", title={title!r})
 def echo(*, {name}: float = 0.123):
-    return CheckResult({id!r}, Status.PASS, {name}, "as configured", "echoes its threshold")
+    return CheckResult(Status.PASS, {name}, "as configured", "echoes its threshold")
 
 def test_gated(sft_check):
     sft_check(echo)

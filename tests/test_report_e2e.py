@@ -35,18 +35,18 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
 
 @check("demo.hostile", stage="artifact", title="hostile " + P)
 def hostile(*, limit: float = 0.5):
-    return CheckResult("demo.hostile", Status.FAIL, P, "<= " + P, "explained " + P, "fix " + P,
+    return CheckResult(Status.FAIL, P, "<= " + P, "explained " + P, "fix " + P,
         metrics={P: P}, evidence=(Table(P, (P, "n"), ((P, 1),)), Text(P, P),
         TokenStrip(P, (P, " ", "<|endoftext|>"), (1, 2, 3), (False, True, True), (False, False, True)),
         SideBySide(P, P, P, P, P), Image(P, PNG)))
 
 @check("demo.fine", stage="pretrain", title="fine")
 def fine(*, min_share: float = 0.9):
-    return CheckResult("demo.fine", Status.PASS, 1.0, f">= {min_share}", "every row is fine")
+    return CheckResult(Status.PASS, 1.0, f">= {min_share}", "every row is fine")
 
 @check("demo.meh", stage="pretrain", title="meh")
 def meh():
-    return CheckResult("demo.meh", Status.WARN, 0.2, "<= 0.1", "a few rows look odd", "look at them")
+    return CheckResult(Status.WARN, 0.2, "<= 0.1", "a few rows look odd", "look at them")
 
 @check("demo.boom", stage="artifact", title="boom")
 def boom():

@@ -120,7 +120,7 @@ def test_token_strip_marks_trained_masked_special_and_whitespace():
     strip = TokenStrip("row 0", ("<|bos|>", "Question", ":", " <answer>", "\n", "<|endoftext|>"),
                        (0, 5, 6, 7, 8, 1), (False, False, False, True, True, True),
                        (True, False, False, False, False, True))
-    fragment = render_result(CheckResult("labels.demo", Status.FAIL, 0.5, ">= 0.99", "e", "f",
+    fragment = render_result(CheckResult(Status.FAIL, 0.5, ">= 0.99", "e", "f", id="labels.demo",
                                          evidence=(strip,)))
     assert_inert(fragment)
     spans = [s for s in fragment.split('<span class="sft-tok ')[1:] if 'title="#' in s]
@@ -136,7 +136,7 @@ def test_token_strip_marks_trained_masked_special_and_whitespace():
 
 
 def test_image_is_an_embedded_png_data_uri():
-    fragment = render_result(CheckResult("demo.img", Status.PASS, 1, None, "e", evidence=(Image("plot", PNG),)))
+    fragment = render_result(CheckResult(Status.PASS, 1, None, "e", evidence=(Image("plot", PNG),), id="demo.img"))
     seen = assert_inert(fragment)
     src = dict(seen.attrs)["src"]
     import base64
@@ -145,7 +145,7 @@ def test_image_is_an_embedded_png_data_uri():
 
 def test_long_tables_are_cut_with_a_note():
     rows = tuple((i, f"row {i}") for i in range(500))
-    fragment = render_result(CheckResult("demo.t", Status.FAIL, 1, None, "e",
+    fragment = render_result(CheckResult(Status.FAIL, 1, None, "e", id="demo.t",
                                          evidence=(Table("rows", ("i", "text"), rows),)))
     assert "row 199" in fragment and "row 200<" not in fragment
     assert "300 more rows" in fragment
@@ -159,7 +159,7 @@ def test_esc_escapes_quotes_for_attributes():
 def test_tagged_table_is_filterable_by_tag():
     t = Table("every example", ("id", "tuned"), (("e0", "correct"), ("e1", "incorrect"), ("e2", "unparsable")),
               ((), ("discordant", "tuned incorrect"), ("tuned unparsable",)))
-    fragment = render_result(CheckResult("demo.x", Status.PASS, 1, None, "ok", evidence=(t,)))
+    fragment = render_result(CheckResult(Status.PASS, 1, None, "ok", evidence=(t,), id="demo.x"))
     assert_inert(fragment)
     summaries = re.findall(r"<summary>(.*?)</summary>", fragment)
     assert summaries[-4:] == ["discordant (1)", "tuned incorrect (1)", "tuned unparsable (1)", "all rows (3)"]

@@ -7,14 +7,14 @@ from sftcheck.checks.support.result import CheckResult, Status, Table, Text
 from sftcheck.checks.support.rows import HookFailure
 
 
-def hook_failed(check_id: str, failures: Sequence[HookFailure], total: int) -> CheckResult | None:
+def hook_failed(failures: Sequence[HookFailure], total: int) -> CheckResult | None:
     """A FAIL result when any hook raised, else None (the check goes on)."""
     if not failures:
         return None
     first = failures[0]
     last_line = first.traceback.strip().splitlines()[-1] if first.traceback.strip() else "?"
     return CheckResult(
-        id=check_id, status=Status.FAIL, value=len(failures), threshold="0 rows where a hook raises",
+        status=Status.FAIL, value=len(failures), threshold="0 rows where a hook raises",
         explanation=(f"Your hook {first.hook} raised on {len(failures)} of {total} rows "
                      f"(first: row {first.row}: {last_line}). The check cannot judge rows your own "
                      "code cannot format; training would crash or skip them too."),

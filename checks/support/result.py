@@ -108,9 +108,9 @@ class CheckResult:
 
     ``value`` is the headline measurement, ``threshold`` the rule it was held to in words
     (``"<= 0.05"``), ``metrics`` any further measurements, ``explanation`` what was seen
-    and its most likely cause, ``fix`` what to do about it.
+    and its most likely cause, ``fix`` what to do about it.  A check never writes its own
+    ``id``: the registry (``@check``) attaches it to the result the check returns.
     """
-    id: str
     status: Status
     value: Any
     threshold: str | None
@@ -118,10 +118,17 @@ class CheckResult:
     fix: str = ""
     metrics: Mapping[str, Any] = field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
+    id: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):
-            object.__setattr__(self, "status", Status(self.status))
+            try:
+                object.__setattr__(self, "status", Status(self.status))
+            except ValueError:
+                if isinstance(self.status, str) and "." in self.status:
+                    raise TypeError(f"CheckResult({self.status!r}, ...): a check no longer passes its id; "
+                                    "the registry attaches it. Drop the first argument.") from None
+                raise
         object.__setattr__(self, "evidence", tuple(self.evidence))
 
     def summary(self) -> str:
