@@ -3,10 +3,7 @@
 Header-only except ``lora_b_nonzero`` / ``finite``, which read the small LoRA factors
 one tensor at a time.  Nothing is written into the adapter folder.
 """
-import pytest
 from sftcheck.checks import artifact
-
-pytestmark = pytest.mark.artifact
 
 
 def test_adapter_files(sft_check, sft_config, sft_adapter_dir):

@@ -1,8 +1,5 @@
 """Behaviour checks: what the tuned model generates (one shared generation pass)."""
-import pytest
 from sftcheck.checks import behaviour
-
-pytestmark = pytest.mark.behaviour
 
 
 def test_answer_rate(sft_check, sft_generations, sft_scored, sft_scored_lenient):

@@ -1,10 +1,7 @@
 """Pre-training gate: the data files (rows parse, truncation, answer round trip, leakage)."""
-import pytest
 from sftcheck.checks import data
 
 from sftcheck.session_data import iter_file
-
-pytestmark = pytest.mark.pretrain
 
 
 def test_schema(sft_check, sft_train_data, sft_eval_data):

@@ -1,8 +1,5 @@
 """Pre-training gate: the inference prompt is the training prompt; BOS and stop tokens agree."""
-import pytest
 from sftcheck.checks import format
-
-pytestmark = pytest.mark.pretrain
 
 
 def test_train_infer_aligned(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenizer):

@@ -1,8 +1,5 @@
 """Base-vs-tuned gates: base ceiling, tuned floor, paired McNemar, effect size, contamination."""
-import pytest
 from sftcheck.checks import gates
-
-pytestmark = pytest.mark.gate
 
 
 def test_base_ceiling(sft_check, sft_scored, sft_eval_ids):

@@ -1,8 +1,5 @@
 """Pre-training gate: label masks after the user's formatter and collator."""
-import pytest
 from sftcheck.checks import labels
-
-pytestmark = pytest.mark.pretrain
 
 
 def test_not_all_masked(sft_check, sft_train_rows, sft_tokenizer):

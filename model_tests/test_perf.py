@@ -1,8 +1,5 @@
 """Throughput of the shared generation engine, base and tuned, timed with pytest-benchmark."""
-import pytest
 from sftcheck.checks import perf
-
-pytestmark = pytest.mark.perf
 
 
 def test_throughput(sft_check, benchmark, sft_perf_runner):

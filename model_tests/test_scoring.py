@@ -1,8 +1,5 @@
 """The configured judge / scorer against human labels (skipped when not configured)."""
-import pytest
 from sftcheck.checks import scoring
-
-pytestmark = pytest.mark.gate
 
 
 def test_judge_calibrated(sft_check, sft_config, sft_judge_verdicts, sft_human_labels):

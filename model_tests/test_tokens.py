@@ -1,8 +1,5 @@
 """Pre-training gate: token ids fit the embedding; template tokens exist and are trained."""
-import pytest
 from sftcheck.checks import tokens
-
-pytestmark = pytest.mark.pretrain
 
 
 def test_vocab_bounds(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenizer, sft_embedding_rows):

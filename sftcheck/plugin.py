@@ -15,7 +15,14 @@ from typing import Any, Callable
 import pytest
 
 from sftcheck import config as cfgmod
-from sftcheck.checks.support.registry import UnknownThreshold, load_all, thresholds_for
+from sftcheck.checks.support.registry import (
+    STAGE_DOCS,
+    CheckSpec,
+    UnknownThreshold,
+    load_all,
+    spec_for,
+    thresholds_for,
+)
 from sftcheck.checks.support.result import CheckResult
 from sftcheck.verdict import assert_result, setup_failure
 
@@ -138,16 +145,9 @@ def build_session(opt: pytest.Config) -> SftSession:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for marker, text in (
-        ("pretrain", "pre-training gate: tokenizer, data, label masks, prompt formats (no GPU)"),
-        ("artifact", "checkpoint files: adapter headers, config, tokenizer (no weights loaded)"),
-        ("training", "training log sanity"),
-        ("behaviour", "generations of the tuned model (one shared generation pass)"),
-        ("gate", "base-vs-tuned statistical gates"),
-        ("perf", "throughput"),
-        ("gpu", "needs a CUDA device"),
-        ("slow", "takes more than a few seconds on a CPU"),
-    ):
+    for marker, text in (*STAGE_DOCS.items(),
+                         ("gpu", "needs a CUDA device"),
+                         ("slow", "takes more than a few seconds on a CPU")):
         config.addinivalue_line("markers", f"{marker}: {text}")
     config.stash[SESSION_KEY] = build_session(config)
     import importlib
@@ -155,6 +155,25 @@ def pytest_configure(config: pytest.Config) -> None:
         module = importlib.import_module(name)
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
+
+
+def model_test_spec(item: pytest.Item) -> CheckSpec | None:
+    """The check a model test runs: ``model_tests/test_<area>.py::test_<name>`` runs
+    ``sftcheck.checks.<area>.<name>`` (None for any other test)."""
+    path = Path(str(getattr(item, "path", "")))
+    func = getattr(item, "originalname", item.name)
+    if path.parent.name != "model_tests" or not path.stem.startswith("test_") or not func.startswith("test_"):
+        return None
+    load_all()
+    return spec_for(path.stem.removeprefix("test_"), func.removeprefix("test_"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects: the stage marker comes from the check's spec
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        spec = model_test_spec(item)
+        if spec is not None:
+            item.add_marker(spec.stage)
 
 
 def sft_session(config: pytest.Config) -> SftSession:

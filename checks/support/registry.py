@@ -18,7 +18,17 @@ from typing import Any
 
 from sftcheck.checks.support.result import CheckResult, Status, Text
 
-STAGES = ("pretrain", "artifact", "training", "behaviour", "gate", "perf")
+# The stages, in report order, with the text of their pytest markers.  A check declares its
+# stage once (``@check(stage=...)``); the plugin marks each model test from it.
+STAGE_DOCS = {
+    "pretrain": "pre-training gate: tokenizer, data, label masks, prompt formats (no GPU)",
+    "artifact": "checkpoint files: adapter headers, config, tokenizer (no weights loaded)",
+    "training": "training log sanity",
+    "behaviour": "generations of the tuned model (one shared generation pass)",
+    "gate": "base-vs-tuned statistical gates",
+    "perf": "throughput",
+}
+STAGES = tuple(STAGE_DOCS)
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class CheckSpec:
     title: str
     defaults: Mapping[str, Any]
     doc: str
+    area: str = ""        # the module under ``sftcheck.checks`` that defines it
+    function: str = ""    # its function name there (model test ``test_<area>.py::test_<function>``)
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -50,7 +62,8 @@ def check(check_id: str, *, stage: str, title: str) -> Callable:
         sig = inspect.signature(fn)
         defaults = {n: p.default for n, p in sig.parameters.items()
                     if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
-        spec = CheckSpec(check_id, stage, title, defaults, inspect.getdoc(fn) or "")
+        spec = CheckSpec(check_id, stage, title, defaults, inspect.getdoc(fn) or "",
+                         area=fn.__module__.rpartition(".")[2], function=fn.__name__)
         if check_id in REGISTRY and REGISTRY[check_id].title != title:
             raise ValueError(f"check id {check_id!r} registered twice")
         REGISTRY[check_id] = spec
@@ -74,6 +87,11 @@ def check(check_id: str, *, stage: str, title: str) -> Callable:
         return run
 
     return decorate
+
+
+def spec_for(area: str, function: str) -> CheckSpec | None:
+    """The check defined as ``function`` in ``sftcheck.checks.<area>`` (None if there is none)."""
+    return next((s for s in REGISTRY.values() if s.area == area and s.function == function), None)
 
 
 def see(check_id: str) -> str:
