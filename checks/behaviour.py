@@ -41,8 +41,9 @@ def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
                             ("id", "prompt", "base output", "tuned output", "extracted", "rule", "outcome",
                              "finish", "new tokens", "note"), tuple(rows))]
     for i in ids[:3]:
+        context = (("prompt", tuned[i].prompt),) + ((("gold", tscored[i].gold),) if i in tscored else ())
         out.append(SideBySide(f"{i}: {_clip(tuned[i].prompt, 80)}", "base", base[i].raw_text
-                              if i in base else "(no base output)", "tuned", tuned[i].raw_text))
+                              if i in base else "(no base output)", "tuned", tuned[i].raw_text, context))
     return tuple(out)
 
 

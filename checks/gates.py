@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -198,7 +198,8 @@ def tuned_floor(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Seque
 
 
 def _discordant_examples(paired: stats.Paired, base_gen: GenerationSet | None,
-                         tuned_gen: GenerationSet | None, limit: int = 8) -> list[SideBySide]:
+                         tuned_gen: GenerationSet | None, limit: int = 8,
+                         gold: Mapping[str, str] | None = None) -> list[SideBySide]:
     if base_gen is None or tuned_gen is None:
         return []
     bg, tg = base_gen.by_id(), tuned_gen.by_id()
@@ -208,7 +209,8 @@ def _discordant_examples(paired: stats.Paired, base_gen: GenerationSet | None,
     for kind, ids in (("regression", regressions), ("gain", gains)):
         for i in ids[: limit // 2]:
             if i in bg and i in tg:
-                out.append(SideBySide(f"{kind}: {i}", "base", bg[i].text, "tuned", tg[i].text))
+                context = (("prompt", tg[i].prompt),) + ((("gold", gold[i]),) if gold and i in gold else ())
+                out.append(SideBySide(f"{kind}: {i}", "base", bg[i].text, "tuned", tg[i].text, context))
     return out
 
 
@@ -228,7 +230,7 @@ def mcnemar(base: Sequence[Scored], tuned: Sequence[Scored], eval_ids: Sequence[
                                        ("", "tuned correct", "tuned wrong"),
                                        (("base correct", *paired.table()[0]),
                                         ("base wrong", *paired.table()[1]))),
-                *_discordant_examples(paired, base_gen, tuned_gen))
+                *_discordant_examples(paired, base_gen, tuned_gen, gold={x.id: x.gold for x in tuned}))
     thr = f"< {max_p} with c > b"
     need = stats.min_discordant(max_p)
     if s.pvalue < max_p and c > b:

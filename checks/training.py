@@ -6,11 +6,11 @@ summary).  Nothing is re-run; the check reads the numbers the run recorded.
 """
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from typing import Any
 
+from sftcheck.checks.support import plots
 from sftcheck.checks.support.lora_layout import Unreadable
 from sftcheck.checks.support.registry import check
 from sftcheck.checks.support.result import CheckResult, Image, Status, Table
@@ -51,10 +51,12 @@ def _curve(loss: list[tuple[int, float]], grad: list[tuple[int, float]]) -> Imag
         g = [(s, v) for s, v in grad if math.isfinite(v)]
         ax2.plot([s for s, _ in g], [v for _, v in g], color="#9aa5b1", lw=1, label="grad norm")
         ax2.set_ylabel("grad norm")
+        lines = ax.get_lines() + ax2.get_lines()
+        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="upper right")
+    else:
+        ax.legend(fontsize=8, loc="upper right")
     ax.set_title("training log")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return Image("loss and grad norm per logged step", buf.getvalue())
+    return Image("loss and grad norm per logged step", plots.to_png(fig))
 
 
 @check("training.log_sane", stage="training", title="Training log is sane")

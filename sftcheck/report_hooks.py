@@ -1,44 +1,66 @@
-"""Report hooks: the verdict in pytest-html 4.x (``--html``) and the JSON (``--sft-json``).
+"""Report hooks: one row per test (``report_rows``) feeds every output of the verdict.
 
-* a banner above the results: overall PASS / WARN / FAIL and counts per stage and status;
-* extra columns: check id, check status, measured value, threshold;
-* each check's explanation, fix, metrics and evidence as the row's HTML extra;
-* a provenance section (paths, hashes, versions, device, config) below the summary;
-* the JSON verdict written at session end; one line of verdict in the terminal summary.
+* pytest-html 4.x (``--html``): the verdict page (``report_page``) as the summary block; it
+  holds every test, so pytest-html's own generic table gets no rows (no second copy of
+  the evidence, no WARN shown as "Passed", no empty log blocks); pytest-metadata's
+  Environment table is escaped before pytest-html inserts it with ``innerHTML``;
+* the JSON verdict (``--sft-json``), the Markdown summary (``--sft-summary``), JUnit
+  properties per test, and the verdict line (with every non-passing check) in the terminal.
 
-pytest-html inserts all of these raw, and it does not escape test ids either: everything
-here goes through ``sftcheck.report_render`` (which escapes) or ``esc``.  Registered by
-``sftcheck.plugin`` (AREA_PLUGINS); the ``pytest_html_*`` hooks are optional, so the
-module works without pytest-html too.
+A run that did not finish (interrupt, crash, collected checks that never ran) is
+``incomplete`` / ``error`` everywhere, never ``pass``.  Registered by ``sftcheck.plugin``;
+the ``pytest_html_*`` hooks are optional, so the module works without pytest-html too.
 """
 from __future__ import annotations
 
+import html
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from sftcheck import report_json
-from sftcheck.checks.support.result import CheckResult
+from sftcheck import report_json, report_rows
 from sftcheck.plugin import RESULT_KEY, sft_session
-from sftcheck.report_render import (
-    CSS,
-    esc,
-    fmt_value,
-    render_counts,
-    render_mapping,
-    render_result,
-    status_badge,
-)
-
-NOT_RUN_KEY: pytest.StashKey[list[dict[str, str]]] = pytest.StashKey()
+from sftcheck.report_rows import Row
 
 
-def _results(config: pytest.Config) -> list[tuple[str, CheckResult]]:
-    return sft_session(config).results
+@dataclass
+class ReportState:
+    rows: dict[str, Row] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+    collected: int = 0
+    exit_status: int | None = None
 
 
-def _not_run(config: pytest.Config) -> list[dict[str, str]]:
-    return config.stash.setdefault(NOT_RUN_KEY, [])
+STATE_KEY: pytest.StashKey[ReportState] = pytest.StashKey()
+
+
+def state(config: pytest.Config) -> ReportState:
+    return config.stash.setdefault(STATE_KEY, ReportState())
+
+
+def rows(config: pytest.Config) -> list[Row]:
+    st = state(config)
+    for nodeid, row in st.rows.items():
+        row.duration = st.durations.get(nodeid, 0.0)
+    return list(st.rows.values())
+
+
+def not_run(config: pytest.Config) -> int:
+    st = state(config)
+    return max(0, st.collected - len(st.rows))
+
+
+def active(config: pytest.Config) -> bool:
+    """sftcheck has something to say: a run config is set or some check ran (a plain pytest
+    session that merely has the plugin loaded gets no verdict line)."""
+    return sft_session(config).config is not None or any(
+        r.result is not None for r in state(config).rows.values())
+
+
+def verdict(config: pytest.Config) -> str:
+    st = state(config)
+    return report_rows.verdict(rows(config), not_run(config), st.exit_status)
 
 
 def _provenance(config: pytest.Config) -> dict[str, Any]:
@@ -52,42 +74,123 @@ def _provenance(config: pytest.Config) -> dict[str, Any]:
     return session.provenance
 
 
+def _stage_of_item(item: pytest.Item) -> str:
+    from sftcheck.checks.support.registry import STAGES
+
+    for marker in item.iter_markers():
+        if marker.name in STAGES:
+            return marker.name
+    return "other"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    report.sftcheck_stage = _stage_of_item(item)
     result = item.stash.get(RESULT_KEY, None)
     if result is not None and report.when == "call":
-        stage, title = report_json.stage_of(result.id)
-        extra = {"name": result.id, "format_type": "html", "content": render_result(result, stage, title),
-                 "mime_type": None, "extension": None}
-        report.extras = [*getattr(report, "extras", []), extra]
-    elif report.failed:  # failed before (or without) producing a check result
-        lines = report.longreprtext.strip().splitlines()
-        _not_run(item.config).append({"nodeid": report.nodeid, "when": report.when,
-                                      "message": lines[-1] if lines else ""})
+        row = report_rows.from_result(report.nodeid, result)
+        # JUnit: one property per fact (junitxml writes the teardown report's user_properties,
+        # which pytest copies from the item).
+        item.user_properties.extend([
+            ("sftcheck_check_id", row.check_id), ("sftcheck_stage", row.stage),
+            ("sftcheck_status", row.status), ("sftcheck_value", report_rows.plain_value(row.value)),
+            ("sftcheck_threshold", row.threshold or ""),
+            ("sftcheck_cause", row.cause)])
     return report
 
 
-@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state(session.config).collected = len(session.items)
+
+
+class _RowCollector:
+    """Builds rows from test reports (a plugin object so it can hold the config)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            state(self.config).rows[report.nodeid or "<collection>"] = report_rows.from_pytest(
+                report.nodeid or "<collection>", "error", "other", report.longreprtext, "collection")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        st = state(self.config)
+        st.durations[report.nodeid] = st.durations.get(report.nodeid, 0.0) + float(report.duration or 0.0)
+        result = getattr(report, "sftcheck_result", None)
+        stage = getattr(report, "sftcheck_stage", "other")
+        existing = st.rows.get(report.nodeid)
+        if result is not None and report.when == "call":
+            st.rows[report.nodeid] = report_rows.from_result(report.nodeid, result)
+        elif report.failed and (existing is None or existing.status != "error"):
+            if existing is not None and existing.result is not None and existing.status in ("fail", "error"):
+                return  # a teardown problem after a check that already failed
+            st.rows[report.nodeid] = report_rows.from_pytest(
+                report.nodeid, "error", stage, report.longreprtext, report.when)
+        elif report.skipped and existing is None:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
+            st.rows[report.nodeid] = report_rows.from_pytest(report.nodeid, "skip", stage, str(reason))
+        elif report.when == "call" and report.passed and existing is None:
+            st.rows[report.nodeid] = report_rows.from_pytest(report.nodeid, "pass", stage, "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_RowCollector(config), "sftcheck-rows")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session):
+    """Escape pytest-metadata's values (CI variables such as GIT_BRANCH can carry markup) for
+    pytest-html, which inserts them with ``innerHTML``; other readers keep the raw values."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return (yield)
+    config = session.config
+    raw = config.stash.get(metadata_key, None)
+    if raw is None:
+        return (yield)
+    config.stash[metadata_key] = _escaped(raw)
+    try:
+        return (yield)
+    finally:
+        config.stash[metadata_key] = raw
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {html.escape(str(k), quote=True): _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return html.escape(str(value), quote=True)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    state = sft_session(config)
-    if state.json_path:
-        data = report_json.build(_results(config), _provenance(config), _not_run(config), int(exitstatus))
-        report_json.write(state.json_path, data)
+    st = state(config)
+    st.exit_status = int(exitstatus)
+    sft = sft_session(config)
+    if sft.json_path:
+        data = report_json.build(rows(config), _provenance(config), verdict=verdict(config),
+                                 not_run=not_run(config), collected=st.collected, exit_status=st.exit_status)
+        report_json.write(sft.json_path, data)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    results = _results(config)
-    if not results and not sft_session(config).config:
+    if not active(config):
         return
-    checks = [r for _, r in results]
-    verdict = report_json.overall(checks, len(_not_run(config)))
-    counts = report_json.counts_by_stage(checks)
-    parts = [f"{stage}: " + ", ".join(f"{n} {s}" for s, n in per.items() if n)
-             for stage, per in counts.items()]
-    terminalreporter.write_sep("-", f"sftcheck verdict: {verdict.upper()}"
-                               + (f" ({'; '.join(parts)})" if parts else ""))
+    all_rows = rows(config)
+    word = report_rows.VERDICT_WORDS[verdict(config)]
+    counts = report_rows.counts_by_stage(all_rows)
+    parts = [f"{stage}: " + ", ".join(f"{n} {s}" for s, n in per.items() if n) for stage, per in counts.items()]
+    missing = not_run(config)
+    if missing:
+        parts.append(f"{missing} of {state(config).collected} checks not run")
+    terminalreporter.write_sep("-", f"sftcheck verdict: {word}" + (f" ({'; '.join(parts)})" if parts else ""))
+    for row in sorted((r for r in all_rows if r.status in report_rows.BAD), key=report_rows.sort_key):
+        terminalreporter.write_line(f"  {row.status.upper():<5} {row.check_id}: {row.cause}")
     json_path = sft_session(config).json_path
     if json_path:
         terminalreporter.write_line(f"sftcheck JSON verdict: {json_path}")
@@ -103,53 +206,22 @@ def pytest_html_report_title(report) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_header(cells: list[str]) -> None:
-    cells.insert(2, '<th class="sortable" data-column-type="sftid">Check</th>')
-    cells.insert(3, '<th class="sortable" data-column-type="sftstatus">Check status</th>')
-    cells.insert(4, "<th>Measured</th>")
-    cells.insert(5, "<th>Threshold</th>")
-
-
-@pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report, cells: list[str]) -> None:
-    # pytest-html puts the raw node id into the cell; parametrize ids can carry data.
-    test_id = report.nodeid + ("" if report.when == "call" else f"::{report.when}")
-    cells[1] = f'<td class="col-testId">{esc(test_id)}</td>'
-    d = getattr(report, "sftcheck", None) or {}
-    status = d.get("status", "")
-    cells.insert(2, f'<td class="col-sftid">{esc(d.get("id", ""))}</td>')
-    cells.insert(3, f'<td class="col-sftstatus">{status_badge(status) if status else ""}</td>')
-    cells.insert(4, f'<td class="col-sftvalue">{esc(fmt_value(d["value"])) if d else ""}</td>')
-    cells.insert(5, f'<td class="col-sftthreshold">{esc(d.get("threshold") or "")}</td>')
+    # Every test is a row of the verdict page (its own status, stage, evidence, duration);
+    # pytest-html's generic table would repeat them with pytest outcomes (a WARN reads
+    # "Passed" there), so it gets no rows: an emptied ``cells`` list drops the row.
+    cells.clear()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
                                 session: pytest.Session) -> None:
+    from sftcheck.report_page import render_page
+
     config = session.config
-    prefix.append(f"<style>{CSS}</style>")
-    prefix.append(banner_html(config))
-    postfix.append(render_mapping("Provenance", _provenance(config)))
-
-
-def banner_html(config: pytest.Config) -> str:
-    state = sft_session(config)
-    checks = [r for _, r in state.results]
-    not_run = _not_run(config)
-    verdict = report_json.overall(checks, len(not_run))
-    lines = [f'<div class="sft-banner sft-verdict-{verdict}"><h3>Verdict: {esc(verdict.upper())}</h3>']
-    if state.config is None:
-        lines.append(f"<p>No run config: {esc(state.problem or '')}</p>")
-    else:
-        lines.append(f"<p>Run config: <code>{esc(state.config.source)}</code></p>")
-    if checks:
-        lines.append(render_counts(report_json.counts_by_stage(checks), report_json.STATUSES))
-    else:
-        lines.append("<p>No check ran.</p>")
-    if not_run:
-        items = "".join(f"<tr><td>{esc(n['nodeid'])}</td><td>{esc(n['when'])}</td>"
-                        f"<td>{esc(n['message'])}</td></tr>" for n in not_run)
-        lines.append(f"<p><b>{len(not_run)} test(s) failed before their check could run:</b></p>"
-                     f'<table class="sft-table"><tbody>{items}</tbody></table>')
-    lines.append("</div>")
-    return "".join(lines)
+    sft = sft_session(config)
+    st = state(config)
+    prefix.append(render_page(
+        rows(config), verdict(config), provenance=_provenance(config), not_run=not_run(config),
+        collected=st.collected, config_source=sft.config.source if sft.config else None,
+        problem=sft.problem if sft.config is None else None, exit_status=st.exit_status))

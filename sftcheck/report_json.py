@@ -1,8 +1,10 @@
 """The machine-readable verdict (``--sft-json PATH`` / ``[report] json``).
 
 One record per check run (id, stage, title, status, value, threshold, metrics,
-explanation, fix, evidence without image bytes), the counts per stage, the overall
-verdict, tests that failed before any check could run, and the provenance.  Strictly
+explanation, fix, evidence without image bytes; raw, unrounded values), the counts per
+stage, the overall verdict (``pass`` / ``warn`` / ``fail`` / ``incomplete`` / ``error`` /
+``empty``) with ``complete`` and the number of checks not run, tests that produced no check
+result, and the provenance.  Strictly
 valid JSON: NaN / Inf are written as the strings ``"nan"`` / ``"inf"`` / ``"-inf"``.
 """
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import datetime
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftcheck.checks.support.result import CheckResult
 
-STATUSES = ("pass", "fail", "warn", "error", "skip")
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from sftcheck.report_rows import Row
+
+SCHEMA_VERSION = 2
 
 
 def stage_of(check_id: str) -> tuple[str, str]:
@@ -26,34 +30,6 @@ def stage_of(check_id: str) -> tuple[str, str]:
 
     spec = REGISTRY.get(check_id)
     return (spec.stage, spec.title) if spec else ("other", "")
-
-
-def counts_by_stage(results: Iterable[CheckResult]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for r in results:
-        stage, _ = stage_of(r.id)
-        per = counts.setdefault(stage, dict.fromkeys(STATUSES, 0))
-        per[r.status.value] += 1
-    return dict(sorted(counts.items(), key=lambda kv: _stage_order(kv[0])))
-
-
-def _stage_order(stage: str) -> tuple[int, str]:
-    from sftcheck.checks.support.registry import STAGES
-
-    return (STAGES.index(stage) if stage in STAGES else len(STAGES), stage)
-
-
-def overall(results: Iterable[CheckResult], not_run: int = 0) -> str:
-    """``fail`` if any check failed or errored (or a test failed before its check ran),
-    else ``warn`` if any warned, else ``pass``; ``empty`` when no check ran."""
-    statuses = [r.status.value for r in results]
-    if any(s in ("fail", "error") for s in statuses) or not_run:
-        return "fail"
-    if not statuses:
-        return "empty"
-    if "warn" in statuses:
-        return "warn"
-    return "pass"
 
 
 def _clean(value: Any) -> Any:
@@ -79,19 +55,34 @@ def record(nodeid: str, result: CheckResult) -> dict[str, Any]:
             "evidence": d["evidence"]}
 
 
-def build(results: list[tuple[str, CheckResult]], provenance: Mapping[str, Any],
-          not_run: list[dict[str, str]], exit_status: int | None = None) -> dict[str, Any]:
-    checks = [r for _, r in results]
+def build(rows: Sequence[Row], provenance: Mapping[str, Any], *, verdict: str, not_run: int = 0,
+          collected: int = 0, exit_status: int | None = None) -> dict[str, Any]:
+    """The verdict document.  ``complete`` is false (and ``verdict`` never ``pass``) when the
+    run was interrupted, crashed or left collected checks unrun (``checks_not_run``)."""
+    from sftcheck.report_rows import INTERNAL_ERROR, INTERRUPTED, USAGE_ERROR, counts_by_stage
+
+    unfinished = exit_status in (INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR) or not_run > 0
     return _clean({
         "schema": SCHEMA_VERSION,
-        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "verdict": overall(checks, len(not_run)),
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "verdict": verdict,
+        "complete": not unfinished,
+        "checks_collected": collected,
+        "checks_not_run": not_run,
         "pytest_exit_status": exit_status,
-        "counts": counts_by_stage(checks),
-        "checks": [record(nodeid, r) for nodeid, r in results],
-        "not_run": not_run,
+        "counts": counts_by_stage(rows),
+        "checks": [record(r.nodeid, r.result) for r in rows if r.result is not None],
+        # tests that produced no check result: failed before their check ran (error), skipped
+        "not_run": [{"nodeid": r.nodeid, "status": r.status, "stage": r.stage, "message": r.cause}
+                    for r in rows if r.result is None],
         "provenance": dict(provenance),
     })
+
+
+def write_error(path: str | Path, message: str, exit_status: int) -> Path:
+    """Replace a previous verdict at ``path``: this run did not start (usage error)."""
+    return write(path, {"schema": SCHEMA_VERSION, "verdict": "error", "complete": False,
+                        "pytest_exit_status": exit_status, "error": message, "checks": []})
 
 
 def write(path: str | Path, data: Mapping[str, Any]) -> Path:

@@ -10,6 +10,7 @@ classes (``ALLOWED_TAGS``); no inline event handlers, no scripts, images only as
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
@@ -20,53 +21,44 @@ from sftcheck.checks.support.result import CheckResult, Evidence, Image, SideByS
 
 # Every element this module emits (the XSS self-test asserts nothing else appears).
 ALLOWED_TAGS = frozenset({"div", "span", "table", "thead", "tbody", "tr", "th", "td", "pre",
-                          "p", "b", "i", "code", "img", "h3", "h4", "style", "details", "summary"})
+                          "p", "b", "i", "code", "img", "h3", "h4", "style", "details", "summary",
+                          "button", "input", "a", "label", "select", "option", "h2", "ul", "li"})
 
 MAX_TABLE_ROWS = 200
 MAX_TEXT_CHARS = 20_000
 MAX_VALUE_CHARS = 200
-
-CSS = """
-.sft-banner{padding:10px 14px;margin:8px 0;border-radius:6px;font-family:sans-serif}
-.sft-banner h3{margin:0 0 6px 0}
-.sft-verdict-pass{background:#e3f6e3;border:2px solid #2e8b2e}
-.sft-verdict-warn{background:#fff4d6;border:2px solid #c98a00}
-.sft-verdict-fail{background:#fde2e2;border:2px solid #c0392b}
-.sft-verdict-empty{background:#eee;border:2px solid #888}
-.sft-counts{border-collapse:collapse;margin-top:4px}
-.sft-counts td,.sft-counts th,.sft-table td,.sft-table th{border:1px solid #ccc;padding:2px 8px;
-  text-align:left;vertical-align:top}
-.sft-status{font-weight:bold;padding:0 6px;border-radius:3px}
-.sft-status-pass{color:#1e6b1e}.sft-status-warn{color:#a06a00}.sft-status-fail{color:#b02a1d}
-.sft-status-error{color:#7d1a5b}.sft-status-skip{color:#666}
-.sft-result{font-family:sans-serif;margin:6px 0}
-.sft-result pre,.sft-side pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;
-  padding:6px;margin:2px 0;max-height:400px;overflow:auto}
-.sft-side{display:flex;gap:8px}.sft-side>div{flex:1;min-width:0}
-.sft-strip{font-family:monospace;line-height:1.9;word-break:break-all}
-.sft-tok{padding:1px 2px;margin:0 1px;border-radius:2px;white-space:pre}
-.sft-trained{background:#bfe8bf;color:#0b3d0b}
-.sft-masked{background:#e4e4e4;color:#b03030}
-.sft-special{outline:2px solid #1f4fbf;font-weight:bold}
-.sft-ws{color:#999}
-.sft-evidence{margin:6px 0 10px 0}
-"""
-
 
 def esc(value: Any) -> str:
     """HTML-escape anything (quotes too, so it is safe inside attributes)."""
     return html.escape(value if isinstance(value, str) else str(value), quote=True)
 
 
+def round_sig(value: Any, digits: int = 4) -> Any:
+    """A copy with every float rounded to ``digits`` significant digits (for display only;
+    the JSON keeps the raw values)."""
+    if isinstance(value, float):
+        if not math.isfinite(value) or value == 0:
+            return value
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, Mapping):
+        return {k: round_sig(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [round_sig(v, digits) for v in value]
+    return value
+
+
 def fmt_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
-    """A measured value as short plain text (not yet escaped)."""
+    """A measured value as short plain text (not yet escaped); floats to 4 significant digits,
+    mappings as ``key: value, …``."""
     if isinstance(value, bool) or value is None:
         text = str(value)
     elif isinstance(value, float):
         text = "nan" if math.isnan(value) else f"{value:.4g}"
-    elif isinstance(value, (Mapping, list, tuple)):
+    elif isinstance(value, Mapping):
+        text = ", ".join(f"{k}: {fmt_value(v, limit)}" for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
         try:
-            text = json.dumps(value, default=str, ensure_ascii=False)
+            text = json.dumps(round_sig(value), default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             text = str(value)
     else:
@@ -111,17 +103,34 @@ def _table_html(columns: tuple[str, ...], rows: list[tuple]) -> str:
     return f'<table class="sft-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'
 
 
+def _tag_class(tag: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in tag.lower())
+
+
 def render_table(ev: Table) -> str:
     if not ev.row_tags:
         return _table_html(ev.columns, list(ev.rows))
-    # Filterable: one collapsible view per tag (first-seen order), then every row.
-    tags: dict[str, list[tuple]] = {}
-    for row, row_tags in zip(ev.rows, ev.row_tags):
+    # Filterable in the page (sftcheck's script): one table, each row carries its tags; the
+    # filter bar offers each tag (first-seen order), all rows, and a text search.
+    counts: dict[str, int] = {}
+    for row_tags in ev.row_tags:
         for tag in row_tags:
-            tags.setdefault(tag, []).append(row)
-    views = [(tag, rows) for tag, rows in tags.items()] + [("all rows", list(ev.rows))]
-    return "".join(f"<details><summary>{esc(tag)} ({len(rows)})</summary>"
-                   f"{_table_html(ev.columns, rows)}</details>" for tag, rows in views)
+            counts[tag] = counts.get(tag, 0) + 1
+    buttons = [f'<button type="button" class="sft-tf sft-tf-on" data-tag="">all rows ({len(ev.rows)})</button>']
+    buttons += [f'<button type="button" class="sft-tf" data-tag="{esc(_tag_class(t))}">{esc(t)} ({n})</button>'
+                for t, n in counts.items()]
+    head = "".join(f"<th>{esc(c)}</th>" for c in ev.columns)
+    body = []
+    for row, row_tags in list(zip(ev.rows, ev.row_tags))[:MAX_TABLE_ROWS]:
+        tags = " ".join(_tag_class(t) for t in row_tags)
+        cells = "".join(f"<td>{esc(fmt_value(v, 2000))}</td>" for v in row)
+        body.append(f'<tr data-tags="{esc(tags)}">{cells}</tr>')
+    more = len(ev.rows) - MAX_TABLE_ROWS
+    note = f"<p>… {more} more rows (all rows are in the JSON verdict)</p>" if more > 0 else ""
+    return (f'<div class="sft-tagged"><div class="sft-tf-bar">{"".join(buttons)}'
+            f'<input type="search" class="sft-tf-search" placeholder="search rows" aria-label="search rows"/>'
+            f'</div><table class="sft-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f"</table>{note}</div>")
 
 
 def render_text(ev: Text) -> str:
@@ -129,28 +138,26 @@ def render_text(ev: Text) -> str:
 
 
 def render_tokens(ev: TokenStrip) -> str:
+    """Coloured tokens: ``k1`` trained, ``k0`` masked (-100), ``ks`` special; whitespace made
+    visible; the hover title gives position and id."""
     spans = []
     n = len(ev.tokens)
     for i, tok in enumerate(ev.tokens):
         trained = bool(ev.trained[i]) if i < len(ev.trained) else False
         special = bool(ev.special[i]) if i < len(ev.special) else False
         tid = ev.token_ids[i] if i < len(ev.token_ids) else "?"
-        classes = "sft-tok " + ("sft-trained" if trained else "sft-masked")
-        if special:
-            classes += " sft-special"
-        label = "trained" if trained else "masked (-100)"
-        title = esc(f"#{i} id={tid} {label}{' special' if special else ''}: {tok!r}")
-        spans.append(f'<span class="{classes}" title="{title}">{visible_ws(tok)}</span>')
+        classes = ("k1" if trained else "k0") + (" ks" if special else "")
+        spans.append(f'<span class="{classes}" title="#{i} id {esc(tid)}">{visible_ws(tok)}</span>')
     n_trained = sum(1 for t in ev.trained if t)
-    legend = (f'<p><span class="sft-tok sft-trained">trained</span> '
-              f'<span class="sft-tok sft-masked">masked</span> '
-              f'<span class="sft-tok sft-masked sft-special">special (BOS/EOS/EOT)</span> '
-              f"{n} tokens, {n_trained} trained</p>")
+    legend = ('<p class="sft-strip"><span class="k1">trained</span> <span class="k0">masked (-100)</span> '
+              f'<span class="k0 ks">special (BOS/EOS/EOT)</span> {n} tokens, {n_trained} trained</p>')
     return f'{legend}<div class="sft-strip">{"".join(spans)}</div>'
 
 
 def render_side_by_side(ev: SideBySide) -> str:
-    return (f'<div class="sft-side"><div><b>{esc(ev.left_label)}</b>{_pre(ev.left)}</div>'
+    context = "".join(f"<div><b>{esc(label)}</b>{_pre(text)}</div>" for label, text in ev.context)
+    return ((f'<div class="sft-context">{context}</div>' if context else "")
+            + f'<div class="sft-side"><div><b>{esc(ev.left_label)}</b>{_pre(ev.left)}</div>'
             f'<div><b>{esc(ev.right_label)}</b>{_pre(ev.right)}</div></div>')
 
 
@@ -163,35 +170,51 @@ _RENDERERS = {Table: render_table, Text: render_text, TokenStrip: render_tokens,
               SideBySide: render_side_by_side, Image: render_image}
 
 
-def render_evidence(ev: Evidence) -> str:
+def render_evidence(ev: Evidence, seen: dict[str, tuple[str, str]] | None = None,
+                    owner: tuple[str, str] = ("", "")) -> str:
+    """One evidence block.  With ``seen`` (shared across a page), evidence whose rendering was
+    already shown under another check becomes a link to it: shown once, referenced after."""
     renderer = _RENDERERS.get(type(ev))
     if renderer is None:  # an evidence type this report does not know: show it as text
         return f'<div class="sft-evidence"><h4>{esc(type(ev).__name__)}</h4>{_pre(repr(ev))}</div>'
-    return f'<div class="sft-evidence"><h4>{esc(ev.title)}</h4>{renderer(ev)}</div>'
+    body = renderer(ev)
+    if seen is None:
+        return f'<div class="sft-evidence"><h4>{esc(ev.title)}</h4>{body}</div>'
+    key = hashlib.sha1(body.encode("utf-8")).hexdigest()[:12]
+    if key in seen:
+        _, check_id = seen[key]
+        return (f'<div class="sft-evidence"><h4>{esc(ev.title)}</h4><p class="sft-ref">Same evidence as '
+                f'shown under <a href="#ev-{key}">{esc(check_id)}</a>.</p></div>')
+    seen[key] = owner
+    return f'<div class="sft-evidence" id="ev-{key}"><h4>{esc(ev.title)}</h4>{body}</div>'
 
 
 def render_metrics(metrics: Mapping[str, Any]) -> str:
     if not metrics:
         return ""
-    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(fmt_value(v, 2000))}</td></tr>"
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(fmt_value(round_sig(v), 2000))}</td></tr>"
                    for k, v in metrics.items())
     return f'<table class="sft-table"><thead><tr><th>metric</th><th>value</th></tr></thead>' \
            f"<tbody>{rows}</tbody></table>"
 
 
-def render_result(result: CheckResult, stage: str = "", title: str = "") -> str:
-    """The row extra of one check: verdict, value vs threshold, explanation, fix, evidence."""
-    status = result.status.value
-    head = (f"{status_badge(status)} <code>{esc(result.id)}</code>"
-            + (f" — {esc(title)}" if title else "") + (f" <i>(stage {esc(stage)})</i>" if stage else ""))
-    lines = [f"<h3>{head}</h3>",
-             f"<p><b>Measured:</b> <code>{esc(fmt_value(result.value))}</code>"
-             f" &nbsp; <b>Threshold:</b> <code>{esc(result.threshold or '—')}</code></p>",
-             f"<p><b>Explanation:</b> {esc(result.explanation)}</p>"]
+def render_result(result: CheckResult, stage: str = "", title: str = "",
+                  seen: dict[str, tuple[str, str]] | None = None, anchor: str = "",
+                  heading: bool = True) -> str:
+    """The body of one check: (verdict, value vs threshold,) explanation, fix, metrics, evidence."""
+    lines = []
+    if heading:
+        status = result.status.value
+        head = (f"{status_badge(status)} <code>{esc(result.id)}</code>"
+                + (f" — {esc(title)}" if title else "") + (f" <i>(stage {esc(stage)})</i>" if stage else ""))
+        lines += [f"<h3>{head}</h3>",
+                  (f"<p><b>Measured:</b> <code>{esc(fmt_value(result.value))}</code>"
+                   f" &nbsp; <b>Threshold:</b> <code>{esc(result.threshold or '—')}</code></p>")]
+    lines.append(f"<p><b>Explanation:</b> {esc(result.explanation)}</p>")
     if result.fix:
         lines.append(f"<p><b>Fix:</b> {esc(result.fix)}</p>")
     lines.append(render_metrics(result.metrics))
-    lines.extend(render_evidence(ev) for ev in result.evidence)
+    lines.extend(render_evidence(ev, seen, (anchor, result.id)) for ev in result.evidence)
     return f'<div class="sft-result">{"".join(lines)}</div>'
 
 

@@ -67,6 +67,18 @@ def test_boom(sft_check):
 '''
 
 
+BRANCH = "<svg/onload=document.title='XSS-BR'>"  # a valid git branch name (issue 9)
+
+
+def sft_page(page: str) -> str:
+    """The verdict page's markup without its own constant style sheet and script."""
+    from sftcheck.report_assets import CSS, JS
+
+    part = page.split('<div class="sft-page">', 1)[1].rsplit("</div><script>", 1)[0]
+    assert CSS not in part and JS not in part
+    return '<div class="sft-page">' + part + "</div>"
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
@@ -75,12 +87,13 @@ def run(tmp_path_factory):
     cfg_dir.mkdir()
     cfg = cfg_dir / "run.toml"
     cfg.write_text(f'[report]\ntitle = "verdict {SCRIPT}"\n')
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "GIT_BRANCH": BRANCH}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "sftcheck.plugin", "-p", "no:cacheprovider",
          "test_demo.py", "--sft-config", str(cfg), "--html", "report.html", "--self-contained-html",
-         "--sft-json", "out/verdict.json", "-rA"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300)
+         "--sft-json", "out/verdict.json", "--junitxml", "junit.xml", "-rA"],
+        check=False, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    proc.cwd = root
     page = (root / "report.html").read_text(encoding="utf-8")
     blob = re.search(r'data-jsonblob="([^"]*)"', page)
     assert blob, "pytest-html data blob not found"
@@ -95,62 +108,84 @@ def test_run_has_no_internal_error(run):
     assert "INTERNALERROR" not in out
     assert proc.returncode == 1, out  # the failing and erroring checks fail the run
     assert "sftcheck verdict: FAIL" in out
+    # the terminal names every non-passing check with its cause
+    assert "  FAIL  demo.hostile: explained" in out and "  ERROR demo.boom: The check could not run" in out
+    assert "  WARN  demo.meh: a few rows look odd" in out
 
 
 def test_hostile_text_never_appears_raw(run):
     _, page, data, _, _ = run
-    # Outside the data blob (banner, provenance, title) and inside it (as the JS sees it).
-    assert PAYLOAD not in page and SCRIPT not in page
-    for tests in data["tests"].values():
-        for t in tests:
-            visible = [*t["resultsTableRow"], t.get("log", "")]
-            visible += [e["content"] for e in t["extras"] if e["format_type"] == "html"]
-            for fragment in visible:
-                assert PAYLOAD not in fragment and SCRIPT not in fragment
-                seen = inspect_html(fragment)
-                assert set(seen.tags) <= ALLOWED_TAGS | {"td", "a"}, seen.tags
-                assert not [a for a, _ in seen.attrs if a.startswith("on")]
-    hostile = next(t for k, v in data["tests"].items() for t in v if "test_hostile" in k)
-    extra = hostile["extras"][0]["content"]
-    assert html.escape(PAYLOAD) in extra and html.escape(SCRIPT) in extra
-    assert html.escape(PAYLOAD) in hostile["resultsTableRow"][1]  # the parametrize id, escaped
+    assert PAYLOAD not in page and SCRIPT not in page and BRANCH not in page
+    fragment = sft_page(page)
+    seen = inspect_html(fragment)
+    assert set(seen.tags) <= ALLOWED_TAGS, set(seen.tags) - ALLOWED_TAGS
+    assert not [a for a, _ in seen.attrs if a.startswith("on")]
+    assert html.escape(PAYLOAD) in fragment and html.escape(SCRIPT) in fragment
+    # pytest-html's own table gets no rows (every test is a row of the verdict page) ...
+    assert data["tests"] == {}
+    # ... and pytest-metadata's CI variables reach its innerHTML escaped (issue 9, item 2)
+    assert data["environment"]["GIT_BRANCH"] == html.escape(BRANCH)
 
 
-def test_banner_counts_per_stage_and_provenance(run):
+def test_banner_names_every_non_passing_check_with_a_link(run):
     _, page, _, _, cfg = run
-    assert 'class="sft-banner sft-verdict-fail"' in page
-    banner = page.split('class="sft-banner', 1)[1].split("</div>", 1)[0]
-    assert "<td>artifact</td><td>0</td><td>1</td><td>0</td><td>1</td><td>0</td>" in banner
-    assert "<td>pretrain</td><td>1</td><td>0</td><td>1</td><td>0</td><td>0</td>" in banner
-    assert "<h3>Provenance</h3>" in page
+    fragment = sft_page(page)
+    banner = fragment.split('id="sft-verdict"', 1)[1].split("</div>", 1)[0]
+    assert "sftcheck verdict: FAIL" in banner
+    named = re.findall(r'sft-status-(\w+)">\w+</span> <a href="#([^"]+)"><code>([^<]+)</code></a> — ([^<]*)</li>',
+                       banner)
+    assert [(s, i) for s, _, i, _ in named] == [("warn", "demo.meh"), ("fail", "demo.hostile"),
+                                                ("error", "demo.boom")]
+    for _, anchor, _, cause in named:
+        assert f'id="{anchor}"' in fragment and cause
+    assert "<td>artifact</td><td></td><td>1</td><td></td><td></td><td></td>" not in banner  # not pass-only
+    assert "<td>pretrain</td><td></td><td></td><td>1</td><td>1</td><td></td>" in banner
+    assert "<td>artifact</td><td>1</td><td>1</td><td></td><td></td><td></td>" in banner
+    assert fragment.index('id="sft-verdict"') < fragment.index('id="sft-checks"') < fragment.index("Provenance")
     assert html.escape(str(cfg), quote=True) in page  # config source, escaped
     assert "verdict &lt;script&gt;" in page  # [report] title, escaped by the template
 
 
-def test_columns_show_check_value_and_threshold(run):
-    _, page, data, _, _ = run
-    for column in ("Check", "Check status", "Measured", "Threshold"):
-        assert f">{column}</th>" in page
-    fine = next(t for k, v in data["tests"].items() for t in v if k.endswith("test_fine"))
-    row = "".join(fine["resultsTableRow"])
-    assert '<td class="col-sftid">demo.fine</td>' in row
-    assert '<td class="col-sftthreshold">&gt;= 0.9</td>' in row
-    assert '<td class="col-sftvalue">1</td>' in row
+def test_rows_in_verdict_order_with_stage_status_value_threshold(run):
+    _, page, _, _, _ = run
+    fragment = sft_page(page)
+    rows = re.findall(r'<details class="sft-check sft-s-(\w+)" id="[^"]+" data-order="\d+" data-status="\w+" '
+                      r'data-stage="(\w+)"[^>]*?( open)?>', fragment)
+    # non-passing first (pipeline order: pretrain before artifact), FAIL/ERROR/WARN open
+    assert rows == [("warn", "pretrain", " open"), ("fail", "artifact", " open"), ("error", "artifact", " open"),
+                    ("pass", "pretrain", "")]
+    fine = fragment.split('data-kid="demo.fine"', 1)[1].split("</summary>", 1)[0]
+    assert "<span>pretrain</span>" in fine and "sft-status-pass" in fine
+    assert '<span class="sft-cell-value">1</span><span class="sft-cell-thr">&gt;= 0.9</span>' in fine
 
 
 def test_error_result_carries_the_traceback(run):
-    _, _, data, verdict, _ = run
+    _, page, _, verdict, _ = run
     boom = next(c for c in verdict["checks"] if c["id"] == "demo.boom")
     assert boom["status"] == "error"
     trace = boom["evidence"][0]["body"]
     assert "Traceback" in trace and "ValueError: exploded on" in trace
-    row = next(t for k, v in data["tests"].items() for t in v if k.endswith("test_boom"))
-    assert "Traceback" in row["extras"][0]["content"]
+    row = sft_page(page).split('data-kid="demo.boom"', 1)[1].split("</details>", 1)[0]
+    assert "Traceback" in row
+
+
+def test_junit_carries_check_properties(run):
+    import xml.etree.ElementTree as ET
+
+    proc, *_ = run
+    root = ET.parse(proc.cwd / "junit.xml").getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    meh = {p.get("name"): p.get("value") for p in cases["test_meh"].iter("property")}
+    assert meh == {"sftcheck_check_id": "demo.meh", "sftcheck_stage": "pretrain", "sftcheck_status": "warn",
+                   "sftcheck_value": "0.2", "sftcheck_threshold": "<= 0.1",
+                   "sftcheck_cause": "a few rows look odd"}
+    fine = {p.get("name"): p.get("value") for p in cases["test_fine"].iter("property")}
+    assert fine["sftcheck_status"] == "pass" and fine["sftcheck_threshold"] == ">= 0.9"
 
 
 def test_json_verdict_has_one_record_per_check_and_provenance(run):
     _, _, _, verdict, cfg = run
-    assert verdict["verdict"] == "fail"
+    assert verdict["verdict"] == "fail" and verdict["complete"] is True and verdict["checks_not_run"] == 0
     assert verdict["pytest_exit_status"] == 1
     by_id = {c["id"]: c for c in verdict["checks"]}
     assert sorted(by_id) == ["demo.boom", "demo.fine", "demo.hostile", "demo.meh"]

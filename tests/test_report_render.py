@@ -32,6 +32,11 @@ hostile = st.one_of(
 )
 
 
+# Attributes the renderers may emit (plus data-*): no event handlers, no style from data.
+SAFE_ATTRS = {"class", "title", "alt", "src", "style", "id", "href", "type", "placeholder", "aria-label",
+              "value", "checked", "disabled", "open", "role", "hidden"}
+
+
 class Inspector(HTMLParser):
     """Collects every element, attribute and text node of an HTML fragment."""
 
@@ -66,9 +71,11 @@ def assert_inert(fragment: str) -> Inspector:
     assert set(seen.tags) <= ALLOWED_TAGS, set(seen.tags) - ALLOWED_TAGS
     for name, value in seen.attrs:
         assert not name.startswith("on"), (name, value)
-        assert name in {"class", "title", "alt", "src", "style"}, name
+        assert name in SAFE_ATTRS or name.startswith("data-"), name
         if name == "src":
             assert value and value.startswith("data:image/png;base64,"), value
+        if name == "href":
+            assert value and value.startswith("#"), value  # in-page links only
     return seen
 
 
@@ -123,12 +130,11 @@ def test_token_strip_marks_trained_masked_special_and_whitespace():
     fragment = render_result(CheckResult(Status.FAIL, 0.5, ">= 0.99", "e", "f", id="labels.demo",
                                          evidence=(strip,)))
     assert_inert(fragment)
-    spans = [s for s in fragment.split('<span class="sft-tok ')[1:] if 'title="#' in s]
-    assert len(spans) == 6
-    assert spans[0].startswith("sft-masked sft-special")
-    assert spans[1].startswith("sft-masked\"")
-    assert spans[3].startswith("sft-trained\"")
-    assert spans[5].startswith("sft-trained sft-special")
+    strip_html = fragment.split('<div class="sft-strip">', 1)[1]
+    spans = re.findall(r'<span class="(k[01](?: ks)?)" title="#\d+ id \d+">(.*?)</span>(?=<span class="k|</div>)',
+                       strip_html)
+    assert [c for c, _ in spans] == ["k0 ks", "k0", "k0", "k1", "k1", "k1 ks"]
+    spans = [t for _, t in spans]
     assert "&lt;|endoftext|&gt;" in spans[5]
     assert visible_ws(" <answer>") == '<span class="sft-ws">·</span>&lt;answer&gt;'
     assert visible_ws("\n") == '<span class="sft-ws">↵</span>'
@@ -161,7 +167,47 @@ def test_tagged_table_is_filterable_by_tag():
               ((), ("discordant", "tuned incorrect"), ("tuned unparsable",)))
     fragment = render_result(CheckResult(Status.PASS, 1, None, "ok", evidence=(t,), id="demo.x"))
     assert_inert(fragment)
-    summaries = re.findall(r"<summary>(.*?)</summary>", fragment)
-    assert summaries[-4:] == ["discordant (1)", "tuned incorrect (1)", "tuned unparsable (1)", "all rows (3)"]
-    discordant = fragment.split("<summary>discordant (1)</summary>", 1)[1].split("</details>", 1)[0]
-    assert "e1" in discordant and "e0" not in discordant and "e2" not in discordant
+    # One table (not a copy per tag); each row carries its tags, the bar offers each tag + search.
+    assert fragment.count("<table") == 1
+    buttons = re.findall(r'<button type="button" class="sft-tf[^"]*" data-tag="([^"]*)">(.*?)</button>', fragment)
+    assert [label for _, label in buttons] == ["all rows (3)", "discordant (1)", "tuned incorrect (1)",
+                                               "tuned unparsable (1)"]
+    tags = dict(re.findall(r'<tr data-tags="([^"]*)"><td>(e\d)</td>', fragment))
+    by_id = {v: k for k, v in tags.items()}
+    assert by_id == {"e0": "", "e1": "discordant tuned-incorrect", "e2": "tuned-unparsable"}
+    assert 'class="sft-tf-search"' in fragment
+
+
+def test_numbers_are_rounded_for_reading():
+    from sftcheck.report_render import fmt_value, round_sig
+
+    assert fmt_value({"ci_high": 0.031019166418703486, "n": 120}) == "ci_high: 0.03102, n: 120"
+    assert fmt_value([0.123456789, 2]) == "[0.1235, 2]"
+    assert round_sig({"a": [1.23456789e-9]}) == {"a": [1.235e-09]}
+    fragment = render_result(CheckResult("demo.r", Status.PASS, 0.1234567, None, "e",
+                                         metrics={"p": 3.9123456e-34, "ci": (0.0310191664, 0.5)}))
+    assert "3.912e-34" in fragment and "0.03102" in fragment and "0.0310191664" not in fragment
+
+
+def test_shared_evidence_is_shown_once_then_linked():
+    strip = TokenStrip("row 0", ("a", "b"), (1, 2), (False, True), (False, False))
+    seen: dict = {}
+    first = render_result(CheckResult("labels.one", Status.PASS, 1, None, "e", evidence=(strip,)),
+                          seen=seen, anchor="check-one")
+    second = render_result(CheckResult("labels.two", Status.PASS, 1, None, "e", evidence=(strip,)),
+                           seen=seen, anchor="check-two")
+    assert 'class="sft-strip"' in first and 'class="sft-strip"' not in second
+    key = re.search(r'id="(ev-[0-9a-f]+)"', first).group(1)
+    assert f'href="#{key}"' in second and "labels.one" in second
+
+
+def test_side_by_side_shows_prompt_and_gold_and_wraps_words():
+    from sftcheck.report_assets import CSS
+
+    pair = SideBySide("gain: e1", "base", "out a", "tuned", "<answer>4</answer>",
+                      (("prompt", "Question: 2+2?"), ("gold", "4")))
+    fragment = render_result(CheckResult("gate.x", Status.PASS, 1, None, "e", evidence=(pair,)))
+    assert_inert(fragment)
+    context = fragment.split('<div class="sft-context">', 1)[1].split('<div class="sft-side">', 1)[0]
+    assert "<b>prompt</b><pre>Question: 2+2?</pre>" in context and "<b>gold</b><pre>4</pre>" in context
+    assert "break-all" not in CSS and "overflow-wrap:anywhere" in CSS

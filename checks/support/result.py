@@ -67,12 +67,17 @@ class TokenStrip:
 
 @dataclass(frozen=True)
 class SideBySide:
-    """Two renderings to compare (training vs inference prompt, base vs tuned output)."""
+    """Two renderings to compare (training vs inference prompt, base vs tuned output).
+
+    ``context`` (optional): labelled texts shown above the pair, e.g. the prompt and the gold
+    answer both outputs answer.
+    """
     title: str
     left_label: str
     left: str
     right_label: str
     right: str
+    context: tuple[tuple[str, str], ...] = ()
     kind: str = field(default="side_by_side", init=False)
 
 
