@@ -184,7 +184,7 @@ def test_numbers_are_rounded_for_reading():
     assert fmt_value({"ci_high": 0.031019166418703486, "n": 120}) == "ci_high: 0.03102, n: 120"
     assert fmt_value([0.123456789, 2]) == "[0.1235, 2]"
     assert round_sig({"a": [1.23456789e-9]}) == {"a": [1.235e-09]}
-    fragment = render_result(CheckResult("demo.r", Status.PASS, 0.1234567, None, "e",
+    fragment = render_result(CheckResult(Status.PASS, 0.1234567, None, "e", id="demo.r",
                                          metrics={"p": 3.9123456e-34, "ci": (0.0310191664, 0.5)}))
     assert "3.912e-34" in fragment and "0.03102" in fragment and "0.0310191664" not in fragment
 
@@ -192,9 +192,9 @@ def test_numbers_are_rounded_for_reading():
 def test_shared_evidence_is_shown_once_then_linked():
     strip = TokenStrip("row 0", ("a", "b"), (1, 2), (False, True), (False, False))
     seen: dict = {}
-    first = render_result(CheckResult("labels.one", Status.PASS, 1, None, "e", evidence=(strip,)),
+    first = render_result(CheckResult(Status.PASS, 1, None, "e", id="labels.one", evidence=(strip,)),
                           seen=seen, anchor="check-one")
-    second = render_result(CheckResult("labels.two", Status.PASS, 1, None, "e", evidence=(strip,)),
+    second = render_result(CheckResult(Status.PASS, 1, None, "e", id="labels.two", evidence=(strip,)),
                            seen=seen, anchor="check-two")
     assert 'class="sft-strip"' in first and 'class="sft-strip"' not in second
     key = re.search(r'id="(ev-[0-9a-f]+)"', first).group(1)
@@ -206,7 +206,7 @@ def test_side_by_side_shows_prompt_and_gold_and_wraps_words():
 
     pair = SideBySide("gain: e1", "base", "out a", "tuned", "<answer>4</answer>",
                       (("prompt", "Question: 2+2?"), ("gold", "4")))
-    fragment = render_result(CheckResult("gate.x", Status.PASS, 1, None, "e", evidence=(pair,)))
+    fragment = render_result(CheckResult(Status.PASS, 1, None, "e", id="gate.x", evidence=(pair,)))
     assert_inert(fragment)
     context = fragment.split('<div class="sft-context">', 1)[1].split('<div class="sft-side">', 1)[0]
     assert "<b>prompt</b><pre>Question: 2+2?</pre>" in context and "<b>gold</b><pre>4</pre>" in context
