@@ -9,12 +9,6 @@ it with ``-p sftcheck.plugin`` outside this checkout; loading it here makes plai
 * session fixtures: tokenizer, model (loaded once), generations (computed once);
 * report hooks: the verdict banner, check columns, evidence, ``--sft-json``.
 """
-import os
-
-# One thread: with two threads and another busy process, generation slowed ~100x here.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
+# Environment defaults (one thread, hub offline) are set by sftcheck.environment when the
+# plugin is imported.
 pytest_plugins = ["sftcheck.plugin"]

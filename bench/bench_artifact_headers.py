@@ -24,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from sftcheck import environment
+
+environment.apply()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest

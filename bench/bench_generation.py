@@ -12,12 +12,12 @@ so it cannot change the project's pinned packages.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from sftcheck import environment
+
+environment.apply()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest

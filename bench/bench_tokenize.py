@@ -6,13 +6,13 @@ Run: ``OMP_NUM_THREADS=1 pytest bench/bench_tokenize.py --benchmark-group-by=gro
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from sftcheck import environment
+
+environment.apply()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pytest

@@ -11,19 +11,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from sftcheck import environment
+
 DEFAULT_HTML = "reports/sftcheck.html"
 USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
-
-
-def _env() -> None:
-    # One thread: with two threads and another busy process, generation slowed ~100x.
-    for key, value in (("OMP_NUM_THREADS", "1"), ("TOKENIZERS_PARALLELISM", "false"),
-                       ("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1")):
-        os.environ.setdefault(key, value)
 
 
 def model_tests_dir() -> Path:
@@ -71,7 +65,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     from sftcheck import config as cfgmod
 
     config = ns.config
-    flags = ("--sft-base", "--sft-adapter", "--sft-tokenizer", "--sft-train", "--sft-eval")
+    flags = tuple(o.flag for o in cfgmod.OVERRIDES if o.describes_run)
     described = any(a.split("=")[0] in flags for a in extra)
     if config is None and not described:
         found = cfgmod.find_pyproject(Path.cwd())
@@ -163,7 +157,7 @@ COMMANDS = {"demo": cmd_demo, "run": cmd_run, "catalog": cmd_catalog,
 
 
 def main(argv: list[str] | None = None) -> int:
-    _env()
+    environment.apply()
     ns, extra = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     if extra and ns.command in ("catalog", "config-reference"):
         parser().error(f"unrecognized arguments: {' '.join(extra)}")

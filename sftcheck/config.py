@@ -7,14 +7,24 @@ is wrong and the fix.  Relative paths resolve against the config file's folder.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from sftcheck.dataio import SCHEMAS
+
 PATH = {"path": True}          # a local path that must exist when set
 MAYBE_PATH = {"maybe_path": True}  # a local path or a hub id: resolved if it exists
 OUT_PATH = {"out_path": True}  # an output file: resolved, need not exist
+COUNT = {"min": 0}             # a count (or tolerance): 0 or more
+POSITIVE = {"min": 1}          # 1 or more
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICE = {"choices": DEVICES, "pattern": r"auto|cpu|cuda|cuda:\d+|mps"}
+DTYPE = {"choices": DTYPES}
+SCHEMA = {"choices": ("auto", *SCHEMAS)}
 
 
 class ConfigError(ValueError):
@@ -37,9 +47,9 @@ class ModelSection:
     ``behaviour.merge_parity``; default: merge in memory (loads one more model when set)."""
     tokenizer: str | None = field(default=None, metadata=MAYBE_PATH)
     """Tokenizer folder or id; default: the adapter folder if it has one, else the base."""
-    device: str = "auto"
+    device: str = field(default="auto", metadata=DEVICE)
     """``auto`` (cuda if present, else cpu), ``cpu``, ``cuda``, ``cuda:1`` …"""
-    dtype: str = "auto"
+    dtype: str = field(default="auto", metadata=DTYPE)
     """``auto`` (bf16 on cuda, float32 on cpu), ``float32``, ``bfloat16``, ``float16``."""
     allow_pickle: bool = False
     """Allow reading ``.bin`` (pickle) weights, then only with ``weights_only=True``."""
@@ -69,7 +79,7 @@ class FormatSection:
     """Regex with one group: the answer in a generation (strict extraction)."""
     stop_strings: list[str] = field(default_factory=list)
     """Extra strings that end a generation."""
-    max_length: int = 512
+    max_length: int = field(default=512, metadata=POSITIVE)
     """Training max sequence length (for ``data.truncation``)."""
 
 
@@ -79,7 +89,7 @@ class DataSection:
     """Training data: .jsonl, .json or .parquet."""
     eval: str | None = field(default=None, metadata=PATH)
     """Evaluation data (same formats)."""
-    schema: str = "auto"
+    schema: str = field(default="auto", metadata=SCHEMA)
     """``auto``, ``qa``, ``prompt_completion``, ``messages``, ``sharegpt``, ``alpaca``."""
     question_field: str = "question"
     """Field holding the question in ``qa`` rows."""
@@ -87,19 +97,19 @@ class DataSection:
     """Field holding the gold answer in ``qa`` rows."""
     id_field: str = "id"
     """Field holding the example id (paired base-vs-tuned gates need unique ids)."""
-    max_rows: int = 0
+    max_rows: int = field(default=0, metadata=COUNT)
     """Audit at most this many rows per file (0 = all)."""
-    check_rows: int = 2000
+    check_rows: int = field(default=2000, metadata=COUNT)
     """Rows run through your formatter / collator / prompt builder for the label and format checks (0 = all)."""
 
 
 @dataclass(frozen=True)
 class GenerationSection:
-    max_new_tokens: int = 32
+    max_new_tokens: int = field(default=32, metadata=POSITIVE)
     """Generation stops after this many new tokens (finish reason ``length``)."""
-    batch_size: int = 32
+    batch_size: int = field(default=32, metadata=POSITIVE)
     """Prompts per batched ``generate`` call (also the throughput batch size)."""
-    n_examples: int = 0
+    n_examples: int = field(default=0, metadata=COUNT)
     """Evaluate this many eval rows (0 = all)."""
     do_sample: bool = False
     """Sample instead of greedy decoding (greedy is the default and reproducible)."""
@@ -115,9 +125,9 @@ class GenerationSection:
     """Wall-time cap for each generation pass, seconds (every backend)."""
     seed: int = 0
     """Torch seed set before generation (sampling runs are reproducible per seed)."""
-    probe_examples: int = 16
+    probe_examples: int = field(default=16, metadata=COUNT)
     """Eval prompts (+ the tuned output) used as probes for adapter effect / merge parity."""
-    sentinel_examples: int = 32
+    sentinel_examples: int = field(default=32, metadata=COUNT)
     """Eval rows re-generated with the raw question (no format cue) for ``behaviour.sentinel``."""
     disk_cache: bool = True
     """Reuse generations across runs (JSON in ``$SFTCHECK_CACHE_DIR`` or ``~/.cache/sftcheck``)."""
@@ -127,17 +137,17 @@ class GenerationSection:
 class ScoringSection:
     scorer: str | None = None
     """Import path ``module:function(output_text, example) -> float`` (reward / score)."""
-    rel_tol: float = 0.0
+    rel_tol: float = field(default=0.0, metadata=COUNT)
     """Numeric answers within this relative tolerance of the gold answer count as correct."""
-    abs_tol: float = 0.0
+    abs_tol: float = field(default=0.0, metadata=COUNT)
     """Numeric answers within this absolute tolerance of the gold answer count as correct."""
     human_labels: str | None = field(default=None, metadata=PATH)
     """JSONL of ``{"id", "label"}`` human judgements, for ``scoring.judge_calibrated``."""
-    perf_rounds: int = 3
+    perf_rounds: int = field(default=3, metadata=POSITIVE)
     """Timed generation rounds per model for ``perf.throughput`` (median reported)."""
-    perf_warmup_rounds: int = 1
+    perf_warmup_rounds: int = field(default=1, metadata=COUNT)
     """Untimed warm-up rounds before the timed ones (``benchmark.pedantic`` warmup_rounds)."""
-    perf_examples: int = 0
+    perf_examples: int = field(default=0, metadata=COUNT)
     """Eval prompts per throughput round (0 = the same prompts as the generation pass)."""
 
 
@@ -235,6 +245,9 @@ def _section(name: str, cls: type, raw: Any, source: str, base_dir: Path) -> Any
             raise ConfigError(f"{source}: [{name}] {key} must be {_type_name(tp)}, "
                               f"got {type(value).__name__} {value!r}. Fix: change its value.")
         meta = next(f.metadata for f in fields(cls) if f.name == key)
+        problem = value_problem(meta, value)
+        if problem:
+            raise ConfigError(f"{source}: [{name}] {key} = {value!r}: {problem}. Fix: change its value.")
         if isinstance(value, str) and (meta.get("path") or meta.get("maybe_path") or meta.get("out_path")):
             resolved = (base_dir / value).expanduser() if not Path(value).is_absolute() else Path(value)
             if meta.get("path") and not resolved.exists():
@@ -247,6 +260,66 @@ def _section(name: str, cls: type, raw: Any, source: str, base_dir: Path) -> Any
             value = float(value)
         values[key] = value
     return cls(**values)
+
+
+def value_problem(meta: Any, value: Any) -> str | None:
+    """Why ``value`` is not allowed by a field's fixed choices or bounds (None if it is)."""
+    if value is None:
+        return None
+    if "choices" in meta:
+        ok = re.fullmatch(meta["pattern"], value) if "pattern" in meta else value in meta["choices"]
+        if not ok:
+            return f"not one of the allowed values {', '.join(meta['choices'])}"
+    if "min" in meta and isinstance(value, (int, float)) and value < meta["min"]:
+        return f"must be {meta['min']} or more"
+    return None
+
+
+def field_meta(section: str, key: str) -> Any:
+    """The declared metadata (choices, bounds, path kind) of ``[section] key``."""
+    return next(f.metadata for f in fields(SECTIONS[section]) if f.name == key)
+
+
+@dataclass(frozen=True)
+class Override:
+    """One command-line override of a config key (``--sft-*``); the one list is ``OVERRIDES``."""
+    flag: str
+    section: str
+    key: str
+    metavar: str | None = None      # None: a switch (store_true)
+    describes_run: bool = False     # enough, with others of its kind, to describe a run without a file
+    must_exist: bool = False        # a local path that must exist
+    applies: bool = True            # False: read by the plugin itself, not written into the config
+    text: str = ""                  # help beyond "Override [section] key"
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def is_path(self) -> bool:
+        return bool(self.metavar and "PATH" in self.metavar)
+
+    @property
+    def help(self) -> str:
+        meta = field_meta(self.section, self.key)
+        choices = f" ({', '.join(meta['choices'])})" if "choices" in meta else ""
+        return f"Override [{self.section}] {self.key}{choices}." + (f" {self.text}" if self.text else "")
+
+
+OVERRIDES = (
+    Override("--sft-base", "model", "base", "PATH_OR_ID", describes_run=True),
+    Override("--sft-adapter", "model", "adapter", "PATH", describes_run=True, must_exist=True),
+    Override("--sft-tokenizer", "model", "tokenizer", "PATH_OR_ID", describes_run=True),
+    Override("--sft-device", "model", "device", "DEVICE"),
+    Override("--sft-dtype", "model", "dtype", "DTYPE"),
+    Override("--sft-train", "data", "train", "PATH", describes_run=True, must_exist=True),
+    Override("--sft-eval", "data", "eval", "PATH", describes_run=True, must_exist=True),
+    Override("--sft-json", "report", "json", "PATH", applies=False,
+             text="Write the machine-readable verdict here."),
+    Override("--sft-allow-pickle", "model", "allow_pickle",
+             text="Allow .bin (pickle) weights, read with weights_only=True."),
+)
 
 
 def _gates(raw: dict, source: str) -> GatesSection:

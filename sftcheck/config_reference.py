@@ -65,9 +65,10 @@ def markdown() -> str:
              "PATH`), or a `[tool.sftcheck]` table in your `pyproject.toml`. Relative paths are "
              "relative to the config file's folder. Every key is validated on load: an unknown key "
              "(with a did-you-mean), a wrong type or a missing path is a usage error naming the "
-             "file, the key and the fix. Command-line overrides: `--sft-base`, `--sft-adapter`, "
-             "`--sft-tokenizer`, `--sft-device`, `--sft-dtype`, `--sft-train`, `--sft-eval`, "
-             "`--sft-json`, `--sft-allow-pickle`.", ""]
+             "file, the key and the fix; so is a value outside a key's fixed choices (`device`, "
+             "`dtype`, `schema`: the message lists the allowed values) or a negative count. "
+             "Command-line overrides: "
+             + ", ".join(f"`{o.flag}`" for o in cfgmod.OVERRIDES) + ".", ""]
     for name, cls in cfgmod.SECTIONS.items():
         lines += [f"## `[{name}]`", ""]
         class_doc = inspect.getdoc(cls)

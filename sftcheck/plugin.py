@@ -7,7 +7,6 @@ registered from here, so each area owns its own fixtures.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +14,7 @@ from typing import Any, Callable
 import pytest
 
 from sftcheck import config as cfgmod
+from sftcheck import environment
 from sftcheck.checks.support.registry import (
     STAGE_DOCS,
     CheckSpec,
@@ -26,10 +26,9 @@ from sftcheck.checks.support.registry import (
 from sftcheck.checks.support.result import CheckResult
 from sftcheck.verdict import assert_result, setup_failure
 
-# sftcheck makes no network calls: hub ids resolve from the local cache only.  Set before
-# transformers / huggingface_hub are imported (they read these once, at import).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Hub offline, one thread: set before transformers / huggingface_hub / torch are imported
+# (they read these once, at import).
+environment.apply()
 
 SESSION_KEY: pytest.StashKey["SftSession"] = pytest.StashKey()
 RESULT_KEY: pytest.StashKey[CheckResult] = pytest.StashKey()
@@ -44,16 +43,14 @@ AREA_PLUGINS = (
 )
 
 
-def _device(value: str) -> str:
-    if value == "auto" or value == "cpu" or value.startswith("cuda") or value == "mps":
+def _checked(o: cfgmod.Override) -> Callable[[str], str]:
+    """argparse ``type=`` for an override: the config's own fixed choices and bounds."""
+    def parse(value: str) -> str:
+        problem = cfgmod.value_problem(cfgmod.field_meta(o.section, o.key), value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"Could not parse value: {value!r}: {problem}")
         return value
-    raise argparse.ArgumentTypeError(f"Could not parse value: {value!r} (auto, cpu, cuda, cuda:N, mps)")
-
-
-def _dtype(value: str) -> str:
-    if value in ("auto", "float32", "bfloat16", "float16"):
-        return value
-    raise argparse.ArgumentTypeError(f"Could not parse value: {value!r} (auto, float32, bfloat16, float16)")
+    return parse
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,24 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="Run config (TOML, or a pyproject.toml with [tool.sftcheck]). Default: %(default)r")
     g.addoption("--sft-world", action="store_true", default=False,
                 help="Diagnose the built-in fixture world (built once, cached). Default: %(default)r")
-    g.addoption("--sft-base", metavar="PATH_OR_ID", default=None,
-                help="Override [model] base. Default: %(default)r")
-    g.addoption("--sft-adapter", metavar="PATH", default=None,
-                help="Override [model] adapter. Default: %(default)r")
-    g.addoption("--sft-tokenizer", metavar="PATH_OR_ID", default=None,
-                help="Override [model] tokenizer. Default: %(default)r")
-    g.addoption("--sft-device", metavar="DEVICE", type=_device, default=None,
-                help="Override [model] device (auto, cpu, cuda, cuda:N). Default: %(default)r")
-    g.addoption("--sft-dtype", metavar="DTYPE", type=_dtype, default=None,
-                help="Override [model] dtype (auto, float32, bfloat16, float16). Default: %(default)r")
-    g.addoption("--sft-train", metavar="PATH", default=None,
-                help="Override [data] train. Default: %(default)r")
-    g.addoption("--sft-eval", metavar="PATH", default=None,
-                help="Override [data] eval. Default: %(default)r")
-    g.addoption("--sft-json", metavar="PATH", default=None,
-                help="Write the machine-readable verdict here (overrides [report] json). Default: %(default)r")
-    g.addoption("--sft-allow-pickle", action="store_true", default=False,
-                help="Allow .bin (pickle) weights, read with weights_only=True. Default: %(default)r")
+    for o in cfgmod.OVERRIDES:
+        if o.metavar is None:
+            g.addoption(o.flag, action="store_true", default=False, help=f"{o.help} Default: %(default)r")
+        else:
+            g.addoption(o.flag, metavar=o.metavar, type=_checked(o), default=None,
+                        help=f"{o.help} Default: %(default)r")
 
 
 @dataclass
@@ -93,26 +78,20 @@ class SftSession:
 
 
 def _override(opt: pytest.Config, cfg: cfgmod.Config) -> cfgmod.Config:
-    def path(v: str | None) -> str | None:
-        return str(Path(v).resolve()) if v and Path(v).exists() else v
-
-    for flag, section, key in (("sft_base", "model", "base"), ("sft_adapter", "model", "adapter"),
-                               ("sft_tokenizer", "model", "tokenizer"), ("sft_train", "data", "train"),
-                               ("sft_eval", "data", "eval")):
-        value = opt.getoption(flag)
-        if value is not None:
-            if section == "data" or key == "adapter":
-                if not Path(value).exists():
-                    raise pytest.UsageError(f"--{flag.replace('_', '-')} {value}: no such file or folder. "
-                                            "Fix: pass an existing path.")
-            cfg = cfg.with_overrides(section, **{key: path(value)})
-    cfg = cfg.with_overrides("model", device=opt.getoption("sft_device"), dtype=opt.getoption("sft_dtype"))
-    if opt.getoption("sft_allow_pickle"):
-        cfg = cfg.with_overrides("model", allow_pickle=True)
+    """Apply the ``--sft-*`` overrides (``config.OVERRIDES``) to the loaded config."""
+    for o in cfgmod.OVERRIDES:
+        value = opt.getoption(o.dest)
+        if not o.applies or value in (None, False):
+            continue
+        if o.is_path and Path(value).exists():
+            value = str(Path(value).resolve())
+        elif o.must_exist:
+            raise pytest.UsageError(f"{o.flag} {value}: no such file or folder. Fix: pass an existing path.")
+        cfg = cfg.with_overrides(o.section, **{o.key: value})
     return cfg
 
 
-CONFIG_FLAGS = ("sft_base", "sft_adapter", "sft_tokenizer", "sft_train", "sft_eval")
+CONFIG_FLAGS = tuple(o.dest for o in cfgmod.OVERRIDES if o.describes_run)
 
 
 def build_session(opt: pytest.Config) -> SftSession:

@@ -34,6 +34,16 @@ BAD = {
     "unknown threshold": ('[gates."artifact.lora_b_nonzero"]\nwarn_shar = 0.2\n',
                           ["unknown key [gates.\"artifact.lora_b_nonzero\"] 'warn_shar'",
                            "Did you mean 'warn_share'?"]),
+    "dtype choice": ("[model]\ndtype = 'fp16'\n",
+                     ["[model] dtype = 'fp16': not one of the allowed values auto, float32, bfloat16, float16",
+                      "Fix:"]),
+    "device choice": ("[model]\ndevice = 'banana'\n",
+                      ["[model] device = 'banana': not one of the allowed values auto, cpu, cuda, cuda:N, mps",
+                       "Fix:"]),
+    "schema choice": ("[data]\nschema = 'chatml'\n",
+                      ["[data] schema = 'chatml': not one of the allowed values auto, qa, prompt_completion"]),
+    "negative count": ("[data]\ncheck_rows = -5\n", ["[data] check_rows = -5: must be 0 or more", "Fix:"]),
+    "zero batch": ("[generation]\nbatch_size = 0\n", ["[generation] batch_size = 0: must be 1 or more"]),
     "non-numeric threshold": ('[gates."artifact.lora_b_nonzero"]\nwarn_share = "high"\n',
                               ['[gates."artifact.lora_b_nonzero"] warn_share must be a number']),
 }
@@ -99,7 +109,8 @@ def _assert_usage_error(result: pytest.RunResult, *parts: str) -> None:
         assert part in err, err
 
 
-@pytest.mark.parametrize("case", ["unknown key", "wrong type", "missing path", "bad toml", "unknown threshold"])
+@pytest.mark.parametrize("case", ["unknown key", "wrong type", "missing path", "bad toml", "unknown threshold",
+                                  "dtype choice", "device choice", "negative count"])
 def test_bad_config_is_a_usage_error(pytester, case):
     text, expected = BAD[case]
     cfg = pytester.path / "run.toml"
@@ -139,7 +150,10 @@ def test_bad_override_values_are_usage_errors(pytester):
     cfg.write_text("")
     result = _run(pytester, "--sft-config", str(cfg), "--sft-dtype", "float64")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "Could not parse value: 'float64'" in result.stderr.str()
+    assert "Could not parse value: 'float64': not one of the allowed values auto, float32" in result.stderr.str()
+    result = _run(pytester, "--sft-config", str(cfg), "--sft-device", "banana")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Could not parse value: 'banana': not one of the allowed values auto, cpu" in result.stderr.str()
     _assert_usage_error(_run(pytester, "--sft-config", str(cfg), "--sft-adapter", "missing"),
                         "--sft-adapter missing: no such file or folder. Fix: pass an existing path.")
 
