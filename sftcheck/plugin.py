@@ -7,9 +7,9 @@ registered from here, so each area owns its own fixtures.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -24,23 +24,21 @@ from sftcheck.checks.support.registry import (
     thresholds_for,
 )
 from sftcheck.checks.support.result import CheckResult
+from sftcheck.session_state import RESULT_KEY, SESSION_KEY, SftSession, sft_session
 from sftcheck.verdict import assert_result, setup_failure
 
 # Hub offline, one thread: set before transformers / huggingface_hub / torch are imported
 # (they read these once, at import).
 environment.apply()
 
-SESSION_KEY: pytest.StashKey["SftSession"] = pytest.StashKey()
-RESULT_KEY: pytest.StashKey[CheckResult] = pytest.StashKey()
 
-# Area plugins: each area's session fixtures (and the report hooks), registered at configure.
-AREA_PLUGINS = (
-    "sftcheck.session_artifact",
-    "sftcheck.session_data",
-    "sftcheck.session_model",
-    "sftcheck.session_gates",
-    "sftcheck.report_hooks",
-)
+
+def area_plugins() -> tuple:
+    """Each area's session fixtures and the report hooks, registered at configure (imported
+    then, after the environment defaults above)."""
+    from sftcheck import report_hooks, session_artifact, session_data, session_gates, session_model
+
+    return (session_artifact, session_data, session_model, session_gates, report_hooks)
 
 
 def _checked(o: cfgmod.Override) -> Callable[[str], str]:
@@ -65,16 +63,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             g.addoption(o.flag, metavar=o.metavar, type=_checked(o), default=None,
                         help=f"{o.help} Default: %(default)r")
-
-
-@dataclass
-class SftSession:
-    """Everything the plugin reads from the command line, once (see ``pytest_configure``)."""
-    config: cfgmod.Config | None
-    problem: str | None = None          # why there is no config, shown if a test needs one
-    results: list[tuple[str, CheckResult]] = field(default_factory=list)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    json_path: str | None = None
 
 
 def _override(opt: pytest.Config, cfg: cfgmod.Config) -> cfgmod.Config:
@@ -129,11 +117,9 @@ def pytest_configure(config: pytest.Config) -> None:
                          ("slow", "takes more than a few seconds on a CPU")):
         config.addinivalue_line("markers", f"{marker}: {text}")
     config.stash[SESSION_KEY] = build_session(config)
-    import importlib
-    for name in AREA_PLUGINS:
-        module = importlib.import_module(name)
+    for module in area_plugins():
         if not config.pluginmanager.is_registered(module):
-            config.pluginmanager.register(module, name)
+            config.pluginmanager.register(module, module.__name__)
 
 
 def model_test_spec(item: pytest.Item) -> CheckSpec | None:
@@ -153,10 +139,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         spec = model_test_spec(item)
         if spec is not None:
             item.add_marker(spec.stage)
-
-
-def sft_session(config: pytest.Config) -> SftSession:
-    return config.stash[SESSION_KEY]
 
 
 @pytest.fixture(scope="session")

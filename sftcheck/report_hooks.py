@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from sftcheck import report_json, report_rows
-from sftcheck.plugin import RESULT_KEY, sft_session
 from sftcheck.report_rows import Row
+from sftcheck.session_state import RESULT_KEY, sft_session
 
 
 @dataclass

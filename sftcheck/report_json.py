@@ -14,22 +14,19 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sftcheck.checks.support.result import CheckResult
-
-if TYPE_CHECKING:
-    from sftcheck.report_rows import Row
+from sftcheck.report_rows import (
+    INTERNAL_ERROR,
+    INTERRUPTED,
+    USAGE_ERROR,
+    Row,
+    counts_by_stage,
+    stage_of,
+)
 
 SCHEMA_VERSION = 2
-
-
-def stage_of(check_id: str) -> tuple[str, str]:
-    """(stage, title) of a registered check; ``("other", "")`` if unregistered."""
-    from sftcheck.checks.support.registry import REGISTRY
-
-    spec = REGISTRY.get(check_id)
-    return (spec.stage, spec.title) if spec else ("other", "")
 
 
 def _clean(value: Any) -> Any:
@@ -59,7 +56,6 @@ def build(rows: Sequence[Row], provenance: Mapping[str, Any], *, verdict: str, n
           collected: int = 0, exit_status: int | None = None) -> dict[str, Any]:
     """The verdict document.  ``complete`` is false (and ``verdict`` never ``pass``) when the
     run was interrupted, crashed or left collected checks unrun (``checks_not_run``)."""
-    from sftcheck.report_rows import INTERNAL_ERROR, INTERRUPTED, USAGE_ERROR, counts_by_stage
 
     unfinished = exit_status in (INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR) or not_run > 0
     return _clean({

@@ -41,6 +41,14 @@ class Row:
         return "check-" + "".join(c if c.isalnum() or c in "-_." else "-" for c in self.nodeid)
 
 
+def stage_of(check_id: str) -> tuple[str, str]:
+    """(stage, title) of a registered check; ``("other", "")`` if unregistered."""
+    from sftcheck.checks.support.registry import REGISTRY
+
+    spec = REGISTRY.get(check_id)
+    return (spec.stage, spec.title) if spec else ("other", "")
+
+
 def stage_index(stage: str) -> int:
     from sftcheck.checks.support.registry import STAGES
 
@@ -66,7 +74,6 @@ def one_line(text: str, limit: int = 200) -> str:
 
 
 def from_result(nodeid: str, result: CheckResult) -> Row:
-    from sftcheck.report_json import stage_of
 
     stage, title = stage_of(result.id)
     return Row(nodeid=nodeid, status=result.status.value, check_id=result.id, stage=stage, title=title,

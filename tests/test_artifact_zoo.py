@@ -20,8 +20,7 @@ import sftcheck.session_artifact
 from sftcheck.loading import load_tokenizer  # noqa: F401
 
 load_all()
-for _name in sftcheck.plugin.AREA_PLUGINS:
-    __import__(_name)
+sftcheck.plugin.area_plugins()  # imports each area plugin before pytester snapshots sys.modules
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_TESTS = [str(ROOT / "model_tests" / "test_artifact.py"), str(ROOT / "model_tests" / "test_training.py")]

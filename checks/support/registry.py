@@ -118,10 +118,10 @@ def load_all() -> dict[str, CheckSpec]:
     """Import every module of the ``checks`` package so that all checks are registered."""
     import importlib
     import pkgutil
+    from pathlib import Path
 
-    import sftcheck.checks as checks
-
-    for mod in pkgutil.iter_modules(checks.__path__):
+    areas = Path(__file__).resolve().parents[1]  # checks/ (installed: sftcheck/checks/)
+    for mod in pkgutil.iter_modules([str(areas)]):
         if not mod.ispkg:  # the areas; ``support`` holds helpers, not checks
             importlib.import_module(f"sftcheck.checks.{mod.name}")
     return REGISTRY
