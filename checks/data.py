@@ -136,13 +136,13 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
             first_tb = first_tb or traceback.format_exc()
             bad.append((r, target, "raised " + traceback.format_exc().strip().splitlines()[-1]))
             continue
-        if got is None or _norm_answer(got) != _norm_answer(r.answer):
+        if got is None or _norm_answer(got) != _norm_answer(r.gold_answer):
             bad.append((r, target, repr(got)))
     n = len(rows)
     share = len(bad) / n if n else 1.0
     threshold = f"<= {max_bad_share:g} of rows not recovered"
     table = Table("training targets the parser does not read back", ("row", "gold", "target text", "parsed"),
-                  tuple((r.row, r.answer, t, g) for r, t, g in bad[:20]))
+                  tuple((r.row, r.gold_answer, t, g) for r, t, g in bad[:20]))
     if not n:
         return CheckResult(Status.SKIP, None, threshold,
                            f"No training row has a trained target; see {see('labels.not_all_masked')}.")
@@ -154,11 +154,13 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
         return CheckResult(
             Status.FAIL, share, threshold,
             f"The answer parser ({name}) recovers the gold answer from only {n - len(bad)} of {n} training "
-            f"targets ({share:.1%} not). First: row {r.row}: target {t!r} parsed as {g}, gold {r.answer!r}. "
+            f"targets ({share:.1%} not). First: row {r.row}: target {t!r} parsed as {g}, gold {r.gold_answer!r}. "
             "The eval parser and the training format disagree: even a perfect model would score 0.",
             fix="Make the parser read the format you train on (or train the format you parse): e.g. "
                 "set [format] answer_pattern to a regex that matches the training completion, or fix "
-                "[format] answer_parser / completion_template.",
+                "[format] answer_parser / completion_template. When the training target is a worked "
+                "solution (GSM8K's '... #### 42'), say where the gold answer is: [data] gold_field "
+                "and/or gold_pattern.",
             metrics={"rows": n, "not_recovered": len(bad)}, evidence=ev)
     return CheckResult(Status.PASS, share, threshold,
                        f"The parser ({name}) recovers the gold answer from {n - len(bad)} of {n} targets.",

@@ -68,11 +68,14 @@ class FormatSection:
     system_prompt: str | None = None
     """System message for chat prompts, on both the training and the inference side."""
     prompt_builder: str | None = None
-    """Import path ``module:function(question) -> str`` of your inference prompt builder."""
+    """Import path of your inference prompt builder ``f(row, tokenizer)`` / ``f(row)`` (the whole data
+    row) or ``f(question)`` ``-> str | ids`` (see Hooks below)."""
     train_formatter: str | None = None
-    """Import path ``module:function(question, answer, tokenizer) -> {input_ids, labels}``."""
+    """Import path of your training formatter ``f(row, tokenizer)`` (the whole data row) or
+    ``f(question, answer, tokenizer)`` ``-> {input_ids, labels}`` (see Hooks below)."""
     collator: str | None = None
-    """Import path of your training collator ``f(list_of_rows) -> {input_ids, labels, ...}``."""
+    """Import path of your training collator ``f(rows, tokenizer)`` or ``f(rows)``
+    ``-> {input_ids, labels, ...}``; ``rows`` are the formatter's outputs."""
     answer_parser: str | None = None
     """Import path ``module:function(text) -> str | None``; default uses ``answer_pattern``."""
     answer_pattern: str = r"<answer>(.*?)</answer>"
@@ -94,7 +97,16 @@ class DataSection:
     question_field: str = "question"
     """Field holding the question in ``qa`` rows."""
     answer_field: str = "answer"
-    """Field holding the gold answer in ``qa`` rows."""
+    """Field holding the training target in ``qa`` rows (also the gold answer unless
+    ``gold_field`` / ``gold_pattern`` say otherwise)."""
+    gold_field: str | None = None
+    """Field holding the gold answer used for scoring, the gates and ``data.answer_roundtrip``
+    (any schema); unset = the training target (``answer_field``). A row without it fails
+    ``data.schema``."""
+    gold_pattern: str | None = field(default=None, metadata={"regex_groups": 1})
+    """Regex with one group applied to the gold text (``gold_field``, else the training target):
+    group 1 is the gold answer, e.g. GSM8K ``'####\\s*(-?[\\d,.]+)'``. A row it does not
+    match fails ``data.schema`` (named) and is not scored."""
     id_field: str = "id"
     """Field holding the example id (paired base-vs-tuned gates need unique ids)."""
     max_rows: int = field(default=0, metadata=COUNT)
@@ -136,7 +148,8 @@ class GenerationSection:
 @dataclass(frozen=True)
 class ScoringSection:
     scorer: str | None = None
-    """Import path ``module:function(output_text, example) -> float`` (reward / score)."""
+    """Import path of your scorer / reward ``f(row, output) -> float`` (the whole eval row) or
+    ``f(output_text, example_dict) -> float`` (see Hooks below)."""
     rel_tol: float = field(default=0.0, metadata=COUNT)
     """Numeric answers within this relative tolerance of the gold answer count as correct."""
     abs_tol: float = field(default=0.0, metadata=COUNT)
@@ -256,6 +269,8 @@ def _section(name: str, cls: type, raw: Any, source: str, base_dir: Path) -> Any
                                   f"the config file's folder {base_dir}).")
             if meta.get("path") or meta.get("out_path") or resolved.exists():
                 value = str(resolved)
+        if meta.get("regex_groups") and isinstance(value, str):
+            _check_regex(value, f"{source}: [{name}] {key} = {value!r}", meta["regex_groups"])
         if tp is float and isinstance(value, int):
             value = float(value)
         values[key] = value
@@ -320,6 +335,18 @@ OVERRIDES = (
     Override("--sft-allow-pickle", "model", "allow_pickle",
              text="Allow .bin (pickle) weights, read with weights_only=True."),
 )
+
+
+def _check_regex(pattern: str, where: str, groups: int) -> None:
+
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{where} is not a valid regex ({exc}). Fix: correct the pattern "
+                          "(TOML literal strings in single quotes keep backslashes).") from exc
+    if rx.groups < groups:
+        raise ConfigError(f"{where} has no capturing group. Fix: put the answer part in parentheses, "
+                          r"e.g. '####\s*(-?[\d,.]+)' or '<answer>(.*?)</answer>'.")
 
 
 def _gates(raw: dict, source: str) -> GatesSection:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from sftcheck import config as cfgmod
+from sftcheck.hooks import HOOK_CONTRACTS, ROW_NAMES
 
 GATES_DOC = {
     "skip": "Check ids not to run (skipped, shown as skipped in the report).",
@@ -86,6 +87,16 @@ def markdown() -> str:
             key = f.name if cls is not cfgmod.GatesSection or f.name == "skip" else '"<check id>"'
             lines.append(f"| `{key}` | `{_type(hints[f.name])}` | {_toml(_default(f))} | {meaning.strip()} |")
         lines.append("")
+    lines += ["## Hooks", "",
+              "Hook keys hold `\"module:function\"` (an importable module, or a `.py` file relative to "
+              "the config). Each hook may take the whole data-file row (row form: a dict with every "
+              "field of the row, e.g. `final` or `category`) or strings (text form); the form is read "
+              "from the signature: a first parameter named " + ", ".join(
+                  f"`{n}`" for n in sorted(ROW_NAMES)) + " selects the row form. A hook that "
+              "raises on a row is a failed check naming the row (number and id) with the traceback.", "",
+              "| hook | signature |", "|---|---|"]
+    lines += [f"| `{key}` | {text.replace('|', chr(92) + '|')} |" for key, text in HOOK_CONTRACTS]
+    lines.append("")
     return "\n".join(lines)
 
 

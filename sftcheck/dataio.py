@@ -19,6 +19,7 @@ whole (convert big files to JSONL).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ class Fields:
     question: str = "question"
     answer: str = "answer"
     id: str = "id"
+    gold: str | None = None          # [data] gold_field (None: the training target)
+    gold_pattern: str | None = None  # [data] gold_pattern: group 1 of it in the gold text
 
 
 class DataFileError(ValueError):
@@ -185,29 +188,48 @@ def to_example(raw: Any, schema: str, file: str, row: int, fields: Fields = Fiel
     try:
         rid = str(raw.get(fields.id, raw.get("id", f"row-{row}")))
         if schema == "qa":
-            q, a = _text(raw, fields.question), _text(raw, fields.answer)
-            return Example(file, row, rid, q, a)
-        if schema == "alpaca":
-            q, extra, a = _text(raw, "instruction"), _text(raw, "input", optional=True), _text(raw, "output")
-            return Example(file, row, rid, q + ("\n\n" + extra if extra else ""), a)
-        if schema == "prompt_completion":
-            p, c = raw.get("prompt"), raw.get("completion")
-            if isinstance(p, list) or isinstance(c, list):
-                prompt = _turns(p, "prompt", "role", "content")
-                completion = _turns(c, "completion", "role", "content")
-                q, a, system, before = _from_turns(prompt + completion[:1], "completion")
-                return Example(file, row, rid, q, a, system, before)
-            return Example(file, row, rid, _text(raw, "prompt"), _text(raw, "completion"))
-        if schema == "messages":
-            q, a, system, before = _from_turns(_turns(raw.get("messages"), "messages", "role", "content"),
-                                               "messages")
-            return Example(file, row, rid, q, a, system, before)
-        if schema == "sharegpt":
-            turns = _turns(raw.get("conversations"), "conversations", "from", "value", SHAREGPT_ROLES)
-            q, a, system, before = _from_turns(turns, "conversations")
-            return Example(file, row, rid, q, a, system, before)
+            q, a, system, before = _text(raw, fields.question), _text(raw, fields.answer), None, ()
+        else:
+            q, a, system, before = _fields(raw, schema)
+        return Example(file, row, rid, q, a, system, before, _gold(raw, a, fields), raw)
     except _Bad as bad:
         return RowProblem(file, row, bad.field, bad.problem)
+
+
+def _gold(raw: dict, target: str, fields: Fields) -> str | None:
+    """The gold answer of a row: ``[data] gold_field`` (else the training target), through
+    ``gold_pattern`` when set; None = the training target itself."""
+    if fields.gold is None and fields.gold_pattern is None:
+        return None
+    text = _text(raw, fields.gold) if fields.gold is not None else target
+    if fields.gold_pattern is None:
+        return text
+    m = re.search(fields.gold_pattern, text, flags=re.DOTALL)
+    if m is None or not (m.group(1) or "").strip():
+        shown = text if len(text) <= 80 else "…" + text[-77:]
+        raise _Bad(fields.gold or fields.answer,
+                   f"[data] gold_pattern {fields.gold_pattern!r} does not match the gold text {shown!r} "
+                   "(this row cannot be scored)")
+    return m.group(1).strip()
+
+
+def _fields(raw: dict, schema: str) -> tuple[str, str, str | None, tuple]:
+    """(question, training target, system, turns before the answer) of a row in ``schema``."""
+    if schema == "alpaca":
+        q, extra, a = _text(raw, "instruction"), _text(raw, "input", optional=True), _text(raw, "output")
+        return q + ("\n\n" + extra if extra else ""), a, None, ()
+    if schema == "prompt_completion":
+        p, c = raw.get("prompt"), raw.get("completion")
+        if isinstance(p, list) or isinstance(c, list):
+            prompt = _turns(p, "prompt", "role", "content")
+            completion = _turns(c, "completion", "role", "content")
+            return _from_turns(prompt + completion[:1], "completion")
+        return _text(raw, "prompt"), _text(raw, "completion"), None, ()
+    if schema == "messages":
+        return _from_turns(_turns(raw.get("messages"), "messages", "role", "content"), "messages")
+    if schema == "sharegpt":
+        return _from_turns(_turns(raw.get("conversations"), "conversations", "from", "value", SHAREGPT_ROLES),
+                           "conversations")
     raise ValueError(f"unknown schema {schema!r} (known: {', '.join(SCHEMAS)})")
 
 

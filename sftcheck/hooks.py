@@ -4,19 +4,10 @@ Hooks are ``[format]`` keys holding ``"module:function"``.  ``module`` is either
 importable dotted name (``mypkg.train:format_example``) or a ``.py`` file path, relative to
 the config file's folder (``"hooks.py:format_example"``, ``"src/fmt.py:build"``).
 
-Signatures (what sftcheck calls):
-
-* ``train_formatter(question, answer, tokenizer)`` → ``{"input_ids": [...], "labels": [...]}``
-  (labels -100 where not trained), or a ``str`` of the whole training text, which is
-  tokenized with the tokenizer's defaults and trained everywhere unless your collator
-  masks it (as a completion-only collator does).
-* ``collator(rows)`` or ``collator(rows, tokenizer=...)`` → a batch dict with
-  ``input_ids`` and ``labels`` (lists or tensors, padded); ``rows`` are the formatter's
-  dicts.  Rows are read back without padding via ``attention_mask`` when present.
-* ``prompt_builder(question)`` or ``prompt_builder(question, tokenizer=...)`` → the
-  inference prompt as a ``str`` (tokenized as ``tokenizer(text)`` — with the tokenizer's
-  default special tokens, as serving code does) or a list of token ids.
-* ``answer_parser(text)`` → the extracted answer ``str`` or ``None``.
+Signatures (what sftcheck calls) — see ``HOOK_CONTRACTS``.  Each hook comes in a row form
+(it receives the whole data-file row as a dict: every field, e.g. ``final`` or
+``category``) and the older text form; the form is detected from the signature: a first
+parameter named one of ``ROW_NAMES`` (``row``, ``example``, ``sample`` …) is the row form.
 
 Defaults when a hook is not set: with ``[format] chat = true``, the tokenizer's chat
 template (``apply_chat_template``; system turn from ``system_prompt``), the prompt masked
@@ -47,15 +38,47 @@ class HookError(ValueError):
     """A hook named in the config cannot be imported; the message has file, key, fix."""
 
 
+# First-parameter names that mark the row form of a hook.
+ROW_NAMES = frozenset({"row", "example", "sample", "record", "item", "ex", "doc",
+                       "rows", "examples", "batch", "features"})
+
+HOOK_CONTRACTS = (
+    ("train_formatter",
+     ("`f(row, tokenizer) -> {\"input_ids\", \"labels\"}` (row form: `row` is the whole data-file "
+     "row as a dict), or `f(question, answer, tokenizer)` (text form); either may return the "
+     "whole training text (`str`) instead: it is tokenized and trained everywhere unless your "
+     "collator masks it. Labels are -100 where not trained. Detected as the row form when the "
+     "first parameter is named row / example / sample / record / item / ex / doc, or when it "
+     "takes exactly two parameters.")),
+    ("prompt_builder",
+     ("`f(row, tokenizer)` or `f(row)` (row form), or `f(question)` / `f(question, tokenizer=...)` "
+     "(text form) `-> str | list[int]`: the served prompt text (tokenized as `tokenizer(text)`) "
+     "or its ids.")),
+    ("collator",
+     ("`f(rows, tokenizer)` or `f(rows)` `-> {\"input_ids\", \"labels\", ...}` (padded lists or "
+     "tensors); `rows` are the formatter's outputs of one batch, as a trainer passes them. Rows "
+     "are read back without padding through `attention_mask` when present.")),
+    ("answer_parser", "`f(text) -> str | None`: the answer in a generation (default: `answer_pattern`)."),
+    ("scorer",
+     ("`f(row, output) -> float` (row form: the whole eval row dict and the generated text) or "
+     "`f(output_text, example)` (text form: `{\"id\", \"question\", \"answer\", \"gold\"}`).")),
+)
+
+
 @dataclass(frozen=True)
 class Hook:
     key: str          # the config key, e.g. "train_formatter"
     spec: str         # "module:function" or "builtin:..."
     fn: Callable[..., Any]
+    form: str = "text"  # "row" (the whole data row), "text" (strings) or "builtin"
 
     @property
     def label(self) -> str:
         return f"{self.key} = {self.spec}"
+
+    @property
+    def row_form(self) -> bool:
+        return self.form == "row"
 
     def accepts(self, name: str) -> bool:
         try:
@@ -63,6 +86,36 @@ class Hook:
         except (TypeError, ValueError):
             return False
         return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def positional(self) -> int:
+        """Required positional parameters of the hook (a ``*args`` hook takes any number)."""
+        return _required_positional(self.fn)
+
+
+def _required_positional(fn: Callable[..., Any]) -> int:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 99
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+               for p in params)
+
+
+def hook_form(key: str, fn: Callable[..., Any]) -> str:
+    """``"row"`` or ``"text"``: the row form takes the whole data row first (detected by the
+    first parameter's name; a ``train_formatter`` with exactly two parameters is the row form)."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return "text"
+    if params and params[0].name in ROW_NAMES:
+        return "row"
+    if key == "train_formatter" and _required_positional(fn) == 2:
+        return "row"
+    return "text"
 
 
 def import_hook(spec: str, *, key: str, base_dir: Path, source: str,
@@ -218,18 +271,22 @@ def regex_parser(pattern: str) -> Callable[[str], str | None]:
 
 @dataclass(frozen=True)
 class Hooks:
-    """The four hooks of a run, resolved once: the user's or the built-in defaults."""
+    """The hooks of a run, resolved once: the user's or the built-in defaults."""
     train_formatter: Hook
     collator: Hook | None
     prompt_builder: Hook
     answer_parser: Hook
+    scorer: Scorer | None = None
 
     def train_row(self, ex: Example, tokenizer) -> dict[str, list[int]]:
         """Call the formatter on one example; a text result is tokenized (labels = ids)."""
-        if self.train_formatter.spec.startswith("builtin:"):
-            out = self.train_formatter.fn(ex, tokenizer)
+        hook = self.train_formatter
+        if hook.form == "builtin":
+            out = hook.fn(ex, tokenizer)
+        elif hook.row_form:
+            out = hook.fn(ex.row_dict(), tokenizer)
         else:
-            out = self.train_formatter.fn(ex.question, ex.answer, tokenizer)
+            out = hook.fn(ex.question, ex.answer, tokenizer)
         if isinstance(out, str):
             ids = list(tokenizer(out).input_ids)
             return {"input_ids": ids, "labels": list(ids)}
@@ -259,10 +316,16 @@ class Hooks:
     def prompt(self, ex: Example, tokenizer) -> tuple[str, list[int]]:
         """The served prompt of one example: (text, ids)."""
         hook = self.prompt_builder
-        if hook.spec.startswith("builtin:"):
+        if hook.form == "builtin":
             ids = hook.fn(ex, tokenizer)
             return tokenizer.decode(ids), ids
-        out = hook.fn(ex.question, tokenizer=tokenizer) if hook.accepts("tokenizer") else hook.fn(ex.question)
+        arg = ex.row_dict() if hook.row_form else ex.question
+        if hook.accepts("tokenizer"):
+            out = hook.fn(arg, tokenizer=tokenizer)
+        elif hook.row_form and hook.positional() >= 2:
+            out = hook.fn(arg, tokenizer)
+        else:
+            out = hook.fn(arg)
         if isinstance(out, str):
             return out, [int(i) for i in tokenizer(out).input_ids]
         ids = [int(i) for i in _flat(out["input_ids"] if hasattr(out, "keys") else out)]
@@ -274,7 +337,12 @@ class Hooks:
         if self.collator is None:
             return [(r["input_ids"], r["labels"], 0) for r in rows]
         hook = self.collator
-        batch = hook.fn(rows, tokenizer=tokenizer) if hook.accepts("tokenizer") else hook.fn(rows)
+        if hook.accepts("tokenizer"):
+            batch = hook.fn(rows, tokenizer=tokenizer)
+        elif hook.positional() >= 2:
+            batch = hook.fn(rows, tokenizer)
+        else:
+            batch = hook.fn(rows)
         ids, labels = _rows(batch["input_ids"]), _rows(batch["labels"])
         mask = _rows(batch["attention_mask"]) if "attention_mask" in batch else None
         pad_id = getattr(tokenizer, "pad_token_id", None)
@@ -312,32 +380,72 @@ def resolve(cfg) -> Hooks:
 
     def user(key: str) -> Hook | None:
         spec = getattr(f, key)
-        return Hook(key, spec, import_hook(spec, key=key, base_dir=base_dir, source=source)) if spec else None
+        if not spec:
+            return None
+        fn = import_hook(spec, key=key, base_dir=base_dir, source=source)
+        return Hook(key, spec, fn, hook_form(key, fn))
 
     prompt_t = f.prompt_template or DEFAULT_PROMPT
     completion_t = f.completion_template or DEFAULT_COMPLETION
     if f.chat:
         fmt_default = Hook("train_formatter", "builtin:chat_template",
-                           lambda ex, tok: chat_train(ex, tok, f.system_prompt, f.completion_template))
+                           lambda ex, tok: chat_train(ex, tok, f.system_prompt, f.completion_template),
+                           "builtin")
         prompt_default = Hook("prompt_builder", "builtin:chat_template",
-                              lambda ex, tok: chat_prompt(ex, tok, f.system_prompt))
+                              lambda ex, tok: chat_prompt(ex, tok, f.system_prompt), "builtin")
     else:
         def fmt(ex: Example, tok) -> dict[str, list[int]]:
             return template_train(ex, tok, prompt_t, completion_t)
 
         fmt.batch = lambda exs, tok: template_train_batch(exs, tok, prompt_t, completion_t)  # type: ignore[attr-defined]
-        fmt_default = Hook("train_formatter", f"builtin:template {prompt_t!r} + {completion_t!r}", fmt)
+        fmt_default = Hook("train_formatter", f"builtin:template {prompt_t!r} + {completion_t!r}", fmt,
+                           "builtin")
         prompt_default = Hook("prompt_builder", f"builtin:template {prompt_t!r}",
-                              lambda ex, tok: list(tok(prompt_t.format(question=ex.question)).input_ids))
+                              lambda ex, tok: list(tok(prompt_t.format(question=ex.question)).input_ids),
+                              "builtin")
     parser = user("answer_parser") or Hook("answer_parser", f"builtin:regex {f.answer_pattern!r}",
                                            regex_parser(f.answer_pattern))
     return Hooks(train_formatter=user("train_formatter") or fmt_default, collator=user("collator"),
-                 prompt_builder=user("prompt_builder") or prompt_default, answer_parser=parser)
+                 prompt_builder=user("prompt_builder") or prompt_default, answer_parser=parser,
+                 scorer=load_scorer(cfg))
 
 
-def load_scorer(cfg) -> Callable[[str, dict], float] | None:
-    """``[scoring] scorer``: ``f(output_text, example_dict) -> float``, or None."""
+class ScorerFailed(ValueError):
+    """The user's scorer raised on one example; the message names the example and the fix."""
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """``[scoring] scorer``, called the way its signature asks: ``f(row, output)`` with the
+    whole eval row (row form) or ``f(output_text, example_dict)`` (text form)."""
+    hook: Hook
+
+    @property
+    def __name__(self) -> str:  # read by reports as a callable's name
+        return self.hook.spec
+
+    def __call__(self, output: str, example: Example | dict) -> float:
+        if isinstance(example, Example):
+            ex = example
+            data = ex.row_dict() if self.hook.row_form else {
+                "id": ex.id, "question": ex.question, "answer": ex.answer, "gold": ex.gold_answer}
+            where = f"example {ex.id!r} (row {ex.row} of {ex.file})"
+        else:
+            data, where = dict(example), f"example {example.get('id')!r}"
+        try:
+            value = self.hook.fn(data, output) if self.hook.row_form else self.hook.fn(output, data)
+            return float(value)
+        except Exception as exc:  # the user's scorer raised: name the row
+            form = "scorer(row, output)" if self.hook.row_form else "scorer(output_text, example_dict)"
+            raise ScorerFailed(f"[scoring] scorer = {self.hook.spec} raised {type(exc).__name__}: {exc} "
+                               f"on {where}. Fix: it is called as {form} -> float "
+                               "(a first parameter named row / example / … selects the row form).") from exc
+
+
+def load_scorer(cfg) -> Scorer | None:
+    """``[scoring] scorer`` as a ``Scorer``, or None."""
     if not cfg.scoring.scorer:
         return None
-    return import_hook(cfg.scoring.scorer, key="scorer", base_dir=_base_dir(cfg), source=cfg.source,
-                       section="scoring")
+    fn = import_hook(cfg.scoring.scorer, key="scorer", base_dir=_base_dir(cfg), source=cfg.source,
+                     section="scoring")
+    return Scorer(Hook("scorer", cfg.scoring.scorer, fn, hook_form("scorer", fn)))

@@ -40,7 +40,8 @@ class LoadedData:
 
 def fields(cfg: Config) -> dataio.Fields:
     d = cfg.data
-    return dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field)
+    return dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field,
+                         gold=d.gold_field, gold_pattern=d.gold_pattern)
 
 
 def _check_schema(cfg: Config) -> str:
@@ -87,7 +88,7 @@ def format_rows(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> Tra
     failures: list[HookFailure] = []
     for ex, out in zip(examples, formatted):
         if isinstance(out, str):
-            failures.append(HookFailure(hooks.train_formatter.label, ex.row, out))
+            failures.append(HookFailure(hooks.train_formatter.label, ex.row, out, ex.id))
         else:
             ok.append((ex, out))
     rows: list[TrainRow] = []
@@ -97,11 +98,12 @@ def format_rows(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> Tra
             collated = hooks.collate([o for _, o in chunk], tokenizer)
         except Exception:  # noqa: BLE001 - the user's collator raised: a finding
             tb = traceback.format_exc()
-            failures.extend(HookFailure(hooks.collator.label if hooks.collator else "collator", ex.row, tb)
+            failures.extend(HookFailure(hooks.collator.label if hooks.collator else "collator", ex.row, tb, ex.id)
                             for ex, _ in chunk)
             continue
         for (ex, _), (ids, labels, left_pad) in zip(chunk, collated):
-            rows.append(TrainRow(ex.row, ex.id, ex.question, ex.answer, tuple(ids), tuple(labels), left_pad))
+            rows.append(TrainRow(ex.row, ex.id, ex.question, ex.answer, tuple(ids), tuple(labels), left_pad,
+                                 ex.gold))
     source = hooks.train_formatter.label + (f"; {hooks.collator.label}" if hooks.collator else "")
     return TrainSet(tuple(rows), tuple(failures), source, end_token_ids(tokenizer),
                     collated=hooks.collator is not None)
@@ -113,7 +115,7 @@ def build_prompts(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> P
         try:
             text, ids = hooks.prompt(ex, tokenizer)
         except Exception:  # noqa: BLE001 - the user's builder raised: a finding
-            failures.append(HookFailure(hooks.prompt_builder.label, ex.row, traceback.format_exc()))
+            failures.append(HookFailure(hooks.prompt_builder.label, ex.row, traceback.format_exc(), ex.id))
             continue
         prompts.append(Prompt(ex.row, ex.id, ex.question, text, tuple(ids)))
     return PromptSet(tuple(prompts), tuple(failures), hooks.prompt_builder.label)

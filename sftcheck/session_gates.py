@@ -114,7 +114,7 @@ def sft_human_labels(sft_config: Config) -> dict[str, dict] | None:
         _fail(f"[scoring] human_labels: {exc}")
 
 
-def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, dict],
+def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, Any],
                    outputs: dict[str, str]) -> dict[str, Any]:
     """Run the judge on every labelled output (its own ``output`` or the model's for that id)."""
     verdicts: dict[str, Any] = {}
@@ -123,7 +123,7 @@ def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, dict],
         if text is None:
             continue
         example = examples.get(key) or {k: v for k, v in rec.items() if k not in ("label", "output")}
-        verdicts[key] = scorer(str(text), dict(example))
+        verdicts[key] = scorer(str(text), example)
     return verdicts
 
 
@@ -133,23 +133,18 @@ def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
     spec = sft_config.scoring.scorer
     if not spec or sft_human_labels is None:
         return None
-    from sftcheck.hooks import HookError, load_scorer
+    from sftcheck.hooks import ScorerFailed
 
-    try:
-        scorer = load_scorer(sft_config)
-    except HookError as exc:
-        _fail(str(exc))
+    scorer = request.getfixturevalue("sft_hooks").scorer
     rows = request.getfixturevalue("sft_eval_rows")
-    examples = {_row_id(r): ({"id": r.id, "question": r.question, "answer": r.answer}
-                             if not isinstance(r, dict) else dict(r)) for r in rows}
+    examples = {_row_id(r): r for r in rows}
     outputs: dict[str, str] = {}
     if any("output" not in rec for rec in sft_human_labels.values()):
         outputs = {g.id: g.text for g in request.getfixturevalue("sft_generations")["tuned"].items}
     try:
         return judge_verdicts(scorer, sft_human_labels, examples, outputs)
-    except Exception as exc:  # noqa: BLE001 - the user's judge raised
-        _fail(f"{sft_config.source}: [scoring] scorer = {spec!r} raised {type(exc).__name__}: {exc}. "
-              "Fix: the scorer is called as scorer(output_text, example_dict) -> float.")
+    except ScorerFailed as exc:
+        _fail(f"{sft_config.source}: {exc}")
 
 
 # --------------------------------------------------------------------------- throughput

@@ -37,7 +37,9 @@ class OutputMarkers:
 
 
 def read_eval_rows(cfg: Config) -> list:
-    """The eval examples (``sftcheck.dataio``: JSONL / JSON / parquet, any supported schema)."""
+    """The eval examples (``sftcheck.dataio``: JSONL / JSON / parquet, any supported schema);
+    rows that do not fit (a missing field, a gold text ``gold_pattern`` does not match) are
+    left out here and reported by ``data.schema``."""
     path = cfg.data.eval
     if not path:
         raise ValueError(f"{cfg.source}: no [data] eval file. Fix: set [data] eval to a JSONL / JSON / "
@@ -45,9 +47,9 @@ def read_eval_rows(cfg: Config) -> list:
     d = cfg.data
     limit = cfg.generation.n_examples
     from sftcheck import dataio
+    from sftcheck.session_data import fields
 
-    fields = dataio.Fields(question=d.question_field, answer=d.answer_field, id=d.id_field)
-    audit, rows = dataio.audit(path, d.schema, fields=fields, keep=limit or 10**9)
+    audit, rows = dataio.audit(path, d.schema, fields=fields(cfg), keep=limit or 10**9)
     if audit.error:
         raise ValueError(f"{path}: {audit.error}. Fix: point [data] eval at a readable data file.")
     if not rows:
@@ -58,7 +60,7 @@ def read_eval_rows(cfg: Config) -> list:
     return rows
 
 
-def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False) -> list:
+def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False, hooks=None) -> list:
     """The served prompt of each row via the configured prompt builder (``sftcheck.hooks``,
     the same hook the pre-training gate checks); ``raw=True`` gives the bare question."""
     from sftcheck.generation import Prompt
@@ -66,15 +68,16 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False) -> list:
 
     if raw:
         return [Prompt(r.id, r.question) for r in rows]
-    hooks = resolve(cfg)
+    hooks = hooks or resolve(cfg)
     out = []
     for r in rows:
         try:
             text, ids = hooks.prompt(r, tokenizer)
         except Exception as exc:
+            form = "the whole row (a dict)" if hooks.prompt_builder.row_form else "the question string"
             raise ValueError(f"{cfg.source}: {hooks.prompt_builder.label} raised {type(exc).__name__}: "
-                             f"{exc} on example {r.id!r}. Fix: the builder takes the question string "
-                             "and returns the prompt text (or its token ids).") from exc
+                             f"{exc} on example {r.id!r} (row {r.row} of {r.file}). Fix: the builder "
+                             f"takes {form} and returns the prompt text (or its token ids).") from exc
         out.append(Prompt(r.id, text, tuple(ids)))
     return out
 
@@ -103,11 +106,11 @@ def sft_eval_rows(sft_config: Config):
 
 
 @pytest.fixture(scope="session")
-def sft_prompts(sft_config: Config, sft_model, sft_eval_rows):
+def sft_prompts(sft_config: Config, sft_model, sft_eval_rows, sft_hooks):
     from sftcheck.hooks import HookError
 
     try:
-        return build_prompts(sft_config, sft_model.tokenizer, sft_eval_rows)
+        return build_prompts(sft_config, sft_model.tokenizer, sft_eval_rows, hooks=sft_hooks)
     except (HookError, ValueError) as exc:
         _fail(str(exc))
 
@@ -143,56 +146,54 @@ def sft_generations(sft_model, sft_prompts, sft_generation_settings) -> dict:
         _fail(str(exc))
 
 
-def _parser_and_scorer(cfg: Config):
-    from sftcheck.hooks import load_scorer, resolve
-
-    parser = resolve(cfg).answer_parser.fn if cfg.format.answer_parser else None
-    return parser, load_scorer(cfg)
-
-
 class ScoringError(ValueError):
     """A user's parser / scorer hook failed; the message names it and the fix."""
 
 
-def score(cfg: Config, rows, generations: dict, mode: str) -> dict:
-    """``{"base": [Scored], "tuned": [...]}`` (``mode`` strict or lenient) + scorer values."""
+def score(cfg: Config, rows, generations: dict, mode: str, hooks=None) -> dict:
+    """``{"base": [Scored], "tuned": [...]}`` (``mode`` strict or lenient) + scorer values,
+    against each row's gold answer (``[data] gold_field`` / ``gold_pattern``)."""
     from sftcheck.checks.support.answers import score_all
+    from sftcheck.hooks import ScorerFailed, resolve
 
-    parser, scorer = _parser_and_scorer(cfg)
-    gold = {r.id: r.answer for r in rows}
-    examples = {r.id: {"id": r.id, "question": r.question, "answer": r.answer} for r in rows}
+    hooks = hooks or resolve(cfg)
+    parser = hooks.answer_parser.fn if cfg.format.answer_parser else None
+    gold = {r.id: r.gold_answer for r in rows}
+    examples = {r.id: r for r in rows}
     out = {}
     for variant, gen in generations.items():
         try:
             out[variant] = score_all(gen.items, gold, mode=mode, pattern=cfg.format.answer_pattern,
                                      parser=parser, rel_tol=cfg.scoring.rel_tol,
-                                     abs_tol=cfg.scoring.abs_tol, scorer=scorer, examples=examples)
+                                     abs_tol=cfg.scoring.abs_tol, scorer=hooks.scorer, examples=examples)
+        except ScorerFailed as exc:
+            raise ScoringError(f"{cfg.source}: scoring the {variant} outputs failed: {exc}") from exc
         except Exception as exc:
             raise ScoringError(
                 f"{cfg.source}: scoring the {variant} outputs failed: {type(exc).__name__}: {exc}. "
                 "Fix: check [format] answer_pattern / answer_parser and [scoring] scorer "
-                "(scorer(output_text, example_dict) -> float).") from exc
+                "(scorer(row, output) or scorer(output_text, example_dict) -> float).") from exc
     return out
 
 
-def _score(cfg: Config, rows, generations: dict, mode: str) -> dict:
+def _score(cfg: Config, rows, generations: dict, mode: str, hooks) -> dict:
     from sftcheck.hooks import HookError
 
     try:
-        return score(cfg, rows, generations, mode)
+        return score(cfg, rows, generations, mode, hooks)
     except (HookError, ScoringError) as exc:
         _fail(str(exc))
 
 
 @pytest.fixture(scope="session")
-def sft_scored(sft_config: Config, sft_eval_rows, sft_generations) -> dict:
+def sft_scored(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks) -> dict:
     """Strict parsing (the verdict) + the configured scorer's value per example."""
-    return _score(sft_config, sft_eval_rows, sft_generations, "strict")
+    return _score(sft_config, sft_eval_rows, sft_generations, "strict", sft_hooks)
 
 
 @pytest.fixture(scope="session")
-def sft_scored_lenient(sft_config: Config, sft_eval_rows, sft_generations) -> dict:
-    return _score(sft_config, sft_eval_rows, sft_generations, "lenient")
+def sft_scored_lenient(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks) -> dict:
+    return _score(sft_config, sft_eval_rows, sft_generations, "lenient", sft_hooks)
 
 
 @pytest.fixture(scope="session")
@@ -251,11 +252,11 @@ def probe_logits(cfg: Config, loaded, prompts, generations):
                        n_sequences=len(seqs), notes=list(loaded.notes))
 
 
-def sentinel_scored(cfg: Config, loaded, rows, settings) -> dict:
+def sentinel_scored(cfg: Config, loaded, rows, settings, hooks=None) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
     rows = rows[: max(1, cfg.generation.sentinel_examples)]
     prompts = build_prompts(cfg, loaded.tokenizer, rows, raw=True)
-    return score(cfg, rows, generate_both(loaded, prompts, settings), "strict")
+    return score(cfg, rows, generate_both(loaded, prompts, settings), "strict", hooks)
 
 
 @pytest.fixture(scope="session")
@@ -270,6 +271,7 @@ def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations
 
 
 @pytest.fixture(scope="session")
-def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_generation_settings) -> dict:
+def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_generation_settings,
+                        sft_hooks) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
-    return sentinel_scored(sft_config, sft_model, sft_eval_rows, sft_generation_settings)
+    return sentinel_scored(sft_config, sft_model, sft_eval_rows, sft_generation_settings, sft_hooks)

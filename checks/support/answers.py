@@ -129,8 +129,7 @@ def score_all(generations: Iterable[Generation], gold: Mapping[str, str], *, mod
         s = score_one(g.id, g.text, gold[g.id], mode=mode, pattern=pattern, parser=parser,
                       rel_tol=rel_tol, abs_tol=abs_tol)
         if scorer is not None:
-            example = dict(examples[g.id]) if examples and g.id in examples else {"id": g.id,
-                                                                                  "answer": gold[g.id]}
+            example = examples[g.id] if examples and g.id in examples else {"id": g.id, "answer": gold[g.id]}
             value = float(scorer(g.text, example))
         else:
             value = 1.0 if s.outcome is Outcome.CORRECT else 0.0

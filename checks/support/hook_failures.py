@@ -16,11 +16,11 @@ def hook_failed(failures: Sequence[HookFailure], total: int) -> CheckResult | No
     return CheckResult(
         status=Status.FAIL, value=len(failures), threshold="0 rows where a hook raises",
         explanation=(f"Your hook {first.hook} raised on {len(failures)} of {total} rows "
-                     f"(first: row {first.row}: {last_line}). The check cannot judge rows your own "
+                     f"(first: row {first.row}{f' (id {first.id!r})' if first.id else ''}: {last_line}). The check cannot judge rows your own "
                      "code cannot format; training would crash or skip them too."),
         fix=f"Fix the hook ({first.hook}) so it handles these rows (traceback below), or repair the rows.",
         metrics={"hook_failures": len(failures), "rows": total},
-        evidence=(Table("rows where a hook raised", ("row", "hook", "error"),
-                        tuple((f.row, f.hook, f.traceback.strip().splitlines()[-1]) for f in failures[:20])),
+        evidence=(Table("rows where a hook raised", ("row", "id", "hook", "error"),
+                        tuple((f.row, f.id, f.hook, f.traceback.strip().splitlines()[-1]) for f in failures[:20])),
                   Text(f"traceback (row {first.row})", first.traceback)),
     )

@@ -6,7 +6,9 @@ the user's own formatter, collator and prompt builder); checks only read them.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 IGNORE = -100  # the label of a token that is not trained
 
@@ -16,8 +18,11 @@ class Example:
     """One row of a data file, reduced to what the checks need.
 
     ``row`` is the 1-based row number in ``file``; ``question`` is the last user turn
-    (with the Alpaca input appended), ``answer`` the target the model should produce.
+    (with the Alpaca input appended), ``answer`` the training target the model should produce.
     ``messages`` keeps the chat turns before the answer for chat-shaped schemas.
+    ``gold`` is the gold answer scoring compares with (``[data] gold_field`` /
+    ``gold_pattern``); None means the training target itself.  ``raw`` is the whole row as
+    read from the data file (what row-form hooks receive).
     """
     file: str
     row: int
@@ -26,6 +31,19 @@ class Example:
     answer: str
     system: str | None = None
     messages: tuple[tuple[str, str], ...] = ()
+    gold: str | None = None
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def gold_answer(self) -> str:
+        """The answer scoring and ``data.answer_roundtrip`` compare with."""
+        return self.answer if self.gold is None else self.gold
+
+    def row_dict(self) -> dict[str, Any]:
+        """The raw data-file row (a copy), or the fields this example was built from."""
+        if self.raw is not None:
+            return dict(self.raw)
+        return {"id": self.id, "question": self.question, "answer": self.answer}
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,7 @@ class HookFailure:
     hook: str          # e.g. "train_formatter = sftcheck.fixtures.user_code:format_example"
     row: int
     traceback: str
+    id: str = ""       # the row's example id
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,11 @@ class TrainRow:
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]
     left_pad: int = 0          # padding positions the collator put *before* the row
+    gold: str | None = None    # the gold answer when it differs from the training target
+
+    @property
+    def gold_answer(self) -> str:
+        return self.answer if self.gold is None else self.gold
 
     @property
     def trained(self) -> tuple[int, ...]:
