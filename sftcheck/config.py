@@ -338,7 +338,6 @@ OVERRIDES = (
 
 
 def _check_regex(pattern: str, where: str, groups: int) -> None:
-
     try:
         rx = re.compile(pattern)
     except re.error as exc:
