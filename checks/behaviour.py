@@ -6,6 +6,7 @@ logits; no model is loaded here.  Failing examples are shown base vs tuned side 
 """
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -449,7 +450,7 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
 
 def _bucket(scores: Sequence[float], lengths: Sequence[int], cuts: Sequence[int]):
     edges = [-1, *cuts, max(lengths)]
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         vals = [s for s, n in zip(scores, lengths) if lo < n <= hi]
         if vals:
             yield (f"{lo + 1}..{hi}", len(vals), round(sum(vals) / len(vals), 4))

@@ -89,11 +89,11 @@ def catalog_markdown() -> str:
     specs = sorted(load_all().values(),
                    key=lambda s: (STAGES.index(s.stage) if s.stage in STAGES else len(STAGES), s.id))
     lines = ["# Check catalogue", "",
-             "Generated from the check registry by `sftcheck catalog --markdown > docs/CHECKS.md`; "
-             "do not edit by hand.", "",
-             "Skip a check with `[gates] skip = [\"<id>\"]`; re-threshold it with a "
+             ("Generated from the check registry by `sftcheck catalog --markdown > docs/CHECKS.md`; "
+             "do not edit by hand."), "",
+             ("Skip a check with `[gates] skip = [\"<id>\"]`; re-threshold it with a "
              "`[gates.\"<id>\"]` table using the names below. The stage is the pytest marker "
-             "(`sftcheck run --config run.toml -m pretrain`).", "",
+             "(`sftcheck run --config run.toml -m pretrain`)."), "",
              "| id | stage | title | thresholds (defaults) |", "|---|---|---|---|"]
     for s in specs:
         defaults = ", ".join(f"`{k} = {v!r}`" for k, v in s.defaults.items()) or "—"

@@ -200,7 +200,7 @@ class Config:
     def skipped(self, check_id: str) -> bool:
         return check_id in self.gates.skip
 
-    def with_overrides(self, section: str, **values: Any) -> "Config":
+    def with_overrides(self, section: str, **values: Any) -> Config:
         values = {k: v for k, v in values.items() if v is not None}
         if not values:
             return self
@@ -372,8 +372,8 @@ def _gates(raw: dict, source: str) -> GatesSection:
             if name not in known:
                 raise _unknown(name, sorted(known), f'[gates."{check_id}"] ', source)
             default = known[name]
-            if default is not None and not isinstance(default, bool) and isinstance(default, (int, float)):
-                if not _type_ok(v, float):
+            numeric = default is not None and not isinstance(default, bool) and isinstance(default, (int, float))
+            if numeric and not _type_ok(v, float):
                     raise ConfigError(f'{source}: [gates."{check_id}"] {name} must be a number, got {v!r}.')
     return GatesSection(skip=list(skip), thresholds=thresholds)
 

@@ -89,8 +89,7 @@ def _iter_json(p: Path) -> Iterator[tuple[int, Any]]:
     if not isinstance(data, list):
         raise DataFileError(f"{p}: a .json data file must hold one array of row objects, got "
                             f"{type(data).__name__}. Fix: write [{{...}}, ...] or use .jsonl.")
-    for n, row in enumerate(data, start=1):
-        yield n, row
+    yield from enumerate(data, start=1)
 
 
 def _iter_parquet(p: Path, batch_size: int = 4096) -> Iterator[tuple[int, Any]]:
@@ -98,7 +97,7 @@ def _iter_parquet(p: Path, batch_size: int = 4096) -> Iterator[tuple[int, Any]]:
 
     try:
         pf = pq.ParquetFile(p)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+    except Exception as exc:
         raise DataFileError(f"{p}: not a readable parquet file ({exc}).") from exc
     n = 0
     for batch in pf.iter_batches(batch_size=batch_size):

@@ -17,6 +17,7 @@ completion).  The answer parser defaults to the ``answer_pattern`` regex.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -146,7 +147,7 @@ def import_hook(spec: str, *, key: str, base_dir: Path, source: str,
             module = importlib.import_module(module_name)
     except HookError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's module failed to import
+    except Exception as exc:
         raise HookError(f"{source}: [{section}] {key} = {spec!r}: importing {module_name!r} failed: "
                         f"{type(exc).__name__}: {exc}. Fix: make the module importable from "
                         f"{base_dir} (or give a .py file path).") from exc
@@ -252,7 +253,7 @@ def template_train_batch(examples: list[Example], tokenizer, prompt_t: str,
 
 def regex_parser(pattern: str) -> Callable[[str], str | None]:
     try:
-        rx = re.compile(pattern, flags=re.S)
+        rx = re.compile(pattern, flags=re.DOTALL)
     except re.error as exc:
         raise HookError(f"[format] answer_pattern = {pattern!r} is not a valid regex ({exc}). "
                         "Fix: write a regex with one group, e.g. '<answer>(.*?)</answer>'.") from exc
@@ -301,10 +302,9 @@ class Hooks:
         """Format many rows; a row whose formatter raised gets its traceback (a ``str``)."""
         batch = getattr(self.train_formatter.fn, "batch", None)
         if batch is not None:
-            try:
+            # a batch that raises is retried row by row below, to locate the failing row
+            with contextlib.suppress(Exception):
                 return batch(examples, tokenizer)
-            except Exception:  # noqa: BLE001 - retry row by row to locate the failing row
-                pass
         out: list[dict[str, list[int]] | str] = []
         for ex in examples:
             try:

@@ -37,7 +37,7 @@ def load_tokenizer(cfg: Config):
     src = tokenizer_source(cfg)
     try:
         return AutoTokenizer.from_pretrained(src, trust_remote_code=False)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+    except Exception as exc:
         raise LoadError(f"could not load the tokenizer from {src!r}: {type(exc).__name__}: {exc}. "
                         "Fix: point [model] tokenizer at a folder with tokenizer.json / "
                         "tokenizer_config.json (or a cached hub id).") from exc
@@ -143,7 +143,7 @@ def _from_pretrained(src: str, placement: Placement, cfg: Config):
         kwargs["device_map"] = "auto"
     try:
         model = AutoModelForCausalLM.from_pretrained(src, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+    except Exception as exc:
         raise LoadError(f"could not load the model from {src!r}: {type(exc).__name__}: {exc}. "
                         "Fix: point [model] base / finetuned at a folder with config.json and "
                         "*.safetensors weights (or a cached hub id); .bin weights need "
@@ -160,7 +160,7 @@ def load_merged(cfg: Config, placement: Placement):
         return _from_pretrained(cfg.model.merged, placement, cfg)
     except LoadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+    except Exception as exc:
         raise LoadError(f"{cfg.source}: [model] merged = {cfg.model.merged!r} could not be loaded: "
                         f"{type(exc).__name__}: {exc}. Fix: point it at the folder you saved "
                         "model.merge_and_unload() into (config.json + *.safetensors).") from exc
@@ -200,7 +200,7 @@ def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
         warnings.simplefilter("always")
         try:
             model = PeftModel.from_pretrained(base, str(adapter), is_trainable=False)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+        except Exception as exc:
             raise LoadError(f"could not apply the adapter {adapter} to {m.base}: {type(exc).__name__}: "
                             f"{exc}. Fix: check that the adapter was trained on this base "
                             "(artifact.* checks show the shapes).") from exc

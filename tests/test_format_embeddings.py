@@ -9,7 +9,7 @@ from sftcheck.checks.tokens import format_embeddings_trained, format_token_ids, 
 
 
 class Tok:
-    all_special_ids = [0, 1]
+    all_special_ids = (0, 1)
 
     def convert_ids_to_tokens(self, i):
         return f"<t{i}>"

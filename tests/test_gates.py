@@ -164,7 +164,7 @@ def test_contamination_fails_on_a_declared_instruct_base(world, tmp_path):
     assert "instruct" in r.explanation
 
 
-def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):  # noqa: D103
+def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):
     info = session_gates.read_provenance(cfgmod.load(broken.instruct_base(world, tmp_path)))
     assert info.chat_template is not None
     r = gates.contamination(info, None)

@@ -1,6 +1,7 @@
 """Span logic (hypothesis) and hooks: import paths, defaults, collators, clean errors."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ labels_st = st.lists(st.one_of(st.just(IGNORE), st.integers(0, 50)), max_size=40
 def test_runs_cover_exactly_the_trained_positions(labels_):
     runs = trained_runs(labels_)
     assert [i for a, b in runs for i in range(a, b)] == trained_positions(labels_)
-    assert all(b < c for (_, b), (c, _) in zip(runs, runs[1:])), "runs are maximal and disjoint"
+    assert all(b < c for (_, b), (c, _) in itertools.pairwise(runs)), "runs are maximal and disjoint"
     pos = trained_positions(labels_)
     assert first_trained(labels_) == (pos[0] if pos else None)
     assert last_trained(labels_) == (pos[-1] if pos else None)

@@ -8,6 +8,7 @@ evidence are data; the status is the verdict.  Results are frozen and JSON-seria
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,7 @@ Evidence = Table | Text | TokenStrip | SideBySide | Image
 
 def _plain(value: Any) -> Any:
     """JSON-friendly copy of a measured value."""
-    if isinstance(value, float) and value != value:  # NaN stays visible in JSON as a string
+    if isinstance(value, float) and math.isnan(value):  # NaN stays visible in JSON as a string
         return "nan"
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
