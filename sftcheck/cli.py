@@ -26,7 +26,9 @@ def model_tests_dir() -> Path:
     return Path(model_tests.__file__).resolve().parent
 
 
-def _pytest(tests: Path, html: str, extra: list[str]) -> int:
+def _pytest(tests: Path, html: str, extra: list[str], json_path: str | None = None) -> int:
+    import time
+
     import pytest
 
     html_path = Path(html).expanduser().resolve()
@@ -35,21 +37,36 @@ def _pytest(tests: Path, html: str, extra: list[str]) -> int:
             # the demo imports torch & co. before pytest starts: nothing to rewrite there
             "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
             *extra]
+    started = time.time()
     code = int(pytest.main(args))
-    if html_path.exists():
+    fresh = html_path.exists() and html_path.stat().st_mtime >= started - 1
+    if code == USAGE_ERROR or not fresh:
+        # pytest wrote no report this time: an older one at this path must not pass for it.
+        from sftcheck.report_stale import mark_not_run
+        replaced = mark_not_run(html_path, json_path, f"pytest exit status {code}: the run did not start "
+                                "(see the error above).", code)
+        note = f"; the earlier report at {html_path} now says so" if replaced else ""
+        print(f"sftcheck: no report written (pytest exit status {code}){note}.", file=sys.stderr)
+    else:
         print(f"sftcheck report: {html_path}")
     return code
 
 
-def _config_html(config: str | None) -> str:
-    """``[report] html`` of a config (resolved against its folder), else the default."""
-    if config:
-        from sftcheck import config as cfgmod
-        try:
-            return cfgmod.load(config).report.html
-        except cfgmod.ConfigError:
-            pass  # pytest reports the same problem as a usage error, naming the fix
-    return DEFAULT_HTML
+def _usage_error(message: str, html: str | None = None, json_path: str | None = None) -> int:
+    """A usage error of the sftcheck command itself: say it (naming the flag typed) and mark any
+    earlier report at the report paths, which this run did not write."""
+    print(message, file=sys.stderr)
+    from sftcheck.report_stale import mark_not_run
+    mark_not_run(Path(html or DEFAULT_HTML).expanduser().resolve(), json_path, message, USAGE_ERROR)
+    return USAGE_ERROR
+
+
+def _report_flags(ns: argparse.Namespace) -> list[str]:
+    """The report options of ``demo`` / ``run`` as the plugin's ``--sft-*`` flags."""
+    return [*(["--sft-json", ns.json] if ns.json else []),
+            *(["--sft-fail-on", ns.fail_on] if ns.fail_on else []),
+            *(["--sft-summary", ns.summary] if ns.summary else []),
+            *(["--sft-redact-paths"] if ns.redact_paths else [])]
 
 
 def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -57,8 +74,8 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
 
     world = build_world()
     print(f"sftcheck demo: fixture world at {world.root}", flush=True)
-    args = ["--sft-world", *(["--sft-json", ns.json] if ns.json else []), *extra]
-    return _pytest(Path(ns.tests) if ns.tests else model_tests_dir(), ns.html or DEFAULT_HTML, args)
+    args = ["--sft-world", *_report_flags(ns), *extra]
+    return _pytest(Path(ns.tests) if ns.tests else model_tests_dir(), ns.html or DEFAULT_HTML, args, ns.json)
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -67,20 +84,33 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     config = ns.config
     flags = tuple(o.flag for o in cfgmod.OVERRIDES if o.describes_run)
     described = any(a.split("=")[0] in flags for a in extra)
-    if config is None and not described:
+    html = ns.html
+    if config is not None:
+        if not Path(config).expanduser().is_file():
+            return _usage_error(f"sftcheck run --config {config}: no such file. Fix: pass the path of your "
+                                "run config (a TOML file, or a pyproject.toml with [tool.sftcheck]).",
+                                html, ns.json)
+        try:
+            html = html or cfgmod.load(config).report.html
+        except cfgmod.ConfigError as exc:
+            # the loader names the pytest flag; this user typed --config
+            return _usage_error(f"sftcheck run --config {config}: " + str(exc).replace("--sft-config", "--config"),
+                                html, ns.json)
+    elif not described:
         found = cfgmod.find_pyproject(Path.cwd())
         if found is None:
-            print("sftcheck run: no run config. Fix: pass --config run.toml (see README, "
-                  "'Point it at your own checkpoint'), add [tool.sftcheck] to ./pyproject.toml, or "
-                  "describe the run with --sft-adapter / --sft-base / --sft-train / --sft-eval.",
-                  file=sys.stderr)
-            return USAGE_ERROR
+            return _usage_error(
+                "sftcheck run: no run config. Fix: pass --config run.toml (see README, 'Point it at "
+                "your own checkpoint'), add [tool.sftcheck] to ./pyproject.toml, or describe the run "
+                "with --sft-adapter / --sft-base / --sft-train / --sft-eval.", html, ns.json)
         config = str(found)
-    html = ns.html or _config_html(config)
-    cfg_args = [] if config is None else \
-        ["--sft-config", str(Path(config).expanduser().resolve()) if Path(config).exists() else config]
-    args = [*cfg_args, *(["--sft-json", ns.json] if ns.json else []), *extra]
-    return _pytest(Path(ns.tests) if ns.tests else model_tests_dir(), html, args)
+        try:
+            html = html or cfgmod.load(config).report.html
+        except cfgmod.ConfigError:
+            pass  # pytest reports it as a usage error naming the file and the fix
+    cfg_args = [] if config is None else ["--sft-config", str(Path(config).expanduser().resolve())]
+    return _pytest(Path(ns.tests) if ns.tests else model_tests_dir(), html or DEFAULT_HTML,
+                   [*cfg_args, *_report_flags(ns), *extra], ns.json)
 
 
 def catalog_markdown() -> str:
@@ -130,12 +160,17 @@ def cmd_config_reference(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from sftcheck import __version__
+    from sftcheck.cli_help import run_epilog
+
     p = argparse.ArgumentParser(prog="sftcheck", allow_abbrev=False, description="Diagnose an SFT / LoRA run with pytest; "
                                 "the HTML report is the verdict. Unknown options go to pytest.")
+    p.add_argument("--version", action="version", version=f"sftcheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_text in (("demo", "diagnose the built-in fixture world (built once, cached)"),
                             ("run", "diagnose your run: sftcheck run --config run.toml [-m pretrain]")):
-        s = sub.add_parser(name, help=help_text, allow_abbrev=False)
+        s = sub.add_parser(name, help=help_text, allow_abbrev=False, description=help_text,
+                           epilog=run_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == "run":
             s.add_argument("--config", metavar="PATH", default=None,
                            help="run config (TOML or pyproject.toml). Default: ./pyproject.toml "
@@ -144,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
                        help=f"HTML report path. Default: [report] html, else {DEFAULT_HTML}")
         s.add_argument("--json", metavar="PATH", default=None,
                        help="also write the JSON verdict here. Default: [report] json")
+        s.add_argument("--summary", metavar="PATH", default=None,
+                       help="also append a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+        s.add_argument("--fail-on", choices=("fail", "warn"), default=None,
+                       help="exit 1 on FAIL/ERROR (fail, the default) or also on WARN (warn)")
+        s.add_argument("--redact-paths", action="store_true",
+                       help="shorten paths in the report: config folder -> <config>, home -> ~")
         s.add_argument("--tests", metavar="DIR", default=None,
                        help="model tests to run. Default: the installed model_tests package")
     c = sub.add_parser("catalog", help="list every check (id, stage, title, default thresholds)")

@@ -63,6 +63,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             g.addoption(o.flag, metavar=o.metavar, type=_checked(o), default=None,
                         help=f"{o.help} Default: %(default)r")
+    g.addoption("--sft-fail-on", metavar="LEVEL", choices=("fail", "warn"), default="fail",
+                help="Exit non-zero on this status or worse: 'fail' (FAIL / ERROR) or 'warn' (WARN "
+                     "too; warned tests then fail, also in JUnit). Default: %(default)r")
+    g.addoption("--sft-summary", metavar="PATH", default=None,
+                help="Write a Markdown summary of the verdict here (e.g. $GITHUB_STEP_SUMMARY). "
+                     "Default: %(default)r")
+    g.addoption("--sft-redact-paths", action="store_true", default=False,
+                help="Shorten paths in the report, JSON and summary: the config folder becomes "
+                     "'<config>', the home folder '~'. Default: %(default)r")
 
 
 def _override(opt: pytest.Config, cfg: cfgmod.Config) -> cfgmod.Config:
@@ -116,7 +125,12 @@ def pytest_configure(config: pytest.Config) -> None:
                          ("gpu", "needs a CUDA device"),
                          ("slow", "takes more than a few seconds on a CPU")):
         config.addinivalue_line("markers", f"{marker}: {text}")
-    config.stash[SESSION_KEY] = build_session(config)
+    try:
+        config.stash[SESSION_KEY] = build_session(config)
+    except pytest.UsageError as exc:
+        from sftcheck.report_stale import mark_not_run
+        mark_not_run(config.getoption("htmlpath", None), config.getoption("sft_json", None), str(exc))
+        raise
     for module in area_plugins():
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, module.__name__)
@@ -190,7 +204,7 @@ def sft_check(request: pytest.FixtureRequest, sft_config: cfgmod.Config) -> Call
             setup_failure(f"{sft_config.source}: {exc}")
         result = check_fn(*args, **{**kwargs, **overrides})
         record(request.node, result)
-        assert_result(result)
+        assert_result(result, fail_on_warn=request.config.getoption("sft_fail_on") == "warn")
         return result
 
     return run

@@ -69,21 +69,33 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _git(folder: Path, *args: str) -> str | None:
+    """``git -C folder args`` read-only (``GIT_OPTIONAL_LOCKS=0``: ``git status`` must not
+    refresh the user's index); None when it fails or is not a repository."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        proc = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=5, check=False, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def git_commit(folder: Path) -> str | None:
-    try:
-        proc = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
+    """``<sha>`` or ``<sha> (uncommitted changes)`` of the repository holding ``folder``."""
+    commit = _git(folder, "rev-parse", "HEAD")
+    if not commit:
         return None
-    if proc.returncode != 0:
-        return None
-    commit = proc.stdout.strip()
-    try:
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        dirty = ""
+    dirty = _git(folder, "status", "--porcelain", "--untracked-files=no")
     return commit + (" (uncommitted changes)" if dirty else "")
+
+
+def git_provenance(folder: Path) -> dict[str, Any]:
+    """The repository the run config lives in (your training code): top folder, commit, dirty."""
+    commit = git_commit(folder)
+    if commit is None:
+        return {"git repository": f"none ({folder} is not in a git checkout)"}
+    return {"git repository": _git(folder, "rev-parse", "--show-toplevel"), "git commit": commit}
 
 
 def machine_info() -> dict[str, Any]:
@@ -136,9 +148,15 @@ def collect(cfg: Config | None, rootdir: Path | None = None) -> dict[str, Any]:
             prov["device"] = f"unresolved ({type(exc).__name__}: {exc})"
         prov["data train"] = cfg.data.train
         prov["data eval"] = cfg.data.eval
-    commit = git_commit(rootdir) if rootdir else None
-    prov["git commit"] = commit or "none (not a git checkout)"
+    if cfg is not None and Path(cfg.source).is_file():
+        prov.update(git_provenance(Path(cfg.source).resolve().parent))
+    else:  # described on the command line: the folder it was run from
+        prov.update(git_provenance(Path(rootdir) if rootdir else Path.cwd()))
     prov["libraries"] = library_versions()
+    import sftcheck
+    own = git_commit(Path(sftcheck.__file__).resolve().parent)
+    if own:
+        prov["sftcheck checkout commit"] = own
     prov["machine"] = machine_info()
     return prov
 

@@ -5,7 +5,8 @@
   the evidence, no WARN shown as "Passed", no empty log blocks); pytest-metadata's
   Environment table is escaped before pytest-html inserts it with ``innerHTML``;
 * the JSON verdict (``--sft-json``), the Markdown summary (``--sft-summary``), JUnit
-  properties per test, and the verdict line (with every non-passing check) in the terminal.
+  properties per test, and the verdict line (with every non-passing check) in the terminal;
+* ``--sft-redact-paths`` shortens local paths in the page, JSON and summary (``redact``).
 
 A run that did not finish (interrupt, crash, collected checks that never ran) is
 ``incomplete`` / ``error`` everywhere, never ``pass``.  Registered by ``sftcheck.plugin``;
@@ -172,10 +173,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     st = state(config)
     st.exit_status = int(exitstatus)
     sft = sft_session(config)
+    if not active(config):
+        return
+    redact = _redactor(config)
     if sft.json_path:
         data = report_json.build(rows(config), _provenance(config), verdict=verdict(config),
                                  not_run=not_run(config), collected=st.collected, exit_status=st.exit_status)
-        report_json.write(sft.json_path, data)
+        report_json.write(sft.json_path, redact.deep(data) if redact else data)
+    summary_path = config.getoption("sft_summary", None)
+    if summary_path:
+        from sftcheck import report_summary
+        html_path = config.getoption("htmlpath", None)
+        text = report_summary.markdown(rows(config), verdict(config), not_run=not_run(config),
+                                       collected=st.collected, report_path=html_path)
+        report_summary.write(summary_path, redact.text(text) if redact else text)
+
+
+def _redactor(config: pytest.Config):
+    """The path redactor when ``--sft-redact-paths`` is on, else None."""
+    if not config.getoption("sft_redact_paths", False):
+        return None
+    from sftcheck.redact import for_config
+    cfg = sft_session(config).config
+    return for_config(cfg.source if cfg else None)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -221,7 +241,9 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     config = session.config
     sft = sft_session(config)
     st = state(config)
-    prefix.append(render_page(
+    redact = _redactor(config)
+    page = render_page(
         rows(config), verdict(config), provenance=_provenance(config), not_run=not_run(config),
         collected=st.collected, config_source=sft.config.source if sft.config else None,
-        problem=sft.problem if sft.config is None else None, exit_status=st.exit_status))
+        problem=sft.problem if sft.config is None else None, exit_status=st.exit_status)
+    prefix.append(redact.html(page) if redact else page)

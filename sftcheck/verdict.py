@@ -13,10 +13,12 @@ class SftcheckWarning(UserWarning):
     """A check passed with a warning (shown in pytest's warnings summary and the report)."""
 
 
-def assert_result(result: CheckResult) -> None:
+def assert_result(result: CheckResult, *, fail_on_warn: bool = False) -> None:
     __tracebackhide__ = True
     if result.status is Status.SKIP:
         pytest.skip(f"{result.id}: {result.explanation}")
+    if result.status is Status.WARN and fail_on_warn:
+        pytest.fail(result.summary() + "\n(failing: --sft-fail-on warn)", pytrace=False)
     if result.status is Status.WARN:
         warnings.warn(SftcheckWarning(result.summary()), stacklevel=2)
         return
