@@ -138,10 +138,11 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     setup = README.split("## Set up on a fresh machine", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```bash\n(.*?)\n```", setup, re.DOTALL)
     assert commands == ["pip install torch==2.13.0 -e . && sftcheck demo",
-                        'pip install torch==2.13.0 -e ".[dev]" && ruff check . && OMP_NUM_THREADS=1 python -m pytest']
+                        ("(command -v chromium || (apt-get update && apt-get install -y chromium)) && "
+                        'pip install torch==2.13.0 -e ".[dev]" && ruff check . && OMP_NUM_THREADS=1 python -m pytest')]
     ci = (REPO / ".ci" / "run").read_text()
     assert ci.startswith("#!/usr/bin/env bash\n") and "set -uo pipefail" in ci
-    runs = [line for line in ci.splitlines() if line.startswith("pip ")]
+    runs = [line for line in ci.splitlines() if line.startswith(("pip ", "(command -v chromium"))]
     assert runs == [commands[1]]
     # pytest's exit 5 (no tests collected) is handled explicitly: it fails with a message.
     assert '"$rc" -eq 5' in ci and "exit 1" in ci
