@@ -262,10 +262,24 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
     shapes_note = (f"all {checked} LoRA tensors fit the base shapes ({base.shapes_source})"
                    if base.shapes is not None else "base shapes unavailable: shapes not checked")
     recorded = adapter_config.get("base_model_name_or_path")
+    unchecked = (f"The base's weight shapes could not be read ({base.shapes_source or 'no source'}), so no "
+                 "LoRA tensor was checked against it")
+    unchecked_fix = ("Point [model] base at a local copy of the base (config.json + *.safetensors), or a hub "
+                     "id present in the local cache, and run again.")
     if not recorded:
+        if base.shapes is None:
+            return _r(Status.SKIP, None, threshold,
+                      f"{unchecked}, and the adapter records no base_model_name_or_path: nothing checked.",
+                      unchecked_fix, metrics=metrics)
         return _r(Status.PASS, "no recorded base", threshold,
                   f"The adapter records no base_model_name_or_path; {shapes_note}.", metrics=metrics)
     if name_matches(str(recorded), base) or not base.names():
+        if base.shapes is None:
+            named = (f"the recorded base {recorded!r} is only the configured name itself"
+                     if name_matches(str(recorded), base) else "there is no base name to compare with")
+            return _r(Status.SKIP, None, threshold,
+                      f"{unchecked}, and {named}: nothing about the base was verified.",
+                      unchecked_fix, metrics=metrics)
         return _r(Status.PASS, str(recorded), threshold,
                   f"Recorded base {recorded!r} is the configured base; {shapes_note}.", metrics=metrics)
     if Path(str(recorded)).is_absolute() and not Path(str(recorded)).exists():
@@ -508,6 +522,13 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
                   "base.resize_token_embeddings(len(tokenizer)); for serving, merge the adapter "
                   "(merge_and_unload) and save the resized model.",
                   metrics=metrics, evidence=table)
+    if rows_base is None and not saved:
+        return _r(Status.SKIP, None, threshold,
+                  f"The base's embedding size is unknown (no shapes: {base.shapes_source or 'no source'}; no "
+                  f"vocab_size in its config) and the adapter saves no embedding: the tokenizer's "
+                  f"{tokenizer_len} tokens were compared with nothing.",
+                  "Point [model] base at a local copy of the base (config.json + *.safetensors), or a hub "
+                  "id present in the local cache.", metrics=metrics, evidence=table)
     tied = bool(base.config.get("tie_word_embeddings"))
     if tied and saved:
         return _r(Status.WARN, "tied + modules_to_save", threshold,

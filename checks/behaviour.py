@@ -263,27 +263,40 @@ def _max_abs(a, b) -> float:
 
 @check("behaviour.adapter_effect", stage="behaviour", title="The adapter changes the model")
 def adapter_effect(tuned_logits, base_logits, generations: Mapping[str, GenerationSet],
-                   notes: Sequence[str] = (), *, min_logit_delta: float = 1e-3,
+                   notes: Sequence[str] = (), subject: str = "adapter", *, min_logit_delta: float = 1e-3,
                    max_identical_rate: float = 0.99) -> CheckResult:
     """Max |Δ logit| between the adapter and ``disable_adapter()`` on probe sequences must
-    exceed ``min_logit_delta``, and not (nearly) every generation may equal the base's."""
+    exceed ``min_logit_delta``, and not (nearly) every generation may equal the base's.
+    For a fully fine-tuned model (``subject = "fine-tuned model"``) ``base_logits`` are
+    the configured base's: the same evidence, the same thresholds."""
+    threshold = f"max |Δlogit| > {min_logit_delta:g} and identical rate <= {max_identical_rate}"
     if base_logits is None:
-        return CheckResult(Status.SKIP, None, None,
-                           "No adapter configured (fully fine-tuned or base-only model).")
+        return CheckResult(Status.SKIP, None, threshold,
+                           "Nothing to compare: no adapter, and no [model] base next to a fully "
+                           "fine-tuned model (set [model] base to the model it was tuned from).")
     delta = _max_abs(tuned_logits, base_logits)
     tuned, base = generations["tuned"].items, generations["base"].by_id()
     same = [g.id for g in tuned if g.id in base and base[g.id].raw_text == g.raw_text]
     identical = _rate(len(same), len(tuned))
     metrics = {"max_abs_logit_delta": delta, "identical_to_base": identical, "n": len(tuned),
-               "probe_tokens": int(tuned_logits.shape[0]), "load_notes": list(notes)}
-    threshold = f"max |Δlogit| > {min_logit_delta:g} and identical rate <= {max_identical_rate}"
+               "probe_tokens": int(tuned_logits.shape[0]), "load_notes": list(notes), "compared": subject}
     if delta > min_logit_delta and identical <= max_identical_rate:
         return CheckResult(Status.PASS, delta, threshold,
-                           f"The adapter moves logits by up to {delta:.3g}; {identical:.0%} of outputs "
-                           "equal the base's.", metrics=metrics)
+                           f"The {subject} moves logits by up to {delta:.3g} against the base; {identical:.0%} "
+                           "of outputs equal the base's.", metrics=metrics)
     load = (" Loading reported: " + " | ".join(_clip(n, 300) for n in notes) + ".") if notes else ""
     what = (f"max |Δlogit| = {delta:.3g} (≤ {min_logit_delta:g})" if delta <= min_logit_delta
             else f"{identical:.0%} of generations are identical to the base's")
+    if subject != "adapter":
+        return CheckResult(
+            Status.FAIL, delta, threshold,
+            f"The {subject} behaves like its base: {what}; {len(same)}/{len(tuned)} outputs equal the "
+            f"base's.{load} Most likely the saved checkpoint holds the base weights (saved before "
+            "training or from another copy of the model, a merge whose result was never assigned — "
+            "peft#2321), or training never updated the weights (learning rate 0, zero optimizer steps).",
+            "Check that the folder you serve is the one the trainer wrote after training (compare its "
+            "weights' sha256 with the base's), and that the training log shows the loss falling.",
+            metrics=metrics, evidence=_examples(same, generations, None, "outputs identical to base"))
     return CheckResult(
         Status.FAIL, delta, threshold,
         f"The adapter has no effect: {what}; {len(same)}/{len(tuned)} outputs equal the base's.{load} "

@@ -56,7 +56,11 @@ def schema(train: DataAudit, eval: DataAudit | None = None, *, max_bad_rows: int
 @check("data.truncation", stage="pretrain", title="Truncation keeps the answer and its EOS")
 def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: float = 0.05) -> CheckResult:
     """Rows at ``max_length``, rows whose prompt alone fills it (0 labels left) and truncated
-    rows that lose the answer's end token; fail when the last two exceed ``max_bad_share``."""
+    rows that lose the answer's end token; fail when the last two exceed ``max_bad_share``.
+
+    A formatter that truncates by itself (``tokenizer(..., truncation=True, max_length=…)``)
+    hands over rows of exactly ``max_length``: such a row whose labels do not end with an
+    end token was cut there, and counts as losing its end."""
     failed = hook_failed(train.failures, len(train.rows) + len(train.failures))
     if failed:
         return failed
@@ -66,9 +70,10 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
         if len(r.input_ids) < max_length:
             continue
         at_max.append(r)
-        if len(r.input_ids) == max_length:
-            continue
         _, labels = truncate(r.input_ids, r.labels, max_length)
+        if len(r.input_ids) == max_length and trained_positions(labels) \
+                and labels[last_trained(labels)] in train.end_ids:
+            continue  # fits exactly, end token kept
         if not trained_positions(labels):
             prompt_fills.append(r)
         elif labels[last_trained(labels)] not in train.end_ids:
@@ -76,7 +81,9 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
     bad = prompt_fills + lost_end
     share = len(bad) / n if n else 0.0
     lengths = sorted(len(r.input_ids) for r in train.rows)
+    cut_by_formatter = sum(len(r.input_ids) == max_length for r in bad)
     metrics = {"rows": n, "at_max_length": len(at_max), "prompt_fills_max_length": len(prompt_fills),
+               "exactly_max_length_without_end": cut_by_formatter,
                "truncated_losing_end": len(lost_end), "max_length": max_length,
                "longest_row": lengths[-1] if lengths else 0,
                "p99_length": lengths[int(0.99 * (n - 1))] if lengths else 0}
@@ -93,12 +100,18 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
     if share > max_bad_share:
         return CheckResult(
             Status.FAIL, share, threshold,
-            f"{len(bad)} of {n} rows ({share:.1%}) exceed max_length={max_length}: {len(prompt_fills)} "
+            f"{len(bad)} of {n} rows ({share:.1%}) do not fit max_length={max_length}: {len(prompt_fills)} "
             f"keep no label at all (the prompt alone fills it) and {len(lost_end)} lose the end of the "
             f"answer or its EOS (longest row {metrics['longest_row']} tokens). The model learns "
-            "to never stop, or learns nothing from these rows.",
-            fix=f"Raise [format] max_length (and your trainer's max_length) above {metrics['p99_length']} "
-                "tokens, shorten the prompts, or drop over-long rows before training.",
+            "to never stop, or learns nothing from these rows."
+            + (f" {cut_by_formatter} of them are exactly {max_length} tokens long and end without an end "
+               "token: your formatter (or the tokenizer with truncation=True) already cut them, so the "
+               "rows it returns never show how long they really were." if cut_by_formatter else ""),
+            fix=("Raise the max_length your formatter truncates to (and [format] max_length) so the "
+                 "rows fit whole, or drop over-long rows before training instead of cutting them."
+                 if cut_by_formatter else
+                 f"Raise [format] max_length (and your trainer's max_length) above {metrics['p99_length']} "
+                 "tokens, shorten the prompts, or drop over-long rows before training."),
             metrics=metrics, evidence=tuple(evidence))
     if bad or at_max:
         return CheckResult(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sftcheck.checks.support.hook_failures import hook_failed
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
-from sftcheck.checks.support.rows import PromptSet, TrainSet
+from sftcheck.checks.support.rows import PromptSet, TrainSet, format_unconfigured
 from sftcheck.checks.support.spans import first_difference, first_trained, last_trained
 from sftcheck.checks.support.token_strip import token_text
 
@@ -25,11 +25,25 @@ def _render(tokenizer, ids: Sequence[int]) -> str:
     return tokenizer.decode(list(ids), skip_special_tokens=False) + "\n\n--- tokens ---\n" + " | ".join(toks)
 
 
+def _unconfigured(what: str) -> CheckResult:
+    """SKIP: with no format configured, ``what`` would be sftcheck's default template compared
+    with itself, which says nothing about the run."""
+    return CheckResult(
+        Status.SKIP, None, None,
+        f"No format configured: {what} would come from sftcheck's built-in default template on both "
+        "sides, compared with itself, which checks nothing about your run. Configure the format your "
+        "trainer and server use: [format] train_formatter + prompt_builder (your own code), "
+        "prompt_template + completion_template, or chat = true.",
+        metrics={"format": "unconfigured"})
+
+
 @check("format.train_infer_aligned", stage="pretrain",
        title="Inference prompt ids equal training ids up to the first answer token")
 def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share: float = 0.0) -> CheckResult:
     """For each row, the served prompt's ids equal the training row's ids before its first
     trained token: the model is asked in exactly the format it was trained on."""
+    if format_unconfigured(train.source, prompts.source):
+        return _unconfigured("the training and inference prompts")
     failures = train.failures + prompts.failures
     failed = hook_failed(failures,
                          len(train.rows) + len(train.failures))
@@ -97,6 +111,8 @@ def train_infer_aligned(train: TrainSet, prompts: PromptSet, tokenizer, *, max_b
 def bos_single(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share: float = 0.0) -> CheckResult:
     """Count BOS ids per sequence: more than one (``apply_chat_template(tokenize=False)`` then
     ``tokenizer(text)``), one not at position 0, or none where the tokenizer adds one."""
+    if format_unconfigured(train.source, prompts.source):
+        return _unconfigured("the BOS tokens of training rows and prompts")
     bos = getattr(tokenizer, "bos_token_id", None)
     if bos is None:
         return CheckResult(Status.SKIP, None, None, "The tokenizer defines no BOS token.")
@@ -143,6 +159,8 @@ def stop_tokens(train: TrainSet, stop_ids: Sequence[int], tokenizer, stop_source
                 stop_strings: Sequence[str] = (), *, min_share: float = 0.99) -> CheckResult:
     """The end tokens that close training labels are among the inference stop ids
     (``generation_config.eos_token_id``) or stop strings."""
+    if format_unconfigured(train.source):
+        return _unconfigured("the end token training rows close with")
     ends = Counter(r.labels[last_trained(r.labels)] for r in train.rows
                    if last_trained(r.labels) is not None and r.labels[last_trained(r.labels)] in train.end_ids)
     total = sum(ends.values())

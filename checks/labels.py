@@ -10,7 +10,7 @@ from collections import Counter
 from sftcheck.checks.support.hook_failures import hook_failed
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
-from sftcheck.checks.support.rows import TrainRow, TrainSet
+from sftcheck.checks.support.rows import PromptSet, TrainRow, TrainSet
 from sftcheck.checks.support.spans import first_trained, last_trained, trained_positions, trained_runs
 from sftcheck.checks.support.token_strip import strips
 
@@ -115,27 +115,58 @@ def prompt_masked(train: TrainSet, tokenizer, *, max_bad_share: float = 0.01,
                        f"{metrics['mean_trained_share']:.0%}).", metrics=metrics, evidence=evidence[:3])
 
 
+def _served_overlap(row: TrainRow, served: tuple[int, ...] | None) -> int:
+    """How many trained tokens at the start of the span the served prompt already contains:
+    the served prompt is the row's first ``len(served)`` tokens and reaches past the mask."""
+    first = first_trained(row.labels)
+    if not served or first is None or len(served) <= first:
+        return 0
+    return len(served) - first if tuple(row.input_ids[:len(served)]) == tuple(served) else 0
+
+
+def _template_markers(row: TrainRow, tokenizer, markers: frozenset[int]) -> list[str]:
+    """Special tokens other than the end tokens among the trained labels (role headers)."""
+    found = [row.labels[i] for i in trained_positions(row.labels) if row.labels[i] in markers]
+    return list(dict.fromkeys(tokenizer.convert_ids_to_tokens(found)))
+
+
 @check("labels.response_span", stage="pretrain", title="The trained span is the answer (+ EOS), nothing more or less")
-def response_span(train: TrainSet, tokenizer, expected_completion: str | None = None, *,
-                  max_bad_share: float = 0.0) -> CheckResult:
+def response_span(train: TrainSet, tokenizer, expected_completion: str | None = None,
+                  prompts: PromptSet | None = None, *, max_bad_share: float = 0.0) -> CheckResult:
     """The decoded trainable span contains the whole answer, none of the question, and — when
-    ``expected_completion`` (e.g. ``" <answer>{answer}</answer>"``) is given — equals it."""
+    ``expected_completion`` (e.g. ``" <answer>{answer}</answer>"``) is given — equals it.
+    Without a template it still holds the span to "nothing more than the answer": no
+    template marker (a special token other than EOS / end-of-turn, e.g. a role header) is
+    trained, and no trained token is one the served prompt (``prompts``) already holds."""
     failed = hook_failed(train.failures, _total(train))
     if failed:
         return failed
     bad: list[tuple[TrainRow, str, str]] = []
     wrappers: Counter[str] = Counter()
     rows = [r for r in train.rows if trained_positions(r.labels)]  # all-masked rows: labels.not_all_masked
+    served = {p.id: p.input_ids for p in prompts.prompts} if prompts else {}
+    markers = frozenset(getattr(tokenizer, "all_special_ids", []) or []) - train.end_ids
     for r in rows:
         text = _trained_text(r, tokenizer)
         ans, q = _ws(r.answer), _ws(r.question)
         why = ""
+        overlap = _served_overlap(r, served.get(r.id))
+        found = _template_markers(r, tokenizer, markers)
         if expected_completion is not None and _ws(text) != _ws(expected_completion.format(answer=r.answer)):
             why = f"expected {expected_completion.format(answer=r.answer)!r}"
         elif ans not in _ws(text):
             why = "the answer is not (entirely) trained"
         elif len(q) >= 3 and q not in ans and q in _ws(text):
             why = "the question is trained too"
+        elif overlap:
+            first = first_trained(r.labels)
+            tail = tokenizer.decode(list(r.input_ids[first:first + overlap]))
+            text = _trained_text(r, tokenizer, skip_special=False)
+            why = (f"its first {overlap} trained tokens {tail!r} end the served prompt: a role header / "
+                   "prompt tail is trained in front of the answer")
+        elif found:
+            text = _trained_text(r, tokenizer, skip_special=False)
+            why = f"template marker(s) {', '.join(found)} are trained: a role header is trained with the answer"
         if why:
             bad.append((r, text, why))
         else:
@@ -158,7 +189,8 @@ def response_span(train: TrainSet, tokenizer, expected_completion: str | None = 
             f"In {len(bad)} of {n} rows ({share:.1%}) the trained tokens are not the answer: first row {r.row} "
             f"trains {t!r} ({w}; gold {r.answer!r}). Likely the prompt/answer boundary is computed "
             "on different tokens than the row (a marker or length that does not match), or the "
-            "answer is truncated.",
+            "answer is truncated. A trained role header teaches the model to write again what the "
+            "server already sent.",
             fix="Mask exactly the prompt tokens (-100) and train the completion + EOS: compute the "
                 "boundary from len(tokenizer(prompt).input_ids) on the same text you train on.",
             metrics=metrics, evidence=(table,) + evidence)

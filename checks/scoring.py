@@ -52,15 +52,25 @@ def kappa(pairs: list[tuple[int, int]]) -> float:
 
 @check("scoring.judge_calibrated", stage="gate", title="The judge / scorer agrees with human labels")
 def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] | None,
-                     source: str = "human labels", *, min_kappa: float = 0.7,
+                     source: str = "human labels", scorer: str | None = None, *, min_kappa: float = 0.7,
                      label_threshold: float = 0.5) -> CheckResult:
     """Cohen's kappa between the judge's verdicts (``judge[id]``, a score or label) and the
-    human labels (``human[id]``) >= ``min_kappa``.  SKIP when either is not configured."""
+    human labels (``human[id]``) >= ``min_kappa``.  SKIP when either is not configured
+    (``scorer``: the configured ``[scoring] scorer``, so the reason names what is missing)."""
     thr = f">= {min_kappa}"
     if judge is None or human is None:
-        missing = "[scoring] scorer" if judge is None else "[scoring] human_labels"
-        return CheckResult(Status.SKIP, None, thr,
-                           f"not configured: set {missing} to calibrate the judge against human labels.")
+        have_scorer = bool(scorer) or judge is not None
+        missing = [k for k, gone in (("[scoring] scorer", not have_scorer),
+                                     ("[scoring] human_labels", human is None)) if gone]
+        labels_help = ('human_labels is a JSONL of {"id", "output", "label"} lines: outputs a person '
+                       "marked 1 (right) or 0 (wrong), about 40 or more")
+        if have_scorer and human is None:
+            why = (f"[scoring] scorer{f' = {scorer!r}' if scorer else ''} is set, but there are no human "
+                   f"labels to calibrate it against: set [scoring] human_labels ({labels_help}).")
+        else:
+            why = (f"not configured: set {' and '.join(missing)} to calibrate the judge against human "
+                   f"labels{f' ({labels_help})' if human is None else ''}.")
+        return CheckResult(Status.SKIP, None, thr, why, metrics={"missing": missing})
     unreadable = sorted(i for i in human if binary_label(human[i], label_threshold) is None)
     unreadable += sorted(i for i in judge if i in human and binary_label(judge[i], label_threshold) is None)
     shared = sorted(i for i in human if i in judge and i not in unreadable)

@@ -25,7 +25,7 @@ def test_not_empty(sft_check, sft_generations):
 
 def test_adapter_effect(sft_check, sft_probe_logits, sft_generations):
     sft_check(behaviour.adapter_effect, sft_probe_logits.tuned, sft_probe_logits.base,
-              sft_generations, sft_probe_logits.notes)
+              sft_generations, sft_probe_logits.notes, sft_probe_logits.subject)
 
 
 def test_merge_parity(sft_check, sft_probe_logits):

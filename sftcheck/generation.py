@@ -195,6 +195,7 @@ class ProbeLogits:
     merged_source: str = ""            # where the merged logits came from
     n_sequences: int = 0
     notes: list[str] = field(default_factory=list)
+    subject: str = "adapter"           # what ``base`` is compared with: "adapter" or "fine-tuned model"
 
 
 def forward_logits(model, tokenizer, sequences: Sequence[list[int]], batch_size: int = 16):

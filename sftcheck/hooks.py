@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sftcheck.checks.support.rows import Example
+from sftcheck.checks.support.rows import UNCONFIGURED_FORMAT, Example
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
 DEFAULT_COMPLETION = " <answer>{answer}</answer>"
@@ -398,9 +398,10 @@ def resolve(cfg) -> Hooks:
             return template_train(ex, tok, prompt_t, completion_t)
 
         fmt.batch = lambda exs, tok: template_train_batch(exs, tok, prompt_t, completion_t)  # type: ignore[attr-defined]
-        fmt_default = Hook("train_formatter", f"builtin:template {prompt_t!r} + {completion_t!r}", fmt,
+        unset = "" if (f.prompt_template or f.completion_template) else f" {UNCONFIGURED_FORMAT}"
+        fmt_default = Hook("train_formatter", f"builtin:template {prompt_t!r} + {completion_t!r}{unset}", fmt,
                            "builtin")
-        prompt_default = Hook("prompt_builder", f"builtin:template {prompt_t!r}",
+        prompt_default = Hook("prompt_builder", f"builtin:template {prompt_t!r}{unset}",
                               lambda ex, tok: list(tok(prompt_t.format(question=ex.question)).input_ids),
                               "builtin")
     parser = user("answer_parser") or Hook("answer_parser", f"builtin:regex {f.answer_pattern!r}",

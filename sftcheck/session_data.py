@@ -145,21 +145,32 @@ def safetensors_shapes(path: Path) -> dict[str, list[int]]:
 EMBED_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight")
 
 
+def _noted(source: str, unreadable: list[str]) -> str:
+    return source + (f" (passed over: {'; '.join(unreadable)}; see artifact.safetensors_valid)"
+                     if unreadable else "")
+
+
 def embedding_rows(cfg: Config) -> tuple[int | None, str]:
     """Rows of the input embedding the adapter will run on: a resized embedding saved in the
     adapter wins; else the base/finetuned safetensors header; else ``config.json`` vocab_size."""
     folders = [Path(p) for p in (cfg.model.adapter, cfg.model.finetuned, cfg.model.base) if p and Path(p).is_dir()]
+    unreadable: list[str] = []  # a broken file (artifact.safetensors_valid says why) is passed over
     for folder in folders:
         for st in sorted(folder.glob("*.safetensors")):
-            for key, shape in safetensors_shapes(st).items():
+            try:
+                shapes = safetensors_shapes(st)
+            except (OSError, ValueError) as exc:
+                unreadable.append(f"{st.name} unreadable: {str(exc)[:120]}")
+                continue
+            for key, shape in shapes.items():
                 if key.endswith(EMBED_SUFFIXES) and "lora_" not in key:
-                    return int(shape[0]), f"{st} [{key}]"
+                    return int(shape[0]), _noted(f"{st} [{key}]", unreadable)
     for folder in folders:
         cj = folder / "config.json"
         if cj.is_file():
             vs = json.loads(cj.read_text()).get("vocab_size")
             if vs:
-                return int(vs), f"{cj} vocab_size"
+                return int(vs), _noted(f"{cj} vocab_size", unreadable)
     hub_ids = [p for p in (cfg.model.finetuned, cfg.model.base) if p and not Path(p).is_dir()]
     for src in hub_ids:  # a hub id: its config.json from the local cache (never downloaded)
         from transformers import AutoConfig

@@ -232,6 +232,12 @@ def probe_logits(cfg: Config, loaded, prompts, generations):
         seqs.append(ids)
     with loaded.variant("tuned") as model:
         tuned_logits = forward_logits(model, tok, seqs)
+    if not loaded.has_adapter and cfg.model.finetuned and cfg.model.base:
+        with loaded.variant("base") as model:  # the fully fine-tuned model vs the base it came from
+            base_logits = forward_logits(model, tok, seqs)
+        return ProbeLogits(tuned=tuned_logits, base=base_logits, n_sequences=len(seqs),
+                           notes=[(f"fully fine-tuned model {cfg.model.finetuned} compared with its "
+                                   f"[model] base {cfg.model.base}")], subject="fine-tuned model")
     if not loaded.has_adapter:
         return ProbeLogits(tuned=tuned_logits, n_sequences=len(seqs),
                            notes=["no adapter configured (fully fine-tuned or base only)"])

@@ -64,7 +64,7 @@ class Inputs:
             return data.leakage(iter_file(c, c.data.train), iter_file(c, c.data.eval) if c.data.eval else None)
         if check_id.startswith("labels."):
             name = check_id.split(".")[1]
-            extra = (c.format.completion_template,) if name == "response_span" else ()
+            extra = (c.format.completion_template, self.prompts) if name == "response_span" else ()
             return getattr(labels, name)(self.train, t, *extra)
         if check_id in ("format.train_infer_aligned", "format.bos_single"):
             return getattr(fmt, check_id.split(".")[1])(self.train, self.prompts, t)

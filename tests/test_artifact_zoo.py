@@ -68,3 +68,17 @@ def test_adapter_folder_is_byte_identical_after_a_run(world, pytester):
     result = _run(pytester, "--sft-config", str(world.config))
     result.assert_outcomes(passed=10)
     assert _digest(world.adapter) == before
+
+
+def test_unresolvable_base_is_not_a_pass(world, pytester, tmp_path):
+    """Nothing about the base can be read: base_match and vocab_consistent skip with the
+    reason instead of passing with 'shapes not checked' / '(None rows)'."""
+    dest = tmp_path / "variant"
+    dest.mkdir()
+    verdict = tmp_path / "verdict.json"
+    _run(pytester, "--sft-config", str(broken.unresolvable_base(world, dest)), "--sft-json", str(verdict))
+    records = _records(verdict)
+    for check_id in ("artifact.base_match", "artifact.vocab_consistent"):
+        assert records[check_id]["status"] == "skip", records[check_id]
+    assert "nothing about the base was verified" in records["artifact.base_match"]["explanation"]
+    assert "compared with nothing" in records["artifact.vocab_consistent"]["explanation"]

@@ -50,7 +50,7 @@ def evaluate(config_path: Path, n: int = 32) -> dict:
     results = [
         behaviour.answer_rate(gens, strict, lenient), behaviour.accuracy(gens, strict),
         behaviour.stop_rate(gens), behaviour.no_role_leak(gens, marks.markers, marks.stop_tokens),
-        behaviour.not_empty(gens), behaviour.adapter_effect(probes.tuned, probes.base, gens, probes.notes),
+        behaviour.not_empty(gens), behaviour.adapter_effect(probes.tuned, probes.base, gens, probes.notes, probes.subject),
         behaviour.merge_parity(probes.tuned, probes.merged, probes.merged_source),
         behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, cfg.scoring.scorer),
         behaviour.length_bias(gens, strict),
@@ -78,6 +78,7 @@ CAUSE = {
     "role_leak": "role headers",
     "merge_not_applied": "your merged checkpoint",
     "merged_checkpoint": "your merged checkpoint",
+    "finetuned_is_base": "fine-tuned model behaves like its base",
 }
 
 
@@ -141,7 +142,8 @@ def test_fully_finetuned_model_is_accepted(world, tmp_path):
             f'[data]\neval = "{world.eval}"\n[generation]\nn_examples = 12\nprobe_examples = 4\n')
     (tmp_path / "ft.toml").write_text(text)
     results = evaluate(tmp_path / "ft.toml", n=12)
-    assert results["behaviour.adapter_effect"].status is Status.SKIP
+    effect = results["behaviour.adapter_effect"]
+    assert effect.status is Status.PASS and "fine-tuned model moves logits" in effect.explanation, effect.summary()
     assert results["behaviour.merge_parity"].status is Status.SKIP
     assert results["behaviour.answer_rate"].status is Status.PASS
     assert results["behaviour.sentinel"].status is Status.PASS  # the separately loaded base is the real one

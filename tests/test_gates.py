@@ -186,6 +186,10 @@ def test_contamination_base_score_and_template_alone():
 def test_judge_calibrated_skips_when_not_configured():
     assert scoring.judge_calibrated(None, {"a": 1}).status is Status.SKIP
     assert scoring.judge_calibrated({"a": 1.0}, None).status is Status.SKIP
+    r = scoring.judge_calibrated(None, None, "human labels", "judge.py:score")
+    assert r.status is Status.SKIP and "scorer = 'judge.py:score' is set" in r.explanation
+    assert "set [scoring] human_labels" in r.explanation and "set [scoring] scorer" not in r.explanation
+    assert "set [scoring] scorer" in scoring.judge_calibrated(None, {"a": 1}).explanation
 
 
 def test_judge_calibrated_synthetic_both_ways():

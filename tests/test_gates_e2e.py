@@ -58,6 +58,13 @@ def test_judge_calibration_both_ways(world, tmp_path, variant, expected, text):
         assert text in out and "inverted scale" in out, out
 
 
+def test_scorer_without_human_labels_names_the_missing_labels(world, tmp_path):
+    out = run(tmp_path, "test_scoring.py", "--sft-config", str(broken.scorer_without_labels(world, tmp_path)))
+    assert outcome(out, "test_scoring.py::test_judge_calibrated") == "SKIPPED", out
+    assert "is set, but there are no human labels" in out and "set [scoring] human_labels" in out, out
+    assert "set [scoring] scorer" not in out, out
+
+
 def test_throughput_both_ways(world, tmp_path):
     ok = run(tmp_path, "test_perf.py", "--sft-world")
     assert outcome(ok, "test_perf.py::test_throughput") == "PASSED", ok

@@ -135,8 +135,9 @@ def test_a_run_described_by_flags_alone(sub, world, tmp_path):
                                       str(REPO / "model_tests"), "-m", "artifact or pretrain",
                                       "--sft-adapter", str(ckpt), "--sft-train", str(world.train),
                                       "--sft-eval", str(world.eval))
-    result.assert_outcomes(passed=23)
-    result.stdout.fnmatch_lines(["*sftcheck verdict: PASS (pretrain: 14 pass; artifact: 9 pass)*"])
+    # no format configured: the three format checks would compare the default template with itself
+    result.assert_outcomes(passed=20, skipped=3)
+    result.stdout.fnmatch_lines(["*sftcheck verdict: PASS (pretrain: 11 pass, 3 skip; artifact: 9 pass)*"])
 
 
 def test_setup_failures_read_as_one_diagnosis_without_exception_chains(sub, world, tmp_path):

@@ -39,6 +39,10 @@ CASES = [
     (broken.left_padding_collator, "labels.padding_side", ["padded on the LEFT", "hooks.py:collate",
                                                             "trl#1842"]),
     (broken.truncated, "data.truncation", ["max_length=24", "lose the end of the answer"]),
+    (broken.formatter_truncates, "data.truncation", ["1170 of 1200", "exactly 24 tokens long",
+                                                     "your formatter", "already cut them"]),
+    (broken.role_header_trained, "labels.response_span", ["first 3 trained tokens", "end the served prompt",
+                                                          "role header"]),
     (broken.trailing_space_prompt, "format.train_infer_aligned", ["token 15", "extra inference text ' '"]),
     (broken.system_prompt_inference_only, "format.train_infer_aligned", ["system prompt on one side"]),
     (broken.double_bos, "format.bos_single", ["2 BOS tokens", "apply_chat_template(tokenize=False)"]),
@@ -131,3 +135,16 @@ def test_tokenizer_only_gate_skips_the_id_bound_but_checks_template_tokens(world
     missing = checks_tokens.vocab_bounds(inputs.train, inputs.prompts, inputs.tokenizer, None, "none",
                                          "{{ '<|turn|>' + message['content'] }}")
     assert missing.status is Status.FAIL and "'<|turn|>'" in missing.explanation
+
+
+def test_no_format_configured_skips_the_format_checks(world, tmp_path):
+    """No hooks, templates or chat: the rows and prompts would both be sftcheck's default
+    template, so comparing them proves nothing (a SKIP with the reason, never a PASS)."""
+    inputs = Inputs(broken.write_config(world, tmp_path, drop=("prompt_builder", "train_formatter")))
+    for check_id in ("format.train_infer_aligned", "format.bos_single", "format.stop_tokens"):
+        result = inputs.run(check_id)
+        assert result.status is Status.SKIP, result.summary()
+        assert "No format configured" in result.explanation and "compared with itself" in result.explanation
+    configured = Inputs(broken.write_config(world, tmp_path / "t", drop=("prompt_builder", "train_formatter"),
+                                            fmt={"prompt_template": "Question: {question}\nAnswer:"}))
+    assert configured.run("format.train_infer_aligned").status is Status.PASS

@@ -12,6 +12,16 @@ from typing import Any
 
 IGNORE = -100  # the label of a token that is not trained
 
+# Marks the hooks' source when the run configures no format at all (no hooks, templates or
+# chat): the rows and prompts then come from sftcheck's own default template, and a check
+# comparing the two would compare that default with itself.
+UNCONFIGURED_FORMAT = "(built-in default: no [format] configured)"
+
+
+def format_unconfigured(*sources: str) -> bool:
+    """Every given ``TrainSet`` / ``PromptSet`` source is the built-in default format."""
+    return bool(sources) and all(UNCONFIGURED_FORMAT in (s or "") for s in sources)
+
 
 @dataclass(frozen=True)
 class Example:
