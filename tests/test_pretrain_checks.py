@@ -148,3 +148,17 @@ def test_no_format_configured_skips_the_format_checks(world, tmp_path):
     configured = Inputs(broken.write_config(world, tmp_path / "t", drop=("prompt_builder", "train_formatter"),
                                             fmt={"prompt_template": "Question: {question}\nAnswer:"}))
     assert configured.run("format.train_infer_aligned").status is Status.PASS
+
+
+def test_broken_adapter_file_reads_the_embedding_size_from_the_base(world, tmp_path):
+    """A garbage adapter_model.safetensors (artifact.safetensors_valid fails it) does not stop
+    tokens.vocab_bounds: the embedding size comes from the base, and the source says so."""
+    from sftcheck.fixtures.broken import artifact as broken_artifact
+
+    from sftcheck.session_data import embedding_rows
+
+    inputs = Inputs(broken_artifact.garbage_header(world, tmp_path))
+    result = inputs.run("tokens.vocab_bounds")
+    assert result.status is Status.PASS, result.summary()
+    rows, source = embedding_rows(inputs.cfg)
+    assert rows == len(inputs.tokenizer) and "passed over: adapter_model.safetensors unreadable" in source, source
