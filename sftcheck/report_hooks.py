@@ -137,7 +137,16 @@ class _RowCollector:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from sftcheck import progress
+
     config.pluginmanager.register(_RowCollector(config), "sftcheck-rows")
+    progress.attach(config)  # live progress on the terminal under capture
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from sftcheck import progress
+
+    progress.detach(config)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -192,3 +192,38 @@ def test_provenance_is_the_config_repository_and_paths_redact(tmp_path):
     sft = page.split('<div class="sft-page">', 1)[1].split("<script>", 1)[0]
     assert str(repo) not in sft and "&lt;config&gt;/run.toml" in sft
     assert (repo / ".git" / "index").read_bytes() == index_before  # git status did not touch the index
+
+
+def _docs_commands() -> list[str]:
+    import shlex
+
+    import yaml
+
+    workflow = yaml.safe_load((REPO / "docs" / "github-actions.yml").read_text())
+    runs = [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+    hook = yaml.safe_load((REPO / "docs" / "pre-commit-config.yaml").read_text())
+    entries = [h["entry"] for r in hook["repos"] for h in r["hooks"]]
+    return [shlex.split(c.replace('"$CONFIG"', "run.toml").replace('"$GITHUB_STEP_SUMMARY"', "s.md"))
+            for c in [*runs, *entries] if c.startswith("sftcheck ")]
+
+
+def test_ci_recipes_use_real_options():
+    from sftcheck.cli import parser
+
+    commands = _docs_commands()
+    assert len(commands) == 3
+    for argv in commands:
+        ns, extra = parser().parse_known_args(argv[1:])
+        assert ns.command == "run" and ns.config == "run.toml"
+        assert ns.fail_on == "warn"
+        for arg in extra:  # what goes on to pytest: markers, -q, junit
+            assert arg in ("-m", "pretrain", "-q") or arg.startswith("--junitxml="), arg
+
+
+def test_pre_commit_gate_passes_on_the_healthy_world(world, tmp_path):
+    argv = next(a for a in _docs_commands() if "pretrain" in a and "--summary" not in a)
+    argv = [a if a != "run.toml" else str(world.config) for a in argv]
+    argv = [a if not a.startswith("reports/") else str(tmp_path / a) for a in argv]
+    proc = sftcheck_cmd(tmp_path, *argv[1:])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert (tmp_path / "reports" / "pretrain.html").is_file()

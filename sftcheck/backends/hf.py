@@ -41,9 +41,9 @@ def pad_id(tokenizer) -> int:
 def progress_bar(total: int, desc: str, enabled: bool = True):
     if not enabled:
         return contextlib.nullcontext(None)
-    from tqdm.auto import tqdm
+    from sftcheck.progress import LiveProgress  # the terminal, even under pytest's capture
 
-    return tqdm(total=total, desc=desc, unit="ex", leave=False)
+    return LiveProgress(total, desc, unit="ex")
 
 
 class _FirstToken:
