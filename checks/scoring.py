@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,3 +132,91 @@ def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] |
         fix="Read the disagreements below; fix the judge's prompt/rubric or scale, or set "
             '[gates."scoring.judge_calibrated"] label_threshold to the score that means "good".',
         metrics=metrics, evidence=tuple(evidence))
+
+
+MAX_PLOTTED = 8
+
+
+@check("scoring.reward_components", stage="gate",
+       title="Every output is scored; reward components base vs tuned")
+def reward_components(runs: Mapping[str, Any] | None, scorer_name: str | None = None, *,
+                      max_unscored_share: float = 0.0) -> CheckResult:
+    """Each model's outputs scored by the configured scorer (function, HTTP server or MCP
+    tool; ``runs = {"base": ScoringRun, "tuned": ...}``): per reward component mean,
+    median, std, 95 % interval and the share at each value, base vs tuned, with a radar
+    chart and a histogram + box plot per component.  Fails when more than
+    ``max_unscored_share`` of the outputs got no score (server down, timeout, malformed
+    reply, died mid-run); the scores received are still reported (partial).  SKIP when no
+    scorer is configured (exact match is then the reward)."""
+    from sftcheck.checks.support import reward_plots
+    from sftcheck.checks.support.rewards import all_stats, comparison_table, component_values, stats_table
+
+    cid = "scoring.reward_components"
+    if not runs:
+        return CheckResult(cid, Status.SKIP, None, None,
+                           "No scorer configured ([scoring] scorer, server or [scoring.mcp]): the reward is "
+                           "exact-match correctness, reported by behaviour.accuracy.")
+    backend = next(iter(runs.values())).backend
+    requested = sum(r.requested for r in runs.values())
+    unscored = {m: dict(r.errors) | {k: "no score" for k in _missing(r)} for m, r in runs.items()}
+    n_unscored = sum(len(v) for v in unscored.values())
+    share = n_unscored / requested if requested else 0.0
+    stats = all_stats({m: r.rewards for m, r in runs.items()})
+    fatal = next((r.fatal for r in runs.values() if r.fatal), None)
+    metrics: dict[str, Any] = {
+        "backend": backend, "requested": requested, "scored": requested - n_unscored,
+        "unscored": {m: len(v) for m, v in unscored.items()}, "partial": n_unscored > 0, "fatal": fatal,
+        "seconds": max((r.seconds for r in runs.values()), default=0.0),
+        "components": {name: {m: st.to_dict() for m, st in by.items()} for name, by in stats.items()}}
+    evidence: list[Any] = []
+    if stats:
+        evidence += [comparison_table(stats), stats_table(stats)]
+        values = {m: component_values(r.rewards) for m, r in runs.items()}
+        names = list(stats)[:MAX_PLOTTED]
+        lo_hi = {}
+        for name in names:
+            allv = [v for m in values for v in values[m].get(name, {}).values()]
+            lo_hi[name] = (0.0, 1.0) if set(allv) <= {0.0, 1.0} else (min(allv), max(allv))
+        means = {m: {n: st.mean for n, by in stats.items() if n in names for mm, st in by.items() if mm == m}
+                 for m in runs}
+        evidence.append(reward_plots.radar(means, lo_hi))
+        for name in names:
+            evidence.append(reward_plots.hist_and_box(name, {m: list(values[m].get(name, {}).values())
+                                                             for m in runs}))
+    messages = Counter(r.message for run in runs.values() for r in run.rewards.values() if r.message)
+    if messages:
+        evidence.append(Table("the scorer's messages (commonest first)", ("message", "outputs"),
+                              tuple(messages.most_common(10))))
+    if n_unscored:
+        rows = tuple((m, k, e.splitlines()[0][:300]) for m, errs in unscored.items() for k, e in errs.items())
+        evidence.insert(0, Table(f"outputs not scored ({n_unscored}; first 20)", ("model", "id", "error"),
+                                 rows[:20]))
+    scorer = scorer_name or backend
+    thr = f"unscored share <= {max_unscored_share:g}"
+    tuned = stats.get("reward", {}).get("tuned")
+    base = stats.get("reward", {}).get("base")
+    means = (f" Mean reward: base {base.mean:.4g}, tuned {tuned.mean:.4g}." if base and tuned else "")
+    if share > max_unscored_share:
+        first = next(((m, k, e) for m, errs in unscored.items() for k, e in errs.items()), None)
+        where = f" First: {first[0]} {first[1]}: {first[2].splitlines()[0]}." if first else ""
+        stop = f" The run stopped on: {fatal}." if fatal else ""
+        return CheckResult(
+            cid, Status.FAIL, share, thr,
+            f"{n_unscored} of {requested} outputs got no score from {scorer}.{where}{stop} The "
+            f"{requested - n_unscored} scores received are kept and reported below (partial).{means}",
+            "Make the scorer reachable and answer every record: start the server at the configured "
+            "address, raise [scoring] timeout for a slow scorer, check that the reply is "
+            "{\"scores\": [...]} JSON (HTTP) or the tool returns a number / table (MCP); then re-run.",
+            metrics=metrics, evidence=tuple(evidence))
+    comps = [n for n in stats if n != "reward"]
+    return CheckResult(cid, Status.PASS, share, thr,
+                       f"All {requested} outputs scored by {scorer} "
+                       f"({len(comps)} component{'s' if len(comps) != 1 else ''}"
+                       f"{': ' + ', '.join(comps) if comps else ''}).{means}",
+                       metrics=metrics, evidence=tuple(evidence))
+
+
+def _missing(run: Any) -> list[str]:
+    """Ids neither scored nor errored (a backend that lost track of records)."""
+    return [] if len(run.rewards) + len(run.errors) >= run.requested else \
+        [f"<{run.requested - len(run.rewards) - len(run.errors)} unaccounted records>"]

@@ -2,7 +2,11 @@
 from sftcheck.checks import scoring
 
 
-def test_judge_calibrated(sft_check, sft_config, sft_judge_verdicts, sft_human_labels):
+def test_judge_calibrated(sft_check, sft_config, sft_judge_verdicts, sft_human_labels, sft_scorer_name):
     human = {k: r["label"] for k, r in sft_human_labels.items()} if sft_human_labels else None
     sft_check(scoring.judge_calibrated, sft_judge_verdicts, human,
-              str(sft_config.scoring.human_labels or "human labels"), sft_config.scoring.scorer)
+              str(sft_config.scoring.human_labels or "human labels"), sft_scorer_name)
+
+
+def test_reward_components(sft_check, sft_rewards, sft_scorer_name):
+    sft_check(scoring.reward_components, sft_rewards, sft_scorer_name)

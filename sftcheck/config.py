@@ -148,8 +148,30 @@ class GenerationSection:
 @dataclass(frozen=True)
 class ScoringSection:
     scorer: str | None = None
-    """Import path of your scorer / reward ``f(row, output) -> float`` (the whole eval row) or
-    ``f(output_text, example_dict) -> float`` (see Hooks below)."""
+    """Import path of your scorer / reward ``f(row, output)`` (the whole eval row) or
+    ``f(output_text, example_dict)`` (see Hooks below), returning a number or a table of named
+    reward components (``{"format": 1, "correctness": 0}``)."""
+    server: str | None = None
+    """HTTP scorer endpoint, e.g. ``"http://127.0.0.1:8000/score"``: sftcheck POSTs
+    ``{"records": [{id, prompt, output, example}]}`` and reads ``{"scores": [...]}``."""
+    mcp: dict[str, Any] = field(default_factory=dict)
+    """``[scoring.mcp]``: a tool on an MCP server as the scorer: ``command = [...]`` (stdio) or
+    ``url``, ``tool = "score"``, ``arguments = {output = "output", answer = "example.answer"}``,
+    ``pass_env = ["NAME"]``, ``cwd``."""
+    timeout: float = 30.0
+    """Seconds one scorer request (HTTP batch / MCP tool call) may take."""
+    concurrency: int = field(default=4, metadata=POSITIVE)
+    """Scorer requests in flight at once (HTTP / MCP)."""
+    retries: int = field(default=2, metadata=COUNT)
+    """Retries of a scorer request after a timeout, a connection failure or an HTTP 5xx."""
+    batch_size: int = field(default=16, metadata=POSITIVE)
+    """Records per HTTP scorer request."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the scorer's API key (sent as ``Authorization:
+    Bearer``); the key itself never goes in the config."""
+    markers: list[str] = field(default_factory=list)
+    """Strings your scorer looks for in an output (a response start marker, tags);
+    ``behaviour.reward_spread`` counts them in outputs and prompts when every reward is the same."""
     rel_tol: float = field(default=0.0, metadata=COUNT)
     """Numeric answers within this relative tolerance of the gold answer count as correct."""
     abs_tol: float = field(default=0.0, metadata=COUNT)
@@ -384,7 +406,11 @@ def parse(raw: dict, source: str, base_dir: Path) -> Config:
         if name not in SECTIONS:
             raise _unknown(name, list(SECTIONS), "section ", source)
         sections[name] = _section(name, SECTIONS[name], value, source, base_dir)
-    return Config(**sections, source=source)
+    cfg = Config(**sections, source=source)
+    from sftcheck.scorers.spec import validate
+
+    validate(cfg.scoring, source)
+    return cfg
 
 
 def load(path: str | Path) -> Config:

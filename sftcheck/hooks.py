@@ -426,6 +426,11 @@ class Scorer:
         return self.hook.spec
 
     def __call__(self, output: str, example: Example | dict) -> float:
+        return float(self.value(output, example))
+
+    def value(self, output: str, example: Example | dict) -> Any:
+        """What the scorer returned: a number or a table of named reward components
+        (read by ``sftcheck.scorers.records.parse_reward``)."""
         if isinstance(example, Example):
             ex = example
             data = ex.row_dict() if self.hook.row_form else {
@@ -434,12 +439,11 @@ class Scorer:
         else:
             data, where = dict(example), f"example {example.get('id')!r}"
         try:
-            value = self.hook.fn(data, output) if self.hook.row_form else self.hook.fn(output, data)
-            return float(value)
+            return self.hook.fn(data, output) if self.hook.row_form else self.hook.fn(output, data)
         except Exception as exc:  # the user's scorer raised: name the row
             form = "scorer(row, output)" if self.hook.row_form else "scorer(output_text, example_dict)"
             raise ScorerFailed(f"[scoring] scorer = {self.hook.spec} raised {type(exc).__name__}: {exc} "
-                               f"on {where}. Fix: it is called as {form} -> float "
+                               f"on {where}. Fix: it is called as {form} -> float or a table of components "
                                "(a first parameter named row / example / … selects the row form).") from exc
 
 

@@ -116,35 +116,53 @@ def sft_human_labels(sft_config: Config) -> dict[str, dict] | None:
 
 def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, Any],
                    outputs: dict[str, str]) -> dict[str, Any]:
-    """Run the judge on every labelled output (its own ``output`` or the model's for that id)."""
-    verdicts: dict[str, Any] = {}
+    """Run the judge on every labelled output (its own ``output`` or the model's for that id).
+    ``scorer`` is a scorer backend (``sftcheck.scorers``) or a plain function; its total
+    reward is the verdict.  Raises ``ScorerError`` naming the outputs it could not score."""
+    from sftcheck.scorers import ScoreRequest, ScorerError, example_record
+    from sftcheck.scorers.inprocess import InProcessScorer
+
+    backend = scorer if hasattr(scorer, "score") else InProcessScorer(scorer, getattr(scorer, "__name__", "judge"))
+    requests = []
     for key, rec in labels.items():
         text = rec.get("output", outputs.get(key))
         if text is None:
             continue
         example = examples.get(key) or {k: v for k, v in rec.items() if k not in ("label", "output")}
-        verdicts[key] = scorer(str(text), example)
-    return verdicts
+        requests.append(ScoreRequest(key, "", str(text), example_record(example),
+                                     row=None if isinstance(example, dict) else example))
+    run = backend.score(requests)
+    if run.errors:
+        raise ScorerError(f"{run.summary()}")
+    return {key: r.total for key, r in run.rewards.items()}
 
 
 @pytest.fixture(scope="session")
 def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
                        sft_human_labels) -> dict[str, Any] | None:
-    spec = sft_config.scoring.scorer
-    if not spec or sft_human_labels is None:
-        return None
-    from sftcheck.hooks import ScorerFailed
+    from sftcheck import scorers
+    from sftcheck.hooks import HookError
 
-    scorer = request.getfixturevalue("sft_hooks").scorer
+    if sft_human_labels is None:
+        return None
+    try:
+        hooks = request.getfixturevalue("sft_hooks") if sft_config.scoring.scorer else None
+        backend = scorers.build(sft_config, hooks)
+    except HookError as exc:
+        _fail(str(exc))
+    if backend is None:
+        return None
     rows = request.getfixturevalue("sft_eval_rows")
     examples = {_row_id(r): r for r in rows}
     outputs: dict[str, str] = {}
     if any("output" not in rec for rec in sft_human_labels.values()):
         outputs = {g.id: g.text for g in request.getfixturevalue("sft_generations")["tuned"].items}
     try:
-        return judge_verdicts(scorer, sft_human_labels, examples, outputs)
-    except ScorerFailed as exc:
-        _fail(f"{sft_config.source}: {exc}")
+        return judge_verdicts(backend, sft_human_labels, examples, outputs)
+    except scorers.ScorerError as exc:
+        _fail(f"{sft_config.source}: the judge ({backend.name}) could not score the human-labelled "
+              f"outputs: {exc}. Fix: the scorer returns a number or a table of components for every "
+              "output (see scoring.reward_components for the same scorer on the model's outputs).")
 
 
 # --------------------------------------------------------------------------- throughput

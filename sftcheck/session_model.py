@@ -13,7 +13,8 @@ Contract (other areas build on these names):
 ``sft_output_markers``   ``OutputMarkers`` (role-leak markers, stop-token strings)
 ``sft_probe_logits``     ``ProbeLogits`` (tuned / base / merged logits on probe sequences)
 ``sft_sentinel_scored``  ``{"base", "tuned"}`` scored outputs for the raw question (no format)
-``sft_scorer_name``      the configured scorer's import path, or None (exact match 1/0)
+``sft_rewards``          ``{"base": ScoringRun, "tuned": ...}`` of the configured scorer backend, or None
+``sft_scorer_name``      the configured scorer in words (import path / URL / MCP tool), or None
 """
 from __future__ import annotations
 
@@ -150,55 +151,97 @@ class ScoringError(ValueError):
     """A user's parser / scorer hook failed; the message names it and the fix."""
 
 
-def score(cfg: Config, rows, generations: dict, mode: str, hooks=None) -> dict:
-    """``{"base": [Scored], "tuned": [...]}`` (``mode`` strict or lenient) + scorer values,
-    against each row's gold answer (``[data] gold_field`` / ``gold_pattern``)."""
+def score_rewards(cfg: Config, rows, generations: dict, hooks=None) -> dict | None:
+    """``{"base": ScoringRun, "tuned": ...}`` from the configured scorer backend (your function,
+    an HTTP server or an MCP tool; ``sftcheck.scorers``), or None when none is configured.  A
+    server that fails mid-run gives partial runs (the scores received, the errors)."""
+    from sftcheck import scorers
+
+    backend = scorers.build(cfg, hooks)
+    if backend is None:
+        return None
+    try:
+        return scorers.score_generations(backend, generations, {r.id: r for r in rows})
+    except scorers.ScorerError as exc:
+        raise ScoringError(str(exc)) from exc
+
+
+def score(cfg: Config, rows, generations: dict, mode: str, hooks=None,
+          rewards: dict | None | bool = True) -> dict:
+    """``{"base": [Scored], "tuned": [...]}`` (``mode`` strict or lenient) against each row's
+    gold answer (``[data] gold_field`` / ``gold_pattern``).  ``Scored.score`` is the scorer's
+    total reward (``rewards``: the runs of ``score_rewards``; ``True`` = score now; ``False`` =
+    do not call the scorer) or, without a scorer, exact match 1 / 0; None for an output the
+    scorer did not score."""
+    from dataclasses import replace
+
     from sftcheck.checks.support.answers import score_all
-    from sftcheck.hooks import ScorerFailed, resolve
+    from sftcheck.hooks import resolve
 
     hooks = hooks or resolve(cfg)
     parser = hooks.answer_parser.fn if cfg.format.answer_parser else None
+    if rewards is True:
+        rewards = score_rewards(cfg, rows, generations, hooks)
     gold = {r.id: r.gold_answer for r in rows}
-    examples = {r.id: r for r in rows}
     out = {}
     for variant, gen in generations.items():
         try:
-            out[variant] = score_all(gen.items, gold, mode=mode, pattern=cfg.format.answer_pattern,
-                                     parser=parser, rel_tol=cfg.scoring.rel_tol,
-                                     abs_tol=cfg.scoring.abs_tol, scorer=hooks.scorer, examples=examples)
-        except ScorerFailed as exc:
-            raise ScoringError(f"{cfg.source}: scoring the {variant} outputs failed: {exc}") from exc
+            scored = score_all(gen.items, gold, mode=mode, pattern=cfg.format.answer_pattern,
+                               parser=parser, rel_tol=cfg.scoring.rel_tol, abs_tol=cfg.scoring.abs_tol)
         except Exception as exc:
             raise ScoringError(
                 f"{cfg.source}: scoring the {variant} outputs failed: {type(exc).__name__}: {exc}. "
-                "Fix: check [format] answer_pattern / answer_parser and [scoring] scorer "
-                "(scorer(row, output) or scorer(output_text, example_dict) -> float).") from exc
+                "Fix: check [format] answer_pattern / answer_parser.") from exc
+        if isinstance(rewards, dict) and variant in rewards:
+            got = rewards[variant].rewards
+            scored = [replace(x, score=got[x.id].total if x.id in got else None) for x in scored]
+        elif rewards is False and _configured(cfg):
+            scored = [replace(x, score=None) for x in scored]
+        out[variant] = scored
     return out
 
 
-def _score(cfg: Config, rows, generations: dict, mode: str, hooks) -> dict:
+def _configured(cfg: Config) -> bool:
+    s = cfg.scoring
+    return bool(s.scorer or s.server or s.mcp)
+
+
+def _score(cfg: Config, rows, generations: dict, mode: str, hooks, rewards) -> dict:
     from sftcheck.hooks import HookError
 
     try:
-        return score(cfg, rows, generations, mode, hooks)
+        return score(cfg, rows, generations, mode, hooks, rewards)
     except (HookError, ScoringError) as exc:
         _fail(str(exc))
 
 
 @pytest.fixture(scope="session")
-def sft_scored(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks) -> dict:
-    """Strict parsing (the verdict) + the configured scorer's value per example."""
-    return _score(sft_config, sft_eval_rows, sft_generations, "strict", sft_hooks)
+def sft_rewards(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks) -> dict | None:
+    """The configured scorer's rewards per model (``{"base": ScoringRun, ...}``), or None."""
+    from sftcheck.hooks import HookError
+
+    try:
+        return score_rewards(sft_config, sft_eval_rows, sft_generations, sft_hooks)
+    except (HookError, ScoringError) as exc:
+        _fail(str(exc))
 
 
 @pytest.fixture(scope="session")
-def sft_scored_lenient(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks) -> dict:
-    return _score(sft_config, sft_eval_rows, sft_generations, "lenient", sft_hooks)
+def sft_scored(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks, sft_rewards) -> dict:
+    """Strict parsing (the verdict) + the configured scorer's total reward per example."""
+    return _score(sft_config, sft_eval_rows, sft_generations, "strict", sft_hooks, sft_rewards)
+
+
+@pytest.fixture(scope="session")
+def sft_scored_lenient(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks, sft_rewards) -> dict:
+    return _score(sft_config, sft_eval_rows, sft_generations, "lenient", sft_hooks, sft_rewards)
 
 
 @pytest.fixture(scope="session")
 def sft_scorer_name(sft_config: Config) -> str | None:
-    return sft_config.scoring.scorer
+    from sftcheck.scorers import describe
+
+    return describe(sft_config)
 
 
 def output_markers(loaded, prompts, rows) -> OutputMarkers:
@@ -262,7 +305,7 @@ def sentinel_scored(cfg: Config, loaded, rows, settings, hooks=None) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
     rows = rows[: max(1, cfg.generation.sentinel_examples)]
     prompts = build_prompts(cfg, loaded.tokenizer, rows, raw=True)
-    return score(cfg, rows, generate_both(loaded, prompts, settings), "strict", hooks)
+    return score(cfg, rows, generate_both(loaded, prompts, settings), "strict", hooks, rewards=False)
 
 
 @pytest.fixture(scope="session")
