@@ -151,9 +151,8 @@ def reward_components(runs: Mapping[str, Any] | None, scorer_name: str | None = 
     from sftcheck.checks.support import reward_plots
     from sftcheck.checks.support.rewards import all_stats, comparison_table, component_values, stats_table
 
-    cid = "scoring.reward_components"
     if not runs:
-        return CheckResult(cid, Status.SKIP, None, None,
+        return CheckResult(Status.SKIP, None, None,
                            "No scorer configured ([scoring] scorer, server or [scoring.mcp]): the reward is "
                            "exact-match correctness, reported by behaviour.accuracy.")
     backend = next(iter(runs.values())).backend
@@ -201,7 +200,7 @@ def reward_components(runs: Mapping[str, Any] | None, scorer_name: str | None = 
         where = f" First: {first[0]} {first[1]}: {first[2].splitlines()[0]}." if first else ""
         stop = f" The run stopped on: {fatal}." if fatal else ""
         return CheckResult(
-            cid, Status.FAIL, share, thr,
+            Status.FAIL, share, thr,
             f"{n_unscored} of {requested} outputs got no score from {scorer}.{where}{stop} The "
             f"{requested - n_unscored} scores received are kept and reported below (partial).{means}",
             "Make the scorer reachable and answer every record: start the server at the configured "
@@ -209,7 +208,7 @@ def reward_components(runs: Mapping[str, Any] | None, scorer_name: str | None = 
             "{\"scores\": [...]} JSON (HTTP) or the tool returns a number / table (MCP); then re-run.",
             metrics=metrics, evidence=tuple(evidence))
     comps = [n for n in stats if n != "reward"]
-    return CheckResult(cid, Status.PASS, share, thr,
+    return CheckResult(Status.PASS, share, thr,
                        f"All {requested} outputs scored by {scorer} "
                        f"({len(comps)} component{'s' if len(comps) != 1 else ''}"
                        f"{': ' + ', '.join(comps) if comps else ''}).{means}",

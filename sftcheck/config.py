@@ -407,9 +407,12 @@ def parse(raw: dict, source: str, base_dir: Path) -> Config:
             raise _unknown(name, list(SECTIONS), "section ", source)
         sections[name] = _section(name, SECTIONS[name], value, source, base_dir)
     cfg = Config(**sections, source=source)
-    from sftcheck.scorers.spec import validate
+    from sftcheck.scorers.spec import ScoringConfigError, validate
 
-    validate(cfg.scoring, source)
+    try:
+        validate(cfg.scoring, source)
+    except ScoringConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg
 
 

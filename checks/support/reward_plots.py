@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 
-from sftcheck.checks.support.plots import _COLOURS, _png
+from sftcheck.checks.support.plots import _COLOURS, to_png
 from sftcheck.checks.support.result import Image
 
 
@@ -50,7 +50,7 @@ def radar(means: Mapping[str, Mapping[str, float]], ranges: Mapping[str, tuple[f
         ax.set_yticks([0.25, 0.5, 0.75], ["", "", ""])
     ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.25, 1.1))
     ax.set_title(title, fontsize=10)
-    return Image(title, _png(fig))
+    return Image(title, to_png(fig))
 
 
 def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
@@ -80,4 +80,4 @@ def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
     hax.set_ylabel("outputs")
     bax.set_ylabel(name)
     fig.suptitle(f"{name}: histogram and box plot", fontsize=10)
-    return Image(f"{name}: histogram and box plot", _png(fig))
+    return Image(f"{name}: histogram and box plot", to_png(fig))

@@ -17,10 +17,12 @@ MCP_KEYS = ("command", "url", "tool", "arguments", "pass_env", "cwd")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _error(source: str, msg: str):
-    from sftcheck.config import ConfigError
+class ScoringConfigError(ValueError):
+    """An unusable ``[scoring]`` setup; ``sftcheck.config`` raises it as a ``ConfigError``."""
 
-    return ConfigError(f"{source}: {msg}")
+
+def _error(source: str, msg: str) -> ScoringConfigError:
+    return ScoringConfigError(f"{source}: {msg}")
 
 
 def _check_url(url: str, key: str, source: str) -> None:
@@ -34,7 +36,7 @@ def _check_url(url: str, key: str, source: str) -> None:
 
 
 def validate(scoring, source: str) -> None:
-    """Raise ``ConfigError`` (file, key, problem, fix) for an unusable ``[scoring]`` setup."""
+    """Raise ``ScoringConfigError`` (file, key, problem, fix) for an unusable ``[scoring]`` setup."""
     chosen = [k for k, v in (("scorer", scoring.scorer), ("server", scoring.server),
                              ("[scoring.mcp]", scoring.mcp)) if v]
     if len(chosen) > 1:
