@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sftcheck.checks.support.registry import check
 from sftcheck.checks.support.result import CheckResult, Status, Table
@@ -130,15 +131,23 @@ def _nearest(emb, ids: list[int], chunk: int = 8192) -> tuple[list[float], list[
 @check("tokens.format_embeddings_trained", stage="pretrain",
        title="The format tokens the model must emit have trained (distinct) embeddings")
 def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: str = "",
-                              adapter_trains: frozenset[int] | None = frozenset(), *,
+                              adapter_trains: frozenset[int] | None = frozenset(),
+                              emission: Callable[[list[int]], dict[int, float] | None] | None = None, *,
                               min_row_share: float = 0.5, max_similarity: float = 0.85,
-                              min_norm_ratio: float = 0.1) -> CheckResult:
+                              min_norm_ratio: float = 0.1, min_emit_prob: float = 0.5) -> CheckResult:
     """Tokens the base never saw keep near-identical (or zero / mean-initialised) embedding
     rows: the model cannot tell them apart, so greedy output can look right while sampling
     never produces the format.  Flags a format token whose output-embedding row has cosine
     similarity >= ``max_similarity`` to another row, or a norm < ``min_norm_ratio`` x the
     median row norm, unless the adapter trains that row (``trainable_token_indices`` /
-    ``modules_to_save``)."""
+    ``modules_to_save``).
+
+    A similar-looking row is not evidence on its own (a trained token can sit close to a
+    token used in the same contexts, and a mean-initialised row can still be emitted), so a
+    flag is grounded in what the tuned model does: ``emission(ids)`` gives each flagged
+    token's mean teacher-forced probability at its label positions.  Tokens emitted with
+    p >= ``min_emit_prob`` are cleared; the rest fail.  Without a tuned model to ask (a
+    tokenizer / base-only gate) a flag is a warning."""
     threshold = f"max cosine to another row < {max_similarity}; norm >= {min_norm_ratio} x median"
     if embeddings is None:
         return CheckResult(Status.SKIP, None, threshold,
@@ -151,6 +160,7 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
     median = float(norms.median()) or 1.0
     sims, nearest = _nearest(embeddings, ids)
     rows, flagged = [], []
+    flag_ids: dict[str, int] = {}
     for tid, sim, near in zip(ids, sims, nearest):
         ratio = float(norms[tid]) / median
         trained_by_adapter = adapter_trains is None or tid in adapter_trains
@@ -161,6 +171,7 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
                      "trained by the adapter" if trained_by_adapter else ("UNTRAINED?" if bad else "ok")))
         if bad:
             flagged.append((name, sim, tokenizer.convert_ids_to_tokens(near), ratio))
+            flag_ids[name] = tid
     table = Table(f"format tokens (output embedding from {source})",
                   ("token", "id", "share of rows", "norm / median", "max cosine", "nearest row", "verdict"),
                   tuple(rows))
@@ -172,11 +183,35 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
         return CheckResult(Status.PASS, worst, threshold,
                            f"{len(ids)} format tokens have distinct, trained-looking embedding rows{how}.",
                            metrics=metrics, evidence=(table,))
-    listed = ", ".join(f"{n!r} (cosine {s:.2f} to {near!r}, norm {r:.2f} x median)"
-                       for n, s, near, r in flagged[:6])
+    probs = emission([flag_ids[n] for n, *_ in flagged]) if emission else None
+    threshold += f"; or the tuned model emits the token at its label positions with p >= {min_emit_prob}"
+    if probs is not None:
+        metrics["teacher_forced_p"] = {tokenizer.convert_ids_to_tokens(t): round(p, 4) for t, p in probs.items()}
+        flagged = [f for f in flagged if probs.get(flag_ids[f[0]], 0.0) < min_emit_prob]
+        if not flagged:
+            shown = ", ".join(f"{n!r} p = {p:.3f}" for n, p in metrics["teacher_forced_p"].items())
+            return CheckResult(
+                Status.PASS, worst, threshold,
+                f"{len(metrics['teacher_forced_p'])} format token(s) have rows close to another row "
+                f"(max cosine {worst:.2f}), but the tuned model emits them where they are trained "
+                f"(teacher-forced {shown}): the rows are usable.", metrics=metrics, evidence=(table,))
+    listed = ", ".join(f"{n!r} (cosine {s:.2f} to {near!r}, norm {r:.2f} x median"
+                       + (f", tuned p = {probs.get(flag_ids[n], 0.0):.3f}" if probs else "")
+                       + ")" for n, s, near, r in flagged[:6])
+    if probs is None:
+        return CheckResult(
+            Status.WARN, worst, threshold,
+            f"{len(flagged)} of {len(ids)} tokens the model must emit look untrained in the base: {listed}. "
+            "A row this close to another is a risk (the model may not tell them apart, so sampling may "
+            "never produce the format), not yet evidence: there is no tuned model to ask whether it emits "
+            "them.",
+            "Configure [model] adapter (or finetuned) to measure it, or train those rows: "
+            "LoraConfig(trainable_token_indices=[ids]) or modules_to_save=['embed_tokens', 'lm_head'].",
+            metrics=metrics, evidence=(table,))
     return CheckResult(
         Status.FAIL, worst, threshold,
-        f"{len(flagged)} of {len(ids)} tokens the model must emit look untrained in the base: {listed}. "
+        f"{len(flagged)} of {len(ids)} tokens the model must emit look untrained in the base and the tuned "
+        f"model does not emit them where they are trained (p < {min_emit_prob}): {listed}. "
         "Tokens the base never saw keep near-identical (or zero / mean-initialised) rows, so the model "
         "cannot tell them apart: greedy decoding can still look perfect while sampling almost never "
         "produces the format (measured on this project's fixture world: answer rate 1.0 greedy, 0.0 at "

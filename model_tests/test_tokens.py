@@ -9,7 +9,7 @@ def test_vocab_bounds(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenize
 
 
 def test_format_embeddings_trained(sft_check, sft_train_rows, sft_tokenizer, sft_output_embeddings,
-                                   sft_adapter_trains):
+                                   sft_adapter_trains, sft_format_emission):
     embeddings, source = sft_output_embeddings
     sft_check(tokens.format_embeddings_trained, sft_train_rows, sft_tokenizer, embeddings, source,
-              sft_adapter_trains)
+              sft_adapter_trains, sft_format_emission)

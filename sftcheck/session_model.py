@@ -324,3 +324,41 @@ def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_genera
                         sft_hooks) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
     return sentinel_scored(sft_config, sft_model, sft_eval_rows, sft_generation_settings, sft_hooks)
+
+
+def emission_probs(loaded, train, ids, n_rows: int = 16) -> dict[int, float]:
+    """Mean teacher-forced probability the tuned model gives each token of ``ids`` at the
+    positions where training rows train it (the first ``n_rows`` rows that contain one)."""
+    import torch
+
+    want = {int(i) for i in ids}
+    rows = [r for r in train.rows if any(r.labels[i] in want for i in r.trained)][:n_rows]
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    with loaded.variant("tuned") as model, torch.no_grad():
+        device = next(model.parameters()).device
+        for r in rows:
+            logp = torch.log_softmax(model(input_ids=torch.tensor([list(r.input_ids)], device=device))
+                                     .logits[0].float(), -1)
+            for i in r.trained:
+                t = r.labels[i]
+                if t in want and i > 0:
+                    sums[t] = sums.get(t, 0.0) + float(logp[i - 1, t].exp())
+                    counts[t] = counts.get(t, 0) + 1
+    return {t: sums[t] / counts[t] for t in sums}
+
+
+@pytest.fixture
+def sft_format_emission(request: pytest.FixtureRequest, sft_config: Config):
+    """``measure(ids) -> {id: p}`` for ``tokens.format_embeddings_trained`` (the model is
+    loaded only if the check flags a token); None without a tuned model (adapter / finetuned)."""
+    if not (sft_config.model.adapter or sft_config.model.finetuned):
+        return None
+
+    def measure(ids):
+        try:
+            loaded = request.getfixturevalue("sft_model")
+        except (Exception, pytest.fail.Exception):  # noqa: BLE001 - unloadable: the check warns instead
+            return None
+        return emission_probs(loaded, request.getfixturevalue("sft_train_rows"), ids)
+    return measure

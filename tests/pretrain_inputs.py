@@ -76,8 +76,17 @@ class Inputs:
             return tokens.vocab_bounds(self.train, self.prompts, t, rows, src, getattr(t, "chat_template", None))
         if check_id == "tokens.format_embeddings_trained":
             emb, src = output_embeddings(c)
-            return tokens.format_embeddings_trained(self.train, t, emb, src, self.adapter_trains)
+            return tokens.format_embeddings_trained(self.train, t, emb, src, self.adapter_trains, self.emission)
         raise KeyError(check_id)
+
+    def emission(self, ids):
+        """What the ``sft_format_emission`` fixture measures (the tuned model, loaded on demand)."""
+        if not (self.cfg.model.adapter or self.cfg.model.finetuned):
+            return None
+        from sftcheck.loading import load_model
+        from sftcheck.session_model import emission_probs
+
+        return emission_probs(load_model(self.cfg, self.tokenizer), self.train, ids)
 
     @cached_property
     def adapter_trains(self):

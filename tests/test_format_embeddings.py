@@ -35,19 +35,35 @@ def test_distinct_rows_pass():
     assert r.status is Status.PASS, r.summary()
 
 
-def test_mean_initialised_new_rows_fail():
+def test_mean_initialised_new_rows_fail_when_the_tuned_model_does_not_emit_them():
     # resize_token_embeddings fills new rows with the mean: identical to each other
     emb = matrix()
     emb[5] = emb[30] = emb[31] = emb[:30].mean(0)
-    r = format_embeddings_trained(rows(), Tok(), emb, "synthetic")
+    r = format_embeddings_trained(rows(), Tok(), emb, "synthetic", frozenset(), lambda ids: dict.fromkeys(ids, 0.02))
     assert r.status is Status.FAIL and "'<t5>'" in r.explanation and "cosine 1.00" in r.explanation
-    assert "trainable_token_indices" in r.fix
+    assert "tuned p = 0.020" in r.explanation and "trainable_token_indices" in r.fix
+
+
+def test_similar_rows_the_tuned_model_emits_pass():
+    """Similarity alone is not evidence: a mean-initialised row the tuned model emits with
+    p >= 0.5 at its label positions is usable (the issue's healthy untied-embedding run)."""
+    emb = matrix()
+    emb[5] = emb[30] = emb[31] = emb[:30].mean(0)
+    r = format_embeddings_trained(rows(), Tok(), emb, "synthetic", frozenset(), lambda ids: dict.fromkeys(ids, 0.93))
+    assert r.status is Status.PASS and "p = 0.930" in r.explanation, r.summary()
+
+
+def test_similar_rows_without_a_tuned_model_warn():
+    emb = matrix()
+    emb[5] = emb[30] = emb[31] = emb[:30].mean(0)
+    r = format_embeddings_trained(rows(), Tok(), emb, "synthetic")
+    assert r.status is Status.WARN and "not yet evidence" in r.explanation, r.summary()
 
 
 def test_zero_rows_fail_on_norm():
     emb = matrix()
     emb[1] = 0.0
-    r = format_embeddings_trained(rows(), Tok(), emb, "synthetic")
+    r = format_embeddings_trained(rows(), Tok(), emb, "synthetic", frozenset(), lambda ids: dict.fromkeys(ids, 0.0))
     assert r.status is Status.FAIL and "'<t1>'" in r.explanation and "norm 0.00 x median" in r.explanation
 
 
