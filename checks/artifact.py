@@ -219,6 +219,14 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
         return skip
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header) and base is not None
     threshold = "0 shape mismatches; recorded base == configured base"
+    if base.shapes is None and base.resolved_path is None and base.configured:
+        return _r(cid, Status.ERROR, "base not found", threshold,
+                  f"The configured base {base.configured!r} could not be read: {base.shapes_source}. "
+                  "Nothing about the adapter was checked against it (shapes, identity), so this stage "
+                  "cannot pass.",
+                  "Point [model] base at the base model's folder (relative paths are relative to the "
+                  "config file), or at a hub id already in the local Hugging Face cache "
+                  "(huggingface-cli download <id> first).", metrics={"configured_base": base.configured})
     rows, checked = [], 0
     if base.shapes is not None:
         fan_in_fan_out = bool(adapter_config.get("fan_in_fan_out"))

@@ -149,7 +149,9 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
             first_tb = first_tb or traceback.format_exc()
             bad.append((r, target, "raised " + traceback.format_exc().strip().splitlines()[-1]))
             continue
-        if got is None or _norm_answer(got) != _norm_answer(r.gold_answer):
+        if got is not None and not isinstance(got, str):
+            bad.append((r, target, f"{got!r} ({type(got).__name__}, not str: the parser must return a str or None)"))
+        elif got is None or _norm_answer(got) != _norm_answer(r.gold_answer):
             bad.append((r, target, repr(got)))
     n = len(rows)
     share = len(bad) / n if n else 1.0
@@ -212,6 +214,9 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
             hit_norm.setdefault(id(e), (e, t))
     if not n_eval:
         return CheckResult(Status.SKIP, None, None, "The eval set is empty.")
+    if not n_train:
+        return CheckResult(Status.SKIP, None, None,
+                           "No readable training row to compare with (data.schema says why).")
     s_exact, s_norm = len(hit_exact) / n_eval, len(hit_norm) / n_eval
     metrics = {"eval_rows": n_eval, "train_rows": n_train, "exact_duplicates": len(hit_exact),
                "normalized_duplicates": len(hit_norm), "exact_share": s_exact, "normalized_share": s_norm}

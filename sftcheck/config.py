@@ -197,6 +197,25 @@ class ReportSection:
 
 
 @dataclass(frozen=True)
+class LimitsSection:
+    hook_seconds: float = 30.0
+    """Wall-clock limit for one call of your hook (formatter, collator, prompt builder,
+    answer parser, scorer); past it the hook is stopped, named in a failed check, and not
+    called again this run."""
+    regex_seconds: float = 2.0
+    """Wall-clock limit for one ``answer_pattern`` match (catastrophic backtracking)."""
+    template_seconds: float = 10.0
+    """Wall-clock limit for one chat-template rendering (``apply_chat_template``)."""
+    max_row_bytes: int = 1_000_000
+    """A data row (one JSONL line, or one .json / parquet row) longer than this is not parsed:
+    it fails ``data.schema`` naming the row (far past any ``max_length``; usually a
+    concatenation or scraping bug)."""
+    max_json_bytes: int = 200_000_000
+    """A ``.json`` data file is parsed whole: larger files are refused (convert to JSONL,
+    which is streamed)."""
+
+
+@dataclass(frozen=True)
 class GatesSection:
     skip: list[str] = field(default_factory=list)
     """Check ids not to run."""
@@ -213,6 +232,7 @@ class Config:
     scoring: ScoringSection = ScoringSection()
     report: ReportSection = ReportSection()
     gates: GatesSection = GatesSection()
+    limits: LimitsSection = LimitsSection()
     source: str = "<defaults>"
     """Where the config came from (file path), for messages and provenance."""
 

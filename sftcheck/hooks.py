@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sftcheck import bounded
 from sftcheck.checks.support.rows import UNCONFIGURED_FORMAT, Example
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
@@ -200,9 +201,11 @@ def chat_train(ex: Example, tokenizer, system: str | None,
     The assistant content is ``completion_t.format(answer=...)`` (stripped) when given."""
     prompt_msgs = _chat_messages(ex, system)
     content = completion_t.format(answer=ex.answer).strip() if completion_t else ex.answer
-    prompt = _ids(tokenizer.apply_chat_template(prompt_msgs, add_generation_prompt=True, tokenize=True))
-    full = _ids(tokenizer.apply_chat_template(
-        prompt_msgs + [{"role": "assistant", "content": content}], tokenize=True))
+    prompt = _ids(bounded.template(tokenizer.apply_chat_template, prompt_msgs, add_generation_prompt=True,
+                                   tokenize=True, culprit=_template_culprit(tokenizer)))
+    full = _ids(bounded.template(tokenizer.apply_chat_template,
+                                 prompt_msgs + [{"role": "assistant", "content": content}], tokenize=True,
+                                 culprit=_template_culprit(tokenizer)))
     ends = end_of_turn_ids(tokenizer)
     last_end = max((i for i, t in enumerate(full) if t in ends and i >= len(prompt)), default=None)
     if last_end is not None:
@@ -212,8 +215,12 @@ def chat_train(ex: Example, tokenizer, system: str | None,
 
 
 def chat_prompt(ex: Example, tokenizer, system: str | None) -> list[int]:
-    return _ids(tokenizer.apply_chat_template(_chat_messages(ex, system), add_generation_prompt=True,
-                                              tokenize=True))
+    return _ids(bounded.template(tokenizer.apply_chat_template, _chat_messages(ex, system),
+                                 add_generation_prompt=True, tokenize=True, culprit=_template_culprit(tokenizer)))
+
+
+def _template_culprit(tokenizer) -> str:
+    return f"the chat template of the tokenizer {getattr(tokenizer, 'name_or_path', '') or '?'}"
 
 
 def template_train(ex: Example, tokenizer, prompt_t: str, completion_t: str) -> dict[str, list[int]]:
@@ -259,7 +266,7 @@ def regex_parser(pattern: str) -> Callable[[str], str | None]:
                         "Fix: write a regex with one group, e.g. '<answer>(.*?)</answer>'.") from exc
 
     def parse(text: str) -> str | None:
-        m = rx.search(text)
+        m = bounded.search(rx, text, f"[format] answer_pattern = {pattern!r}")
         if not m:
             return None
         return (m.group(1) if m.groups() else m.group(0)).strip()
@@ -383,7 +390,7 @@ def resolve(cfg) -> Hooks:
         if not spec:
             return None
         fn = import_hook(spec, key=key, base_dir=base_dir, source=source)
-        return Hook(key, spec, fn, hook_form(key, fn))
+        return Hook(key, spec, bounded.hook(fn, f"[format] {key} = {spec!r}"), hook_form(key, fn))
 
     prompt_t = f.prompt_template or DEFAULT_PROMPT
     completion_t = f.completion_template or DEFAULT_COMPLETION
@@ -453,4 +460,5 @@ def load_scorer(cfg) -> Scorer | None:
         return None
     fn = import_hook(cfg.scoring.scorer, key="scorer", base_dir=_base_dir(cfg), source=cfg.source,
                      section="scoring")
-    return Scorer(Hook("scorer", cfg.scoring.scorer, fn, hook_form("scorer", fn)))
+    return Scorer(Hook("scorer", cfg.scoring.scorer, bounded.hook(fn, f"[scoring] scorer = {cfg.scoring.scorer!r}"),
+                         hook_form("scorer", fn)))

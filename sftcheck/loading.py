@@ -1,9 +1,10 @@
 """Loading what a run config points at: tokenizer, base model, adapter.
 
 Real ``from_pretrained`` calls on a local folder or a hub id, always with
-``trust_remote_code=False``; nothing here writes into the user's folders.  Hub ids
-resolve only from the local cache when ``HF_HUB_OFFLINE=1`` (sftcheck never downloads
-during a run unless the user's environment allows it).
+``trust_remote_code=False`` and ``local_files_only=True``: hub ids resolve from the local
+cache only — sftcheck never downloads, and an uncached id fails at once instead of after
+the hub client's retries (even with the user's ``HF_HUB_OFFLINE=0``).  Nothing here
+writes into the user's folders.
 """
 from __future__ import annotations
 
@@ -36,11 +37,33 @@ def load_tokenizer(cfg: Config):
 
     src = tokenizer_source(cfg)
     try:
-        return AutoTokenizer.from_pretrained(src, trust_remote_code=False)
+        tok = AutoTokenizer.from_pretrained(src, trust_remote_code=False, local_files_only=True)
     except Exception as exc:
         raise LoadError(f"could not load the tokenizer from {src!r}: {type(exc).__name__}: {exc}. "
                         "Fix: point [model] tokenizer at a folder with tokenizer.json / "
-                        "tokenizer_config.json (or a cached hub id).") from exc
+                        "tokenizer_config.json (or a hub id in the local cache; sftcheck never "
+                        "downloads).") from exc
+    empty = _empty_tokenizer(tok)
+    if empty:
+        raise LoadError(f"{src!r} holds no usable tokenizer: {empty}. Nothing could be tokenized, so "
+                        "every token-level check would be bogus. Fix: point [model] tokenizer at the "
+                        "folder the training run saved its tokenizer to (tokenizer.json + "
+                        "tokenizer_config.json), e.g. the adapter folder or the base model's.")
+    return tok
+
+
+def _empty_tokenizer(tok) -> str | None:
+    """Why ``tok`` is an empty shell (transformers 5 builds one from a folder with no
+    tokenizer files: one special token, no vocabulary), or None."""
+    try:
+        n = len(tok)
+        probe = list(tok("The quick brown fox 123", add_special_tokens=False).input_ids)
+    except Exception as exc:
+        return f"encoding a probe text raised {type(exc).__name__}: {exc}"
+    if n < 16 or not probe:
+        return (f"transformers built a tokenizer with {n} token(s) that encodes 'The quick brown fox 123' "
+                f"as {probe} (no tokenizer.json / tokenizer.model / vocabulary files there)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,7 +159,7 @@ def _from_pretrained(src: str, placement: Placement, cfg: Config):
 
     dtype = getattr(torch, placement.dtype)
     multi_gpu = placement.device == "cuda" and torch.cuda.device_count() > 1
-    kwargs = {"dtype": dtype, "trust_remote_code": False}
+    kwargs = {"dtype": dtype, "trust_remote_code": False, "local_files_only": True}
     if not cfg.model.allow_pickle:
         kwargs["use_safetensors"] = True
     if multi_gpu:
@@ -146,7 +169,8 @@ def _from_pretrained(src: str, placement: Placement, cfg: Config):
     except Exception as exc:
         raise LoadError(f"could not load the model from {src!r}: {type(exc).__name__}: {exc}. "
                         "Fix: point [model] base / finetuned at a folder with config.json and "
-                        "*.safetensors weights (or a cached hub id); .bin weights need "
+                        "*.safetensors weights (or a hub id in the local cache; sftcheck never "
+                        "downloads); .bin weights need "
                         "[model] allow_pickle = true.") from exc
     if not multi_gpu:
         model.to(placement.device)

@@ -131,6 +131,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from sftcheck.report_stale import mark_not_run
         mark_not_run(config.getoption("htmlpath", None), config.getoption("sft_json", None), str(exc))
         raise
+    from sftcheck import bounded
+    session = config.stash[SESSION_KEY]
+    bounded.configure(session.config.limits if session.config else bounded.Limits())
     for module in area_plugins():
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, module.__name__)

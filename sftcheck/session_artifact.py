@@ -70,7 +70,7 @@ def _meta_shapes(source: str) -> dict[str, tuple[int, ...]]:
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    cfg = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    cfg = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=True)
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(cfg, trust_remote_code=False)
     return {n: tuple(p.shape) for n, p in model.state_dict().items()}
@@ -95,6 +95,10 @@ def read_base_info(cfg: Config) -> BaseInfo | None:
         try:
             shapes, source = _meta_shapes(base), "meta-device model from the base config"
         except Exception as exc:  # noqa: BLE001 - offline hub id, unknown architecture …
+            if local is None and isinstance(exc, OSError):
+                near = Path(cfg.source).parent / base if Path(cfg.source).is_file() else Path(base).resolve()
+                source = (f"not found: {near} is not a folder, and {base!r} is not a hub id in the local "
+                          "cache (sftcheck never downloads)")
             source = source or f"unavailable ({type(exc).__name__}: {str(exc)[:200]})"
     return BaseInfo(configured=base, resolved_path=str(local.resolve()) if local else None,
                     declared_id=cfg.model.base_id, config_name=base_cfg.get("_name_or_path"),

@@ -176,7 +176,7 @@ def embedding_rows(cfg: Config) -> tuple[int | None, str]:
         from transformers import AutoConfig
 
         try:
-            vs = getattr(AutoConfig.from_pretrained(src, trust_remote_code=False), "vocab_size", None)
+            vs = getattr(AutoConfig.from_pretrained(src, trust_remote_code=False, local_files_only=True), "vocab_size", None)
         except (OSError, ValueError):
             continue
         if vs:

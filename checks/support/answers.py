@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from sftcheck.checks.support.samples import Generation, Outcome, Scored
 
+from sftcheck import bounded
+
 DEFAULT_PATTERN = r"<answer>(.*?)</answer>"
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
 
@@ -75,9 +77,13 @@ def extract_strict(text: str, pattern: str = DEFAULT_PATTERN,
     if parser is not None:
         got = parser(text)
         name = getattr(parser, "__name__", "parser")
+        if got is not None and not isinstance(got, str):
+            raise TypeError(f"the answer parser {name} returned {type(got).__name__} {str(got)[:80]!r} for "
+                            f"the output {text[:80]!r}; it must return the answer as a str, or None when "
+                            "there is none. Fix: return str(answer) (or None) from [format] answer_parser")
         return Extraction(got.strip(), f"hook:{name}") if isinstance(got, str) and got.strip() else \
             Extraction(None, None)
-    m = _compile(pattern).search(text)
+    m = bounded.search(_compile(pattern), text, f"[format] answer_pattern = {pattern!r}")
     if m and m.group(1) is not None and m.group(1).strip():
         return Extraction(m.group(1).strip(), "strict")
     return Extraction(None, None)

@@ -135,7 +135,13 @@ class CheckResult:
                     raise TypeError(f"CheckResult({self.status!r}, ...): a check no longer passes its id; "
                                     "the registry attaches it. Drop the first argument.") from None
                 raise
-        object.__setattr__(self, "evidence", tuple(self.evidence))
+        from sftcheck.checks.support import caps  # bounded report / JSON whatever the data
+
+        object.__setattr__(self, "evidence", tuple(caps.evidence(e) for e in self.evidence))
+        object.__setattr__(self, "explanation", caps.text(self.explanation, caps.MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "fix", caps.text(self.fix, caps.MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "metrics", caps.value(self.metrics))
+        object.__setattr__(self, "value", caps.value(self.value))
 
     def summary(self) -> str:
         """One paragraph that reads as the diagnosis (used as the pytest failure text)."""

@@ -1,0 +1,211 @@
+"""Hostile inputs (issue 9) stay fixed: each ends, in bounded time, in a finding that names
+the culprit — never a hang, a traceback or a PASS.
+
+Fast by design: the table runs the session's own readers and hook callers in-process on
+the variants of ``fixtures/broken/hostile.py``; two end-to-end runs prove the plugin path.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+from sftcheck import bounded
+from sftcheck import config as cfgmod
+from sftcheck.checks import data as data_checks
+from sftcheck.checks.support.result import Status
+from sftcheck.fixtures.broken import hostile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    bounded.configure(bounded.Limits())
+    yield
+    bounded.configure(bounded.Limits())
+
+
+def _load(world, tmp_path, name):
+    cfg = cfgmod.load(hostile.HOSTILE[name].make(world, tmp_path / name))
+    bounded.configure(cfg.limits)
+    return cfg
+
+
+# ---------------------------------------------------------------- the time limit itself
+
+def test_time_limit_stops_a_sleep_and_names_the_culprit():
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match=r"my hook ran past its 0\.3 s limit.*Fix: do less"):
+        bounded.call(time.sleep, 60, seconds=0.3, culprit="my hook", fix="do less")
+    assert time.monotonic() - t0 < 2
+    # a culprit that hung is not called again: the next call fails at once
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match="was not run"):
+        bounded.call(time.sleep, 60, seconds=0.3, culprit="my hook", fix="do less")
+    assert time.monotonic() - t0 < 0.2
+
+
+def test_code_that_swallows_the_interrupt_is_still_stopped():
+    def stubborn():
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:  # noqa: BLE001, S110 - exactly what a careless hook does
+                pass
+
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match="stubborn hook"):
+        bounded.call(stubborn, seconds=0.3, culprit="stubborn hook", fix="x")
+    assert time.monotonic() - t0 < 0.3 + bounded.GRACE_SECONDS + 1
+
+
+def test_catastrophic_regex_and_nested_template_loops_are_stopped():
+    rx = re.compile(r"<answer>((a+)+)$")
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match="answer_pattern"):
+        bounded.call(rx.search, "<answer>" + "a" * 60 + "!", seconds=0.3,
+                     culprit="[format] answer_pattern", fix=bounded.REGEX_FIX)
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    template = ImmutableSandboxedEnvironment().from_string(hostile.LOOPING_TEMPLATE)
+    with pytest.raises(bounded.TimeLimitExceeded, match="chat template"):
+        bounded.call(template.render, messages=[], seconds=0.3, culprit="the chat template",
+                     fix=bounded.TEMPLATE_FIX)
+    assert time.monotonic() - t0 < 3
+
+
+def test_an_inner_limit_does_not_extend_an_outer_one():
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match="outer"):
+        with bounded.time_limit(0.3, "outer", "x"):
+            with bounded.time_limit(5, "inner", "x"):
+                time.sleep(10)
+    assert time.monotonic() - t0 < 2
+
+
+def test_a_finished_call_leaves_no_timer_behind():
+    import signal
+
+    assert bounded.call(sum, [1, 2], seconds=5, culprit="sum", fix="x") == 3
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+# ---------------------------------------------------------------- the hostile table
+
+DATA_VARIANTS = ["huge_row", "nested_row", "utf16_train", "latin1_train", "zero_device_train", "fifo_train"]
+
+
+@pytest.mark.parametrize("name", DATA_VARIANTS)
+def test_hostile_data_file_fails_data_schema_naming_the_problem(world, tmp_path, name):
+    from sftcheck.session_data import load_data
+
+    cfg = _load(world, tmp_path, name)
+    t0 = time.monotonic()
+    loaded = load_data(cfg, cfg.data.train)
+    result = data_checks.schema(loaded.audit)
+    assert time.monotonic() - t0 < 10
+    assert result.status is Status.FAIL
+    assert fnmatch(result.summary().replace("\n", " "), hostile.HOSTILE[name].expect), result.summary()
+    assert len(result.summary()) < 5000
+
+
+HOOK_VARIANTS = ["sleeping_formatter", "swallowing_prompt_builder", "catastrophic_pattern",
+                 "looping_chat_template"]
+
+
+@pytest.mark.parametrize("name", HOOK_VARIANTS)
+def test_hanging_user_code_is_stopped_and_named(world, tmp_path, name):
+    from sftcheck import hooks
+    from sftcheck.loading import load_tokenizer
+    from sftcheck.session_data import build_prompts, format_rows, load_data
+
+    cfg = _load(world, tmp_path, name)
+    tok = load_tokenizer(cfg)
+    examples = load_data(cfg, cfg.data.train).examples[:5]
+    h = hooks.resolve(cfg)
+    t0 = time.monotonic()
+    rows = format_rows(examples, tok, h)
+    prompts = build_prompts(examples, tok, h)
+    messages = [f.traceback for f in rows.failures + prompts.failures]
+    if name == "catastrophic_pattern":
+        assert not messages
+        result = data_checks.answer_roundtrip(rows, h.answer_parser.fn, tok, h.answer_parser.label)
+        assert result.status is Status.FAIL
+        messages = [result.summary() + " ".join(str(r) for r in result.evidence[0].rows)]
+    # one limit (1 s) for the first call, the rest fail at once; plus the grace re-raise
+    assert time.monotonic() - t0 < 1 + bounded.GRACE_SECONDS + 3
+    assert messages and any(fnmatch(m.replace("\n", " "), hostile.HOSTILE[name].expect) for m in messages), \
+        messages[:1]
+
+
+def test_answer_parser_returning_a_non_string_is_blamed_on_the_parser():
+    from sftcheck.checks.support.answers import score_one
+
+    def count_parser(text):
+        return 42
+
+    with pytest.raises(TypeError, match=r"answer parser count_parser returned int.*\[format\] answer_parser"):
+        score_one("e1", "<answer>42</answer>", "42", parser=count_parser)
+
+
+def test_parser_returning_int_fails_the_roundtrip_naming_the_type(world, tmp_path):
+    from sftcheck import hooks
+    from sftcheck.loading import load_tokenizer
+    from sftcheck.session_data import format_rows, load_data
+
+    cfg = cfgmod.load(hostile.parser_returns_int(world, tmp_path))
+    tok = load_tokenizer(cfg)
+    h = hooks.resolve(cfg)
+    rows = format_rows(load_data(cfg, cfg.data.train).examples[:5], tok, h)
+    result = data_checks.answer_roundtrip(rows, h.answer_parser.fn, tok, h.answer_parser.label)
+    assert result.status is Status.FAIL
+    assert "(int, not str" in str(result.evidence[0].rows[0])
+
+
+def test_a_folder_without_tokenizer_files_is_no_tokenizer(world, tmp_path):
+    import shutil
+
+    from sftcheck.loading import LoadError, load_tokenizer
+
+    shutil.copy(world.base / "config.json", tmp_path / "config.json")
+    cfg = cfgmod.load(world.config).with_overrides("model", tokenizer=str(tmp_path))
+    with pytest.raises(LoadError, match="holds no usable tokenizer"):
+        load_tokenizer(cfg)
+
+
+def test_a_base_that_does_not_exist_is_an_error_not_a_pass(world, tmp_path):
+    from sftcheck.checks import artifact
+    from sftcheck.checks.support.safetensors_header import read_header
+    from sftcheck.session_artifact import read_base_info
+
+    cfg = cfgmod.load(world.config).with_overrides("model", base="nope_dir")
+    t0 = time.monotonic()
+    info = read_base_info(cfg)
+    assert time.monotonic() - t0 < 10  # local cache only: no hub retries
+    ac = json.loads((world.adapter / "adapter_config.json").read_text())
+    result = artifact.base_match(ac, read_header(world.adapter / "adapter_model.safetensors"), info)
+    assert result.status is Status.ERROR
+    assert "'nope_dir'" in result.explanation and "not a hub id in the local cache" in result.explanation
+
+
+# ---------------------------------------------------------------- end to end
+
+PRETRAIN_FILES = [str(ROOT / "model_tests" / f"test_{a}.py") for a in ("data", "labels", "format", "tokens")]
+
+
+@pytest.mark.parametrize("name", ["sleeping_formatter", "zero_device_train"])
+def test_hostile_run_ends_with_a_named_failure(pytester, world, tmp_path, name):
+    cfg = hostile.HOSTILE[name].make(world, tmp_path / name)
+    t0 = time.monotonic()
+    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider", *PRETRAIN_FILES,
+                                           "-m", "pretrain", "--sft-config", str(cfg), "--rootdir", str(ROOT),
+                                           timeout=300)
+    assert time.monotonic() - t0 < 120
+    out = result.stdout.str()
+    assert "INTERNALERROR" not in out and "Traceback (most recent call last)" not in out.split("short test")[0]
+    result.stdout.fnmatch_lines([hostile.HOSTILE[name].expect])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
