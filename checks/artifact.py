@@ -220,7 +220,7 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header) and base is not None
     threshold = "0 shape mismatches; recorded base == configured base"
     if base.shapes is None and base.resolved_path is None and base.configured:
-        return _r(cid, Status.ERROR, "base not found", threshold,
+        return _r(Status.ERROR, "base not found", threshold,
                   f"The configured base {base.configured!r} could not be read: {base.shapes_source}. "
                   "Nothing about the adapter was checked against it (shapes, identity), so this stage "
                   "cannot pass.",

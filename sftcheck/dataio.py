@@ -369,7 +369,8 @@ def _fields(raw: dict, schema: str) -> tuple[str, str, str | None, tuple]:
 # ---------------------------------------------------------------- audit
 
 def audit(path: str | Path, schema: str = "auto", *, fields: Fields = Fields(), keep: int = 0,
-          max_rows: int = 0, problems_kept: int = 50) -> tuple[DataAudit, list[Example]]:
+          max_rows: int = 0, problems_kept: int = 50,
+          max_row_bytes: int | None = None) -> tuple[DataAudit, list[Example]]:
     """Stream ``path`` once: count rows, record problems, keep the first ``keep`` examples
     (0 = none kept).  Memory is bounded by ``keep`` + ``problems_kept``, not the file size.
     """
@@ -378,7 +379,7 @@ def audit(path: str | Path, schema: str = "auto", *, fields: Fields = Fields(), 
     kept: list[Example] = []
     rows = valid = problem_count = 0
     try:
-        for n, raw in iter_raw(path):
+        for n, raw in iter_raw(path, max_row_bytes=max_row_bytes):
             if max_rows and n > max_rows:
                 break
             rows += 1

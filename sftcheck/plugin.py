@@ -150,12 +150,24 @@ def model_test_spec(item: pytest.Item) -> CheckSpec | None:
     return spec_for(path.stem.removeprefix("test_"), func.removeprefix("test_"))
 
 
+def check_id_of(item: pytest.Item) -> str | None:
+    spec = model_test_spec(item)
+    return spec.id if spec is not None else None
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m selects: the stage marker comes from the check's spec
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each model test gets its check's stage marker; ``[gates] skip`` skips a check before its
+    fixtures run, so a skipped check whose inputs cannot be built (an unloadable model, a
+    broken file) is skipped, not an error."""
+    cfg = sft_session(config).config
     for item in items:
         spec = model_test_spec(item)
-        if spec is not None:
-            item.add_marker(spec.stage)
+        if spec is None:
+            continue
+        item.add_marker(spec.stage)
+        if cfg is not None and cfg.skipped(spec.id):
+            item.add_marker(pytest.mark.skip(reason=f"{spec.id} skipped by [gates] skip in {cfg.source}"))
 
 
 @pytest.fixture(scope="session")

@@ -132,9 +132,21 @@ def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, Any],
         requests.append(ScoreRequest(key, "", str(text), example_record(example),
                                      row=None if isinstance(example, dict) else example))
     run = backend.score(requests)
+    unknown = sorted(k for k in run.errors if k not in examples)
+    if unknown:
+        key = unknown[0]
+        raise UnknownLabelId(
+            f"[scoring] human_labels: id {key!r} is not an eval id, and the judge could not score its line "
+            f"alone ({run.errors[key].strip().splitlines()[0][:300]}); the label, not the scorer, is the "
+            f"problem ({len(unknown)} such id(s)). Fix: label ids from [data] eval (known ids start "
+            f"{sorted(examples)[:3]}), or give the line the fields your scorer reads (e.g. \"answer\").")
     if run.errors:
         raise ScorerError(f"{run.summary()}")
     return {key: r.total for key, r in run.rewards.items()}
+
+
+class UnknownLabelId(ValueError):
+    """A human label names an id that is not in the eval file (and cannot be judged alone)."""
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +171,8 @@ def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
         outputs = {g.id: g.text for g in request.getfixturevalue("sft_generations")["tuned"].items}
     try:
         return judge_verdicts(backend, sft_human_labels, examples, outputs)
+    except UnknownLabelId as exc:
+        _fail(f"{sft_config.source}: {exc}")
     except scorers.ScorerError as exc:
         _fail(f"{sft_config.source}: the judge ({backend.name}) could not score the human-labelled "
               f"outputs: {exc}. Fix: the scorer returns a number or a table of components for every "

@@ -13,6 +13,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sftcheck import bounded
 from sftcheck import config as cfgmod
 from sftcheck.checks import data as data_checks
@@ -80,10 +82,9 @@ def test_catastrophic_regex_and_nested_template_loops_are_stopped():
 
 def test_an_inner_limit_does_not_extend_an_outer_one():
     t0 = time.monotonic()
-    with pytest.raises(bounded.TimeLimitExceeded, match="outer"):
-        with bounded.time_limit(0.3, "outer", "x"):
-            with bounded.time_limit(5, "inner", "x"):
-                time.sleep(10)
+    with pytest.raises(bounded.TimeLimitExceeded, match="outer"), bounded.time_limit(0.3, "outer", "x"), \
+            bounded.time_limit(5, "inner", "x"):
+        time.sleep(10)
     assert time.monotonic() - t0 < 2
 
 
@@ -180,6 +181,7 @@ def test_a_folder_without_tokenizer_files_is_no_tokenizer(world, tmp_path):
 def test_a_base_that_does_not_exist_is_an_error_not_a_pass(world, tmp_path):
     from sftcheck.checks import artifact
     from sftcheck.checks.support.safetensors_header import read_header
+
     from sftcheck.session_artifact import read_base_info
 
     cfg = cfgmod.load(world.config).with_overrides("model", base="nope_dir")
@@ -209,3 +211,105 @@ def test_hostile_run_ends_with_a_named_failure(pytester, world, tmp_path, name):
     assert "INTERNALERROR" not in out and "Traceback (most recent call last)" not in out.split("short test")[0]
     result.stdout.fnmatch_lines([hostile.HOSTILE[name].expect])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_label_for_an_unknown_id_is_blamed_on_the_labels_not_the_scorer(world, tmp_path):
+    from sftcheck.hooks import load_scorer
+    from sftcheck.session_gates import UnknownLabelId, judge_verdicts, read_human_labels
+
+    cfg = cfgmod.load(hostile.label_unknown_id(world, tmp_path))
+    labels = read_human_labels(cfg.scoring.human_labels)
+    examples = {k: {"id": k, "answer": "1"} for k in labels if k != "not-an-eval-id"}
+    outputs = {k: "<answer>1</answer>" for k in examples}
+    with pytest.raises(UnknownLabelId, match="id 'not-an-eval-id' is not an eval id.*the label, not the scorer"):
+        judge_verdicts(load_scorer(cfg), labels, examples, outputs)
+
+
+def test_every_model_test_maps_to_its_registered_check():
+    import ast
+
+    from sftcheck.checks.support.registry import load_all
+
+    from sftcheck.plugin import check_id_of
+
+    class Item:  # what check_id_of reads from a collected pytest item
+        def __init__(self, path, name):
+            self.path, self.name, self.originalname = path, name, name
+
+    registry = load_all()
+    tests = [(f, n.name) for f in sorted((ROOT / "model_tests").glob("test_*.py"))
+             for n in ast.parse(f.read_text()).body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    assert len(tests) > 30
+    assert all(check_id_of(Item(f, name)) in registry for f, name in tests), \
+        [(f.name, name) for f, name in tests if check_id_of(Item(f, name)) not in registry]
+
+
+def test_gates_skip_skips_a_check_whose_fixture_cannot_be_built(pytester, world, tmp_path):
+    cfg = hostile.broken_labels_skipped(world, tmp_path)
+    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider",
+                                           str(ROOT / "model_tests" / "test_scoring.py"), "-rs",
+                                           "--sft-config", str(cfg), "--rootdir", str(ROOT))
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*scoring.judge_calibrated skipped by [[]gates[]] skip*"])
+
+
+# ---------------------------------------------------------------- fuzz: any bytes, any JSON
+
+
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+                    max_leaves=20)
+
+
+@FUZZ
+@given(lines=st.lists(st.binary(max_size=300), max_size=20), limit=st.integers(8, 400))
+def test_any_bytes_in_a_jsonl_file_end_in_counted_rows_never_a_crash(tmp_path_factory, lines, limit):
+    from sftcheck import dataio
+
+    path = tmp_path_factory.mktemp("fuzz") / "d.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    audit, kept = dataio.audit(path, keep=100, max_row_bytes=limit)
+    assert audit.error or audit.valid + audit.problem_count == audit.rows
+    assert len(kept) == audit.valid or audit.error
+    assert all(len(p.problem) < 2000 for p in audit.problems)
+    list(dataio.iter_examples(path))  # the streaming reader agrees it can be read to the end
+
+
+@FUZZ
+@given(rows=st.lists(JSON, max_size=12))
+def test_any_json_rows_become_examples_or_named_problems(tmp_path_factory, rows):
+    from sftcheck import dataio
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    for path in (folder / "d.jsonl", folder / "d.json"):
+        text = "\n".join(json.dumps(r) for r in rows) if path.suffix == ".jsonl" else json.dumps(rows)
+        path.write_text(text)
+        audit, _ = dataio.audit(path, keep=100)
+        assert audit.error or audit.valid + audit.problem_count == audit.rows
+        assert all(p.field and p.problem for p in audit.problems)
+
+
+@FUZZ
+@given(text=st.text(min_size=0, max_size=100), n=st.integers(0, 100_000))
+def test_any_evidence_is_capped(text, n):
+    from sftcheck.checks.support import caps
+    from sftcheck.checks.support.result import CheckResult, SideBySide, Table, Text, TokenStrip
+
+    big = (text or "x") * (n // max(1, len(text or "x")))
+    strip = TokenStrip("t", tuple("a" for _ in range(n // 10)), tuple(range(n // 10)), (True,) * (n // 10),
+                       (False,) * (n // 10))
+    r = CheckResult(Status.FAIL, big, None, big, big, metrics={"m": big, "l": list(range(n // 10))},
+                    evidence=(Text("t", big), SideBySide("s", "l", big, "r", big), strip,
+                              Table("t", ("a",), tuple((big,) for _ in range(n // 100)))))
+    def chars(v):  # characters the JSON / HTML carry (before escaping)
+        if isinstance(v, dict):
+            return sum(chars(k) + chars(x) for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return sum(chars(x) for x in v) + len(v)
+        return len(v) if isinstance(v, str) else 8
+
+    assert chars(r.to_dict()) < 400_000
+    shown = r.evidence[2]
+    assert len(shown.tokens) == len(shown.token_ids) == len(shown.trained) == len(shown.special) \
+        <= caps.MAX_STRIP_TOKENS + 1

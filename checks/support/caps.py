@@ -18,6 +18,7 @@ MAX_TEXT_CHARS = 20_000        # Text bodies, each side of a SideBySide
 MAX_MESSAGE_CHARS = 8_000      # explanation, fix
 MAX_CELL_CHARS = 2_000         # a table cell, a string in metrics / value
 MAX_TABLE_ROWS = 1_000       # the HTML shows 200 of them; the JSON all kept
+MAX_TABLE_CHARS = 200_000      # all cells of one table together
 MAX_STRIP_TOKENS = 512         # shown as the first 384 and the last 128
 MAX_LIST_ITEMS = 5_000         # a list in metrics / value
 
@@ -68,11 +69,16 @@ def _strip(e):
 
 
 def _table(e):
-    rows = [tuple(text(c, MAX_CELL_CHARS) if isinstance(c, str) else c for c in r)
-            for r in e.rows[:MAX_TABLE_ROWS]]
-    tags = list(e.row_tags[:MAX_TABLE_ROWS]) if e.row_tags else []
-    if len(e.rows) > MAX_TABLE_ROWS:
-        more = len(e.rows) - MAX_TABLE_ROWS
+    rows, budget = [], MAX_TABLE_CHARS
+    for r in e.rows[:MAX_TABLE_ROWS]:
+        row = tuple(text(c, MAX_CELL_CHARS) if isinstance(c, str) else c for c in r)
+        budget -= sum(len(c) if isinstance(c, str) else 8 for c in row)
+        if budget < 0 and rows:
+            break
+        rows.append(row)
+    tags = list(e.row_tags[:len(rows)]) if e.row_tags else []
+    if len(e.rows) > len(rows):
+        more = len(e.rows) - len(rows)
         rows.append((f"… {more:,} more rows",) + ("",) * (len(e.columns) - 1))
         if tags:
             tags.append(())
