@@ -216,7 +216,7 @@ def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exa
         return CheckResult(Status.SKIP, None, None, "The eval set is empty.")
     if not n_train:
         return CheckResult(Status.SKIP, None, None,
-                           "No readable training row to compare with (data.schema says why).")
+                           f"No readable training row to compare with ({see('data.schema')} says why).")
     s_exact, s_norm = len(hit_exact) / n_eval, len(hit_norm) / n_eval
     metrics = {"eval_rows": n_eval, "train_rows": n_train, "exact_duplicates": len(hit_exact),
                "normalized_duplicates": len(hit_norm), "exact_share": s_exact, "normalized_share": s_norm}
