@@ -19,8 +19,8 @@ whole (convert big files to JSONL).
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

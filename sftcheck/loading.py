@@ -58,7 +58,7 @@ def _empty_tokenizer(tok) -> str | None:
     try:
         n = len(tok)
         probe = list(tok("The quick brown fox 123", add_special_tokens=False).input_ids)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a tokenizer that cannot even encode
         return f"encoding a probe text raised {type(exc).__name__}: {exc}"
     if n < 16 or not probe:
         return (f"transformers built a tokenizer with {n} token(s) that encodes 'The quick brown fox 123' "

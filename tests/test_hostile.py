@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sftcheck import bounded
-from sftcheck import config as cfgmod
 from sftcheck.checks import data as data_checks
 from sftcheck.checks.support.result import Status
 from sftcheck.fixtures.broken import hostile
+
+from sftcheck import bounded
+from sftcheck import config as cfgmod
 
 ROOT = Path(__file__).resolve().parent.parent
 
