@@ -248,7 +248,7 @@ def test_every_model_test_maps_to_its_registered_check():
 def test_gates_skip_skips_a_check_whose_fixture_cannot_be_built(pytester, world, tmp_path):
     cfg = hostile.broken_labels_skipped(world, tmp_path)
     result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider",
-                                           str(ROOT / "model_tests" / "test_scoring.py"), "-rs",
+                                           str(ROOT / "model_tests" / "test_scoring.py") + "::test_judge_calibrated", "-rs",
                                            "--sft-config", str(cfg), "--rootdir", str(ROOT))
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*scoring.judge_calibrated skipped by [[]gates[]] skip*"])
