@@ -1,7 +1,8 @@
-"""Throughput: examples/s and generated tokens/s for base and tuned, warm-up excluded.
+"""Throughput: examples/s, generated tokens/s and time to first token, base and tuned.
 
-The session plugin times the shared generation engine with pytest-benchmark
-(``benchmark.pedantic`` with warm-up rounds); this module turns those timings into one
+By default the timings are those of the generation passes the behaviour checks already
+made (no extra pass); with ``[scoring] perf_rounds > 0`` the session adds that many timed
+rounds (pytest-benchmark, warm-up excluded).  This module turns the timings into one
 result with the benchmark / base / tuned / change table the report and the JSON carry.
 """
 from __future__ import annotations
@@ -24,6 +25,12 @@ class Throughput:
     batch_size: int = 0
     device: str = ""
     settings: dict = field(default_factory=dict)
+    ttft_seconds: Sequence[float] = ()  # time to the first new token, per batch / request
+    source: str = ""                     # where the timings come from (which pass, how many rounds)
+
+    @property
+    def median_ttft(self) -> float:
+        return float(statistics.median(self.ttft_seconds)) if self.ttft_seconds else float("nan")
 
     @property
     def median_seconds(self) -> float:
@@ -46,8 +53,11 @@ def _ratio(a: float, b: float) -> float:
 
 def throughput_table(base: Throughput, tuned: Throughput, benchmark: str = "eval") -> Table:
     rows = []
-    for name, attr, fmt in (("examples/s", "examples_per_s", "{:.1f}"), ("tokens/s", "tokens_per_s", "{:.1f}"),
-                            ("median round seconds", "median_seconds", "{:.3f}")):
+    metrics = [("examples/s", "examples_per_s", "{:.1f}"), ("tokens/s", "tokens_per_s", "{:.1f}"),
+               ("median round seconds", "median_seconds", "{:.3f}")]
+    if base.ttft_seconds or tuned.ttft_seconds:
+        metrics.append(("time to first token, s (median)", "median_ttft", "{:.3f}"))
+    for name, attr, fmt in metrics:
         b, t = getattr(base, attr), getattr(tuned, attr)
         rows.append((benchmark, name, fmt.format(b), fmt.format(t), f"×{_ratio(t, b):.2f}"))
     return Table("throughput: base vs tuned", ("benchmark", "metric", "base", "tuned", "change"), tuple(rows))
@@ -56,14 +66,17 @@ def throughput_table(base: Throughput, tuned: Throughput, benchmark: str = "eval
 @check("perf.throughput", stage="perf", title="Generation throughput (examples/s, tokens/s)")
 def throughput(base: Throughput, tuned: Throughput, benchmark: str = "eval", *,
                min_examples_per_s: float = 0.0, min_tokens_per_s: float = 0.0) -> CheckResult:
-    """Examples/s and generated tokens/s of base and tuned at the configured batch size
-    (median of timed rounds, warm-up excluded) >= the configured minimums."""
+    """Examples/s and generated tokens/s of base and tuned at the configured batch size >=
+    the configured minimums: timings of the session's own generation passes (time to first
+    token where the backend gives it), or the median of ``[scoring] perf_rounds`` extra
+    timed rounds (warm-up excluded) when asked."""
     thr = f"examples/s >= {min_examples_per_s:g}, tokens/s >= {min_tokens_per_s:g}"
     table = throughput_table(base, tuned, benchmark)
     metrics = {
         m.model: {"examples_per_s": m.examples_per_s, "tokens_per_s": m.tokens_per_s,
                   "median_seconds": m.median_seconds, "rounds": len(m.seconds), "examples": m.examples,
-                  "batch_size": m.batch_size, "device": m.device}
+                  "batch_size": m.batch_size, "device": m.device, "median_ttft_s": m.median_ttft,
+                  "source": m.source, **{k: v for k, v in m.settings.items() if k in ("backend", "tuned_weights")}}
         for m in (base, tuned)}
     metrics["change"] = {"examples_per_s_ratio": _ratio(tuned.examples_per_s, base.examples_per_s),
                          "tokens_per_s_ratio": _ratio(tuned.tokens_per_s, base.tokens_per_s)}
@@ -80,9 +93,15 @@ def throughput(base: Throughput, tuned: Throughput, benchmark: str = "eval", *,
         if not m.tokens_per_s >= min_tokens_per_s:
             slow.append(f"{m.model} generates {m.tokens_per_s:.1f} tokens/s (< {min_tokens_per_s:g})")
     where = f" on {tuned.device}" if tuned.device else ""
-    headline = (f"base {base.examples_per_s:.1f} ex/s, {base.tokens_per_s:.0f} tok/s; tuned "
-                f"{tuned.examples_per_s:.1f} ex/s, {tuned.tokens_per_s:.0f} tok/s{where} at batch size "
-                f"{tuned.batch_size} (median of {len(tuned.seconds)} timed rounds, warm-up excluded)")
+    ttft = f", first token after {tuned.median_ttft:.3f} s" if tuned.ttft_seconds else ""
+    weights = tuned.settings.get("tuned_weights")
+    weights = f" ({weights})" if weights else ""
+    backend = tuned.settings.get("backend")
+    via = f" via the {backend} backend" if backend else ""
+    source = tuned.source or f"median of {len(tuned.seconds)} timed rounds, warm-up excluded"
+    headline = (f"base {base.examples_per_s:.1f} ex/s, {base.tokens_per_s:.0f} tok/s; tuned{weights} "
+                f"{tuned.examples_per_s:.1f} ex/s, {tuned.tokens_per_s:.0f} tok/s{ttft}{where}{via} at batch "
+                f"size {tuned.batch_size} ({source})")
     if not slow:
         return CheckResult(Status.PASS, value, thr, headline[0].upper() + headline[1:] + ".",
                            metrics=metrics, evidence=(table,))

@@ -1,6 +1,6 @@
 """The ``sftcheck`` console script: runs the model tests through pytest with the report set.
 
-    sftcheck demo                          diagnose the built-in fixture world
+    sftcheck demo [--backend openai]       diagnose the built-in fixture world
     sftcheck run --config run.toml [pytest args]   diagnose your run (e.g. -m pretrain)
     sftcheck catalog [--markdown]          the check catalogue from the registry
     sftcheck config-reference              every config key, as Markdown
@@ -74,8 +74,22 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
 
     world = build_world()
     print(f"sftcheck demo: fixture world at {world.root}", flush=True)
-    args = ["--sft-world", *_report_flags(ns), *extra]
-    return _pytest(Path(ns.tests) if ns.tests else model_tests_dir(), ns.html or DEFAULT_HTML, args, ns.json)
+    tests = Path(ns.tests) if ns.tests else model_tests_dir()
+    html = ns.html or DEFAULT_HTML
+    if ns.backend == "transformers":
+        return _pytest(tests, html, ["--sft-world", *_report_flags(ns), *extra], ns.json)
+    import tempfile
+
+    from sftcheck.fixtures.broken.run_config import variant_config
+    from sftcheck.fixtures.openai_server import running
+
+    print("sftcheck demo: starting the fixture OpenAI-compatible server on 127.0.0.1 "
+          "(base and base + adapter as 'base' and 'tuned')", flush=True)
+    with running(world.root) as url, tempfile.TemporaryDirectory(prefix="sftcheck-demo-") as tmp:
+        print(f"sftcheck demo: [generation] backend = \"openai\", base_url = \"{url}\"", flush=True)
+        cfg = variant_config(world, Path(tmp), generation={
+            "backend": "openai", "base_url": url, "base_model_name": "base", "tuned_model_name": "tuned"})
+        return _pytest(tests, html, ["--sft-config", str(cfg), *_report_flags(ns), *extra], ns.json)
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -187,6 +201,10 @@ def parser() -> argparse.ArgumentParser:
                        help="shorten paths in the report: config folder -> <config>, home -> ~")
         s.add_argument("--tests", metavar="DIR", default=None,
                        help="model tests to run. Default: the installed model_tests package")
+        if name == "demo":
+            s.add_argument("--backend", choices=("transformers", "openai"), default="transformers",
+                           help="openai: generate through the fixture OpenAI-compatible server, started on "
+                                "127.0.0.1 for the demo. Default: %(default)s")
     c = sub.add_parser("catalog", help="list every check (id, stage, title, default thresholds)")
     c.add_argument("--markdown", action="store_true", help="print docs/CHECKS.md")
     sub.add_parser("config-reference", help="print every config key as Markdown (docs/CONFIG.md)")

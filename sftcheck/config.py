@@ -143,6 +143,29 @@ class GenerationSection:
     """Eval rows re-generated with the raw question (no format cue) for ``behaviour.sentinel``."""
     disk_cache: bool = True
     """Reuse generations across runs (JSON in ``$SFTCHECK_CACHE_DIR`` or ``~/.cache/sftcheck``)."""
+    backend: str = field(default="transformers", metadata={"choices": ("transformers", "openai", "vllm")})
+    """``transformers`` (in-process ``model.generate``), ``openai`` (an OpenAI-compatible server:
+    vLLM, SGLang, TGI) or ``vllm`` (in-process vLLM, GPU, ``pip install sftcheck[vllm]``)."""
+    base_url: str | None = None
+    """``openai`` backend: the server's API root, e.g. ``http://127.0.0.1:8000/v1``."""
+    base_model_name: str | None = None
+    """``openai`` backend: the served name of the base model (vLLM: the model path or ``--served-model-name``)."""
+    tuned_model_name: str | None = None
+    """``openai`` backend: the served name of base + adapter (vLLM: NAME of ``--lora-modules NAME=PATH``)."""
+    api_key_env: str | None = None
+    """``openai`` backend: name of the environment variable holding the API key (never the key)."""
+    openai_api: str = field(default="completions", metadata={"choices": ("completions", "chat")})
+    """``openai`` backend: ``completions`` (your prompt builder's prompt, as token ids) or ``chat``
+    (the question as a user message; the server applies its chat template)."""
+    concurrency: int = field(default=8, metadata=POSITIVE)
+    """``openai`` backend: requests in flight at once."""
+    request_timeout: float = 120.0
+    """``openai`` backend: seconds per request before it is retried."""
+    retries: int = field(default=3, metadata=COUNT)
+    """``openai`` backend: retries per request (connection errors, timeouts, 429, 5xx), exponential backoff."""
+    merged_tuned_pass: bool = True
+    """``transformers`` backend: generate the tuned pass with the adapter merged into the weights
+    once merged and unmerged logits agree on the probes (faster; the report says which was used)."""
 
 
 @dataclass(frozen=True)
@@ -178,12 +201,13 @@ class ScoringSection:
     """Numeric answers within this absolute tolerance of the gold answer count as correct."""
     human_labels: str | None = field(default=None, metadata=PATH)
     """JSONL of ``{"id", "label"}`` human judgements, for ``scoring.judge_calibrated``."""
-    perf_rounds: int = field(default=3, metadata=POSITIVE)
-    """Timed generation rounds per model for ``perf.throughput`` (median reported)."""
+    perf_rounds: int = field(default=0, metadata=COUNT)
+    """Extra timed generation rounds per model for ``perf.throughput`` (median reported); 0 = read
+    the timings of the passes the behaviour checks already made (no extra pass)."""
     perf_warmup_rounds: int = field(default=1, metadata=COUNT)
-    """Untimed warm-up rounds before the timed ones (``benchmark.pedantic`` warmup_rounds)."""
+    """Untimed warm-up rounds before extra timed ones (``benchmark.pedantic`` warmup_rounds)."""
     perf_examples: int = field(default=0, metadata=COUNT)
-    """Eval prompts per throughput round (0 = the same prompts as the generation pass)."""
+    """Eval prompts per extra throughput round (0 = the same prompts as the generation pass)."""
 
 
 @dataclass(frozen=True)

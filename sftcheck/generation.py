@@ -30,6 +30,7 @@ class Prompt:
     id: str
     text: str
     input_ids: tuple[int, ...] | None = None  # the builder's token ids; else ``tokenizer(text)``
+    question: str | None = None  # the row's bare question (``openai_api = "chat"`` sends it as a message)
 
 
 @dataclass(frozen=True)

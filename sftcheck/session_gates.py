@@ -8,7 +8,7 @@ Built on the model session's fixtures (``sftcheck.session_model``): ``sft_eval_r
 ``sft_base_provenance``   ``sftcheck.checks.gates.BaseProvenance`` read from config + small JSON files
 ``sft_human_labels``      ``{id: label}`` from ``[scoring] human_labels``, or None
 ``sft_judge_verdicts``    ``{id: score}`` of ``[scoring] scorer`` on the labelled outputs, or None
-``sft_perf_runner``       ``PerfRunner``: one call = one base + one tuned generation pass, timed
+``sft_throughput``        ``(base, tuned)`` ``Throughput``: the session's own passes, or extra timed rounds
 
 Human labels file (JSONL): one object per line, ``{"id": ..., "label": ...}`` with the label
 as 1/0, true/false or correct/incorrect; an optional ``"output"`` is the text the human
@@ -184,29 +184,29 @@ def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
 
 @dataclass
 class PerfRunner:
-    """Generates base then tuned on the same prompts without the session cache, recording
-    each round's wall time and generated tokens (the benchmark calls it; the first
-    ``warmup`` calls are pytest-benchmark's warm-up rounds and are dropped)."""
-    loaded: Any
+    """Extra timed rounds (``[scoring] perf_rounds > 0``): base then tuned on the same prompts
+    without the cache, recording each round's wall time, generated tokens and time to first
+    token (pytest-benchmark calls it; the first ``warmup`` calls are dropped)."""
+    passes: Any
     prompts: list
     settings: Any
     warmup: int
     rounds: int
+    device: str = ""
     calls: int = 0
-    timings: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: {"base": [], "tuned": []})
+    timings: dict[str, list[tuple[float, int, list]]] = field(default_factory=lambda: {"base": [], "tuned": []})
+    meta: dict[str, dict] = field(default_factory=dict)
 
     def __call__(self) -> None:
-        from sftcheck.generation import generate
-
         self.calls += 1
         for variant in ("base", "tuned"):
-            with self.loaded.variant(variant) as model:
-                t0 = time.perf_counter()
-                out = generate(model, self.loaded.tokenizer, self.prompts, self.settings, variant=variant,
-                               model_id=self.loaded.model_id, progress=False, use_cache=False)
-                seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            out = self.passes.run(self.prompts, self.settings, variant, progress=False, use_cache=False)
+            seconds = time.perf_counter() - t0
+            self.meta[variant] = out.settings
             if self.calls > self.warmup:
-                self.timings[variant].append((seconds, sum(g.new_tokens for g in out.items)))
+                self.timings[variant].append((seconds, sum(g.new_tokens for g in out.items),
+                                              list(out.settings.get("ttft_seconds") or [])))
 
     def ensure_timed(self) -> None:
         """Run until at least one timed round exists (``--benchmark-disable`` runs the
@@ -214,21 +214,66 @@ class PerfRunner:
         while not self.timings["tuned"]:
             self()
 
-    def throughput(self, variant: str) -> Throughput:
+    def throughput(self, variant: str, source: str = "") -> Throughput:
         t = self.timings[variant]
-        return Throughput(model=variant, examples=len(self.prompts), new_tokens=[k for _, k in t],
-                          seconds=[s for s, _ in t], batch_size=self.settings.batch_size,
-                          device=f"{self.loaded.placement.device} {self.loaded.placement.dtype}",
-                          settings={"max_new_tokens": self.settings.max_new_tokens,
-                                    "do_sample": self.settings.do_sample})
+        return Throughput(model=variant, examples=len(self.prompts), new_tokens=[k for _, k, _ in t],
+                          seconds=[s for s, _, _ in t], batch_size=self.settings.batch_size, device=self.device,
+                          settings=_perf_settings(self.meta.get(variant, {}), self.settings),
+                          ttft_seconds=[x for _, _, f in t for x in f], source=source)
+
+
+def _perf_settings(pass_settings: dict, settings) -> dict:
+    keep = {k: pass_settings[k] for k in ("backend", "tuned_weights") if k in pass_settings}
+    return {**keep, "max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample}
+
+
+def pass_throughput(gs, settings, device: str) -> Throughput:
+    """The timings of a generation pass the session already made (no extra pass)."""
+    return Throughput(model=gs.model, examples=len(gs.items), new_tokens=[sum(g.new_tokens for g in gs.items)],
+                      seconds=[gs.wall_seconds], batch_size=gs.batch_size, device=device,
+                      settings=_perf_settings(gs.settings, settings),
+                      ttft_seconds=list(gs.settings.get("ttft_seconds") or []),
+                      source="the session's own generation pass, no extra pass; the base pass runs first "
+                             "and includes warm-up")
+
+
+def _device(cfg: Config, passes) -> str:
+    if passes.backend != "transformers":
+        return ""
+    from sftcheck.loading import resolve_placement
+
+    p = resolve_placement(cfg)
+    return f"{p.device} {p.dtype}"
 
 
 @pytest.fixture
-def sft_perf_runner(sft_config: Config, sft_model, sft_prompts, sft_generation_settings) -> PerfRunner:
+def sft_throughput(request: pytest.FixtureRequest, sft_config: Config, sft_passes, sft_prompts,
+                   sft_generations, sft_generation_settings) -> tuple[Throughput, Throughput]:
+    """(base, tuned) throughput: the timings of the passes already made, or ``[scoring]
+    perf_rounds`` extra timed rounds when asked (one fresh round when the passes came from
+    the disk cache: their timings belong to another run)."""
     s = sft_config.scoring
+    if s.perf_rounds < 0 or s.perf_warmup_rounds < 0:
+        _fail(f"{sft_config.source}: [scoring] perf_rounds / perf_warmup_rounds must be >= 0 "
+              f"(got {s.perf_rounds} / {s.perf_warmup_rounds}). Fix: 0 reads the session's own passes.")
+    device = _device(sft_config, sft_passes)
+    cached = [v for v, g in sft_generations.items() if "from_disk_cache" in g.settings]
+    if s.perf_rounds == 0 and not cached:
+        return (pass_throughput(sft_generations["base"], sft_generation_settings, device),
+                pass_throughput(sft_generations["tuned"], sft_generation_settings, device))
     prompts = list(sft_prompts[: s.perf_examples] if s.perf_examples > 0 else sft_prompts)
-    if s.perf_rounds < 1:
-        _fail(f"{sft_config.source}: [scoring] perf_rounds = {s.perf_rounds}: needs at least 1 timed "
-              "round. Fix: set perf_rounds >= 1.")
-    return PerfRunner(sft_model, prompts, sft_generation_settings, warmup=max(0, s.perf_warmup_rounds),
-                      rounds=s.perf_rounds)
+    if s.perf_rounds == 0:
+        run = PerfRunner(sft_passes, prompts, sft_generation_settings, warmup=0, rounds=1, device=device)
+        run()
+        source = "one fresh timed round: the session's passes came from the disk cache"
+    else:
+        run = PerfRunner(sft_passes, prompts, sft_generation_settings, warmup=s.perf_warmup_rounds,
+                         rounds=s.perf_rounds, device=device)
+        benchmark = request.getfixturevalue("benchmark")
+        benchmark.pedantic(run, rounds=run.rounds, warmup_rounds=run.warmup, iterations=1)
+        run.ensure_timed()
+        source = f"median of {len(run.timings['tuned'])} extra timed rounds, warm-up excluded"
+    try:
+        return run.throughput("base", source), run.throughput("tuned", source)
+    except ValueError as exc:  # pragma: no cover - defensive
+        _fail(str(exc))

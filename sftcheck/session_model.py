@@ -68,7 +68,7 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False, hooks=None
     from sftcheck.hooks import resolve
 
     if raw:
-        return [Prompt(r.id, r.question) for r in rows]
+        return [Prompt(r.id, r.question, question=r.question) for r in rows]
     hooks = hooks or resolve(cfg)
     out = []
     for r in rows:
@@ -79,7 +79,7 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False, hooks=None
             raise ValueError(f"{cfg.source}: {hooks.prompt_builder.label} raised {type(exc).__name__}: "
                              f"{exc} on example {r.id!r} (row {r.row} of {r.file}). Fix: the builder "
                              f"takes {form} and returns the prompt text (or its token ids).") from exc
-        out.append(Prompt(r.id, text, tuple(ids)))
+        out.append(Prompt(r.id, text, tuple(ids), question=r.question))
     return out
 
 
@@ -107,11 +107,11 @@ def sft_eval_rows(sft_config: Config):
 
 
 @pytest.fixture(scope="session")
-def sft_prompts(sft_config: Config, sft_model, sft_eval_rows, sft_hooks):
+def sft_prompts(sft_config: Config, sft_tokenizer, sft_eval_rows, sft_hooks):
     from sftcheck.hooks import HookError
 
     try:
-        return build_prompts(sft_config, sft_model.tokenizer, sft_eval_rows, hooks=sft_hooks)
+        return build_prompts(sft_config, sft_tokenizer, sft_eval_rows, hooks=sft_hooks)
     except (HookError, ValueError) as exc:
         _fail(str(exc))
 
@@ -124,26 +124,40 @@ def sft_generation_settings(sft_config: Config):
 
 
 def generate_both(loaded, prompts, settings) -> dict:
-    """``{"base": GenerationSet, "tuned": GenerationSet}`` (cached; see sftcheck.generation)."""
-    from sftcheck.generation import default_cache_dir, generate
+    """``{"base": GenerationSet, "tuned": GenerationSet}`` with the transformers backend on
+    ``loaded`` (cached; see sftcheck.generation)."""
+    from sftcheck.passes import transformers_passes
 
-    disk = default_cache_dir() if loaded.cfg is not None and loaded.cfg.generation.disk_cache else None
-    out = {}
-    for variant in ("base", "tuned"):
-        with loaded.variant(variant) as model:
-            out[variant] = generate(model, loaded.tokenizer, prompts, settings, variant=variant,
-                                    model_id=loaded.model_id, disk_cache=disk)
-    return out
+    return transformers_passes(loaded).both(prompts, settings)
 
 
 @pytest.fixture(scope="session")
-def sft_generations(sft_model, sft_prompts, sft_generation_settings) -> dict:
+def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer):
+    """``sftcheck.passes.Passes`` of the configured backend (``[generation] backend``)."""
+    from sftcheck import passes
+    from sftcheck.backends.openai_api import ServerError
+
+    name = sft_config.generation.backend
+    try:
+        if name == "openai":
+            return passes.openai_passes(sft_config, sft_tokenizer)
+        if name == "vllm":
+            return passes.vllm_passes(sft_config, sft_tokenizer)
+    except (ServerError, ImportError, ValueError) as exc:
+        _fail(f"[generation] backend = {name!r}: {exc}")
+    return passes.transformers_passes(request.getfixturevalue("sft_model"),
+                                      passes.stop_set(sft_config, sft_tokenizer))
+
+
+@pytest.fixture(scope="session")
+def sft_generations(sft_passes, sft_prompts, sft_generation_settings) -> dict:
     """One batched generation pass per variant: ``{"base": ..., "tuned": ...}``."""
+    from sftcheck.backends.openai_api import ServerError
     from sftcheck.loading import LoadError
 
     try:
-        return generate_both(sft_model, sft_prompts, sft_generation_settings)
-    except LoadError as exc:
+        return sft_passes.both(sft_prompts, sft_generation_settings)
+    except (LoadError, ServerError) as exc:
         _fail(str(exc))
 
 
@@ -244,13 +258,11 @@ def sft_scorer_name(sft_config: Config) -> str | None:
     return describe(sft_config)
 
 
-def output_markers(loaded, prompts, rows) -> OutputMarkers:
-    """Role-leak markers and stop-token strings for this tokenizer and prompt format."""
+def output_markers(tok, stop_ids, prompts, rows) -> OutputMarkers:
+    """Role-leak markers and stop-token strings for this tokenizer, stop set and prompt format."""
     from sftcheck.checks.support.outputs import role_markers
-    from sftcheck.generation import stop_token_ids
 
-    tok = loaded.tokenizer
-    stops = {tok.convert_ids_to_tokens(i) for i in stop_token_ids(tok, loaded.model)}
+    stops = {tok.convert_ids_to_tokens(i) for i in stop_ids}
     if tok.pad_token:
         stops.add(tok.pad_token)
     specials = list(getattr(tok, "all_special_tokens", []))
@@ -301,29 +313,42 @@ def probe_logits(cfg: Config, loaded, prompts, generations):
                        n_sequences=len(seqs), notes=list(loaded.notes))
 
 
-def sentinel_scored(cfg: Config, loaded, rows, settings, hooks=None) -> dict:
+def sentinel_scored(cfg: Config, passes, tokenizer, rows, settings, hooks=None) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
     rows = rows[: max(1, cfg.generation.sentinel_examples)]
-    prompts = build_prompts(cfg, loaded.tokenizer, rows, raw=True)
-    return score(cfg, rows, generate_both(loaded, prompts, settings), "strict", hooks, rewards=False)
+    prompts = build_prompts(cfg, tokenizer, rows, raw=True)
+    return score(cfg, rows, passes.both(prompts, settings), "strict", hooks, rewards=False)
 
 
 @pytest.fixture(scope="session")
-def sft_output_markers(sft_model, sft_prompts, sft_eval_rows) -> OutputMarkers:
-    return output_markers(sft_model, sft_prompts, sft_eval_rows)
+def sft_output_markers(sft_tokenizer, sft_passes, sft_prompts, sft_eval_rows) -> OutputMarkers:
+    return output_markers(sft_tokenizer, sft_passes.stop_ids, sft_prompts, sft_eval_rows)
 
 
 @pytest.fixture(scope="session")
-def sft_probe_logits(sft_config: Config, sft_model, sft_prompts, sft_generations):
-    """Probe logits: tuned / base (adapter disabled) / merged (``ProbeLogits``)."""
-    return probe_logits(sft_config, sft_model, sft_prompts, sft_generations)
+def sft_probe_logits(request: pytest.FixtureRequest, sft_config: Config, sft_prompts, sft_generations):
+    """Probe logits: tuned / base (adapter disabled) / merged (``ProbeLogits``).  Needs local
+    weights: with a server backend and no [model] base / finetuned the logit checks skip."""
+    from sftcheck.passes import local_weights
+
+    if sft_config.generation.backend != "transformers" and not local_weights(sft_config):
+        pytest.skip(f"needs the model's logits: generation ran on the {sft_config.generation.backend} "
+                    "backend and no local weights are configured (set [model] base, + adapter, to run "
+                    "this check here)")
+    return probe_logits(sft_config, request.getfixturevalue("sft_model"), sft_prompts, sft_generations)
 
 
 @pytest.fixture(scope="session")
-def sft_sentinel_scored(sft_config: Config, sft_model, sft_eval_rows, sft_generation_settings,
-                        sft_hooks) -> dict:
+def sft_sentinel_scored(sft_config: Config, sft_passes, sft_tokenizer, sft_eval_rows,
+                        sft_generation_settings, sft_hooks) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
-    return sentinel_scored(sft_config, sft_model, sft_eval_rows, sft_generation_settings, sft_hooks)
+    from sftcheck.backends.openai_api import ServerError
+
+    try:
+        return sentinel_scored(sft_config, sft_passes, sft_tokenizer, sft_eval_rows, sft_generation_settings,
+                               sft_hooks)
+    except ServerError as exc:
+        _fail(str(exc))
 
 
 def emission_probs(loaded, train, ids, n_rows: int = 16) -> dict[int, float]:

@@ -13,9 +13,9 @@ from sftcheck.fixtures.broken import behaviour as broken
 from sftcheck import config as cfgmod
 from sftcheck.generation import GenerationSettings
 from sftcheck.loading import load_model
+from sftcheck.passes import stop_set, transformers_passes
 from sftcheck.session_model import (
     build_prompts,
-    generate_both,
     output_markers,
     probe_logits,
     read_eval_rows,
@@ -43,9 +43,10 @@ def evaluate(config_path: Path, n: int = 32) -> dict:
     rows = read_eval_rows(cfg)
     prompts = build_prompts(cfg, loaded.tokenizer, rows)
     settings = GenerationSettings.from_config(cfg)
-    gens = generate_both(loaded, prompts, settings)
+    passes = transformers_passes(loaded, stop_set(cfg, loaded.tokenizer))
+    gens = passes.both(prompts, settings)
     strict, lenient = score(cfg, rows, gens, "strict"), score(cfg, rows, gens, "lenient")
-    marks = output_markers(loaded, prompts, rows)
+    marks = output_markers(loaded.tokenizer, passes.stop_ids, prompts, rows)
     probes = probe_logits(cfg, loaded, prompts, gens)
     results = [
         behaviour.answer_rate(gens, strict, lenient), behaviour.accuracy(gens, strict),
@@ -54,7 +55,7 @@ def evaluate(config_path: Path, n: int = 32) -> dict:
         behaviour.merge_parity(probes.tuned, probes.merged, probes.merged_source),
         behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, cfg.scoring.scorer),
         behaviour.length_bias(gens, strict),
-        behaviour.sentinel(strict, sentinel_scored(cfg, loaded, rows, settings)),
+        behaviour.sentinel(strict, sentinel_scored(cfg, passes, loaded.tokenizer, rows, settings)),
     ]
     return {r.id: r for r in results}
 

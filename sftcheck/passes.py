@@ -1,0 +1,102 @@
+"""The session's generation passes: the configured backend, its stop set and cache identity.
+
+``Passes.run(prompts, settings, variant)`` is the one way a session generates: every
+behaviour, gate and perf check reads the passes made here (cached per session and, for
+local weights, on disk).  ``open(variant)`` yields the backend for a variant: for
+``transformers`` the loaded model inside ``disable_adapter()`` (base) or as it is / merged
+in place (tuned); for ``openai`` and ``vllm`` the same backend, which maps the variant to a
+served model name or a ``LoRARequest``.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sftcheck.checks.support.samples import GenerationSet
+from sftcheck.config import Config
+
+
+def stop_set(cfg: Config, tokenizer) -> list[int]:
+    """Token ids that end a generation: the tokenizer's EOS and the ``eos_token_id`` the run's
+    model folders declare (``generation_config.json`` / ``config.json``)."""
+    from sftcheck.session_data import stop_ids
+
+    ids = set(stop_ids(cfg, tokenizer)[0])
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return sorted(ids)
+
+
+@dataclass
+class Passes:
+    backend: str
+    open: Callable[[str], contextlib.AbstractContextManager]
+    stop_ids: list[int]
+    model_id: str = ""                 # content identity ("" = memory cache off)
+    disk_cache: Path | None = None
+    tuned_weights: str = ""            # how the tuned pass ran (e.g. "merged", "unmerged LoRA")
+    made: list[GenerationSet] = field(default_factory=list)   # every pass run (not cache hits)
+
+    def run(self, prompts, settings, variant: str, *, progress: bool = True,
+            use_cache: bool = True) -> GenerationSet:
+        from sftcheck.generation import run_pass
+
+        with self.open(variant) as backend:
+            out = run_pass(backend, prompts, settings, variant=variant, stop_ids=self.stop_ids,
+                           model_id=self.model_id, progress=progress, use_cache=use_cache,
+                           disk_cache=self.disk_cache)
+        if variant == "tuned" and self.tuned_weights:
+            out.settings.setdefault("tuned_weights", self.tuned_weights)
+        return out
+
+    def both(self, prompts, settings, **kw) -> dict[str, GenerationSet]:
+        return {v: self.run(prompts, settings, v, **kw) for v in ("base", "tuned")}
+
+
+def _disk(cfg: Config) -> Path | None:
+    from sftcheck.generation import default_cache_dir
+
+    return default_cache_dir() if cfg.generation.disk_cache else None
+
+
+def transformers_passes(loaded, stop_ids: list[int] | None = None) -> Passes:
+    from sftcheck.backends.hf import TransformersBackend
+    from sftcheck.generation import stop_token_ids
+
+    stops = stop_ids if stop_ids is not None else stop_token_ids(loaded.tokenizer, loaded.model)
+
+    @contextlib.contextmanager
+    def open_variant(variant: str):
+        with loaded.variant(variant) as model:
+            yield TransformersBackend(model, loaded.tokenizer)
+
+    disk = _disk(loaded.cfg) if loaded.cfg is not None else None
+    return Passes("transformers", open_variant, list(stops), loaded.model_id, disk,
+                  tuned_weights="unmerged LoRA (PeftModel)" if loaded.has_adapter else "")
+
+
+def openai_passes(cfg: Config, tokenizer) -> Passes:
+    """Passes on the configured server; the served model list is checked first.  Memory
+    cache only: what a server serves can change between runs without a file changing here."""
+    from sftcheck.backends.openai_api import Endpoint, OpenAIBackend
+
+    backend = OpenAIBackend(Endpoint.from_config(cfg))
+    backend.check_models()
+    return Passes("openai", lambda _variant: contextlib.nullcontext(backend), stop_set(cfg, tokenizer),
+                  model_id=f"openai:{backend.ep.base_url}", tuned_weights=f"served as {backend.ep.tuned_model_name!r}")
+
+
+def vllm_passes(cfg: Config, tokenizer) -> Passes:
+    from sftcheck.backends.vllm_engine import VLLMBackend
+
+    backend = VLLMBackend.from_config(cfg)
+    return Passes("vllm", lambda _variant: contextlib.nullcontext(backend), stop_set(cfg, tokenizer),
+                  model_id=backend.model_id, disk_cache=_disk(cfg), tuned_weights="vLLM LoRARequest")
+
+
+def local_weights(cfg: Config) -> bool:
+    """Whether the run config names weights sftcheck can load here (for logits / weights checks)."""
+    m = cfg.model
+    return bool(m.finetuned or m.base)
