@@ -93,11 +93,12 @@ class LoadedModel:
     model: object
     tokenizer: object
     placement: Placement
-    model_id: str
+    model_id: str                      # identity for the generation cache (see ``model_identity``)
     has_adapter: bool
     adapter_sha256: str | None = None
     notes: tuple[str, ...] = ()
     cfg: Config | None = None
+    content_keyed: bool = False        # model_id is a content hash: generations may go to the disk cache
     _base: object | None = None
 
     def variant(self, name: str):
@@ -137,20 +138,20 @@ def file_sha256(folder: str | Path) -> str:
     return ""
 
 
-def weights_fingerprint(src: str) -> str:
-    """Cheap identity of a local model folder (names, sizes, mtimes of its weight and config
-    files) or the hub id itself; part of the generation cache key."""
-    import hashlib
+def model_identity(cfg: Config, placement: Placement) -> tuple[str, bool]:
+    """``(model_id, content_keyed)``: a hash of the content of every file the generations depend
+    on (``sftcheck.content_id``: base / adapter / fine-tuned weights and configs, tokenizer files,
+    chat template) + device + dtype.  When something cannot be identified by content (a hub id
+    that is not in the local cache), the paths identify the model for this session only."""
+    from sftcheck import content_id
 
-    folder = Path(src)
-    if not folder.is_dir():
-        return src
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.suffix in (".safetensors", ".bin", ".json") and f.is_file():
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:16]
+    where = f"|{placement.device}|{placement.dtype}"
+    try:
+        parts = content_id.model_content_id(cfg, tokenizer_source(cfg))
+        return f"content:{content_id.content_key(parts)}{where}", True
+    except (content_id.NoContentId, OSError) as exc:
+        m = cfg.model
+        return f"paths:{m.finetuned}|{m.base}|{m.adapter}|{m.tokenizer}|{type(exc).__name__}{where}", False
 
 
 def _from_pretrained(src: str, placement: Placement, cfg: Config):
@@ -200,18 +201,16 @@ def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
     placement = resolve_placement(cfg)
     m = cfg.model
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
-    where = f"|tok:{weights_fingerprint(tokenizer_source(cfg))}|{placement.device}|{placement.dtype}"
+    model_id, keyed = model_identity(cfg, placement)
     if m.finetuned:
         model = _from_pretrained(m.finetuned, placement, cfg)
-        model_id = f"finetuned:{m.finetuned}#{weights_fingerprint(m.finetuned)}{where}"
-        return LoadedModel(model, tokenizer, placement, model_id=model_id,
+        return LoadedModel(model, tokenizer, placement, model_id=model_id, content_keyed=keyed,
                            has_adapter=False, cfg=cfg)
     if not m.base:
         raise LoadError(f"{cfg.source}: no model: set [model] base (+ adapter) or [model] finetuned.")
     base = _from_pretrained(m.base, placement, cfg)
     if not m.adapter:
-        model_id = f"base:{m.base}#{weights_fingerprint(m.base)}{where}"
-        return LoadedModel(base, tokenizer, placement, model_id=model_id, has_adapter=False,
+        return LoadedModel(base, tokenizer, placement, model_id=model_id, content_keyed=keyed, has_adapter=False,
                            cfg=cfg)
     from peft import PeftModel
 
@@ -232,6 +231,5 @@ def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
                   if "adapter" in str(w.message).lower() or "key" in str(w.message).lower())
     model.eval()
     sha = file_sha256(adapter)
-    model_id = f"{m.base}#{weights_fingerprint(m.base)}+{adapter}@{sha}{where}"
-    return LoadedModel(model, tokenizer, placement, model_id=model_id,
+    return LoadedModel(model, tokenizer, placement, model_id=model_id, content_keyed=keyed,
                        has_adapter=True, adapter_sha256=sha, notes=notes, cfg=cfg)

@@ -37,7 +37,7 @@ class Passes:
     model_id: str = ""                 # content identity ("" = memory cache off)
     disk_cache: Path | None = None
     tuned_weights: str = ""            # how the tuned pass ran (e.g. "merged", "unmerged LoRA")
-    made: list[GenerationSet] = field(default_factory=list)   # every pass run (not cache hits)
+    log: list[dict] = field(default_factory=list)  # one record per pass: backend, weights, cache hit or not
 
     def run(self, prompts, settings, variant: str, *, progress: bool = True,
             use_cache: bool = True) -> GenerationSet:
@@ -49,6 +49,13 @@ class Passes:
                            disk_cache=self.disk_cache)
         if variant == "tuned" and self.tuned_weights:
             out.settings.setdefault("tuned_weights", self.tuned_weights)
+        hit = out.settings.get("from_disk_cache")
+        record = {"variant": variant, "examples": len(out.items), "backend": self.backend,
+                  "weights": out.settings.get("tuned_weights", "base") if variant == "tuned" else "base",
+                  "cache": f"hit: {hit}" if hit else ("off" if not use_cache else "generated"),
+                  "wall_seconds": round(out.wall_seconds, 3), "cache_key": out.settings.get("cache_key", "")}
+        if record not in self.log:
+            self.log.append(record)
         return out
 
     def both(self, prompts, settings, **kw) -> dict[str, GenerationSet]:
@@ -72,7 +79,8 @@ def transformers_passes(loaded, stop_ids: list[int] | None = None) -> Passes:
         with loaded.variant(variant) as model:
             yield TransformersBackend(model, loaded.tokenizer)
 
-    disk = _disk(loaded.cfg) if loaded.cfg is not None else None
+    # a model identified by paths only (e.g. an uncached hub id) stays out of the disk cache
+    disk = _disk(loaded.cfg) if loaded.cfg is not None and loaded.content_keyed else None
     return Passes("transformers", open_variant, list(stops), loaded.model_id, disk,
                   tuned_weights="unmerged LoRA (PeftModel)" if loaded.has_adapter else "")
 

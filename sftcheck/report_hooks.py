@@ -72,6 +72,9 @@ def _provenance(config: pytest.Config) -> dict[str, Any]:
             session.provenance.update(collect(session.config, config.rootpath))
         except Exception as exc:  # noqa: BLE001 - provenance must never break the verdict
             session.provenance["error"] = f"provenance could not be collected: {type(exc).__name__}: {exc}"
+    if session.generation_passes:  # which backend made each pass, and which came from the cache
+        session.provenance["generation passes"] = {
+            f"{i + 1}. {p['variant']} ({p['examples']} prompts)": p for i, p in enumerate(session.generation_passes)}
     return session.provenance
 
 

@@ -136,17 +136,21 @@ def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer
     """``sftcheck.passes.Passes`` of the configured backend (``[generation] backend``)."""
     from sftcheck import passes
     from sftcheck.backends.openai_api import ServerError
+    from sftcheck.session_state import sft_session
 
     name = sft_config.generation.backend
     try:
         if name == "openai":
-            return passes.openai_passes(sft_config, sft_tokenizer)
-        if name == "vllm":
-            return passes.vllm_passes(sft_config, sft_tokenizer)
+            made = passes.openai_passes(sft_config, sft_tokenizer)
+        elif name == "vllm":
+            made = passes.vllm_passes(sft_config, sft_tokenizer)
+        else:
+            made = passes.transformers_passes(request.getfixturevalue("sft_model"),
+                                              passes.stop_set(sft_config, sft_tokenizer))
     except (ServerError, ImportError, ValueError) as exc:
         _fail(f"[generation] backend = {name!r}: {exc}")
-    return passes.transformers_passes(request.getfixturevalue("sft_model"),
-                                      passes.stop_set(sft_config, sft_tokenizer))
+    made.log = sft_session(request.config).generation_passes  # the report lists every pass
+    return made
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ class SftSession:
     results: list[tuple[str, CheckResult]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     json_path: str | None = None
+    generation_passes: list[dict[str, Any]] = field(default_factory=list)  # sftcheck.passes.Passes.log
 
 
 SESSION_KEY: pytest.StashKey[SftSession] = pytest.StashKey()

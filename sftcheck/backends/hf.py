@@ -93,14 +93,19 @@ class TransformersBackend:
     plain model) via ``model.generate``."""
     name = "transformers"
 
-    def __init__(self, model, tokenizer) -> None:
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self, model, tokenizer, weights: str = "") -> None:
+        self.model, self.tokenizer, self.weights = model, tokenizer, weights
 
     def identity(self) -> dict:
-        import torch
-        import transformers
+        import importlib.metadata
 
-        return {"backend": self.name, "transformers": transformers.__version__, "torch": torch.__version__}
+        versions = {}
+        for lib in ("torch", "transformers", "peft", "tokenizers"):
+            try:
+                versions[lib] = importlib.metadata.version(lib)
+            except importlib.metadata.PackageNotFoundError:
+                versions[lib] = None
+        return {"backend": self.name, **versions, "weights": self.weights}
 
     def generate(self, prompts, settings, *, variant: str, stop_ids: Sequence[int],
                  progress: bool = True) -> GenerationSet:
