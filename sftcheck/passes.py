@@ -38,11 +38,17 @@ class Passes:
     disk_cache: Path | None = None
     tuned_weights: str = ""            # how the tuned pass ran (e.g. "merged", "unmerged LoRA")
     log: list[dict] = field(default_factory=list)  # one record per pass: backend, weights, cache hit or not
+    decide_merge: Callable[[list], tuple[bool, str]] | None = None  # run once, before the first tuned pass
 
     def run(self, prompts, settings, variant: str, *, progress: bool = True,
             use_cache: bool = True) -> GenerationSet:
         from sftcheck.generation import run_pass
 
+        if variant == "tuned" and self.decide_merge is not None:
+            decide, self.decide_merge = self.decide_merge, None
+            ok, why = decide(prompts)
+            self.tuned_weights = (f"merged into the weights ({why})" if ok
+                                  else f"unmerged LoRA: merged weights disagree ({why})")
         with self.open(variant) as backend:
             out = run_pass(backend, prompts, settings, variant=variant, stop_ids=self.stop_ids,
                            model_id=self.model_id, progress=progress, use_cache=use_cache,
@@ -68,21 +74,53 @@ def _disk(cfg: Config) -> Path | None:
     return default_cache_dir() if cfg.generation.disk_cache else None
 
 
+def merge_holds(cfg: Config | None, loaded, prompts) -> tuple[bool, str]:
+    """Whether the adapter merged in place gives the unmerged adapter's next tokens on the
+    first ``probe_examples`` prompts (``behaviour.merge_parity`` with the run's threshold)."""
+    from sftcheck.checks import behaviour
+    from sftcheck.checks.support.result import Status
+    from sftcheck.generation import forward_logits
+    from sftcheck.merging import merged_in_place
+
+    n = max(1, cfg.generation.probe_examples) if cfg is not None else 16
+    tok = loaded.tokenizer
+    seqs = [list(p.input_ids) if p.input_ids is not None else tok(p.text).input_ids for p in prompts[:n]]
+    unmerged = forward_logits(loaded.model, tok, seqs)
+    with merged_in_place(loaded.model) as model:
+        merged = forward_logits(model, tok, seqs)
+    limit = (cfg.thresholds("behaviour.merge_parity") if cfg is not None else {}).get("min_agreement", 0.99)
+    result = behaviour.merge_parity(unmerged, merged, min_agreement=limit)
+    return result.status is Status.PASS, f"top-1 agreement {result.value:.3f} on {len(seqs)} prompts"
+
+
 def transformers_passes(loaded, stop_ids: list[int] | None = None) -> Passes:
+    """Passes with the loaded model.  The tuned pass runs with the adapter merged into the
+    weights (in place, restored afterwards: faster, no extra memory) once merged and unmerged
+    agree on the prompts' next tokens (``[generation] merged_tuned_pass``); unmerged otherwise."""
     from sftcheck.backends.hf import TransformersBackend
     from sftcheck.generation import stop_token_ids
+    from sftcheck.merging import merged_in_place
 
     stops = stop_ids if stop_ids is not None else stop_token_ids(loaded.tokenizer, loaded.model)
+    cfg = loaded.cfg
+    want_merge = loaded.has_adapter and (cfg is None or cfg.generation.merged_tuned_pass)
 
     @contextlib.contextmanager
     def open_variant(variant: str):
+        if variant == "tuned" and passes.tuned_weights.startswith("merged"):
+            with merged_in_place(loaded.model) as model:
+                yield TransformersBackend(model, loaded.tokenizer, "merged")
+            return
         with loaded.variant(variant) as model:
-            yield TransformersBackend(model, loaded.tokenizer)
+            yield TransformersBackend(model, loaded.tokenizer, "")
 
     # a model identified by paths only (e.g. an uncached hub id) stays out of the disk cache
-    disk = _disk(loaded.cfg) if loaded.cfg is not None and loaded.content_keyed else None
-    return Passes("transformers", open_variant, list(stops), loaded.model_id, disk,
-                  tuned_weights="unmerged LoRA (PeftModel)" if loaded.has_adapter else "")
+    disk = _disk(cfg) if cfg is not None and loaded.content_keyed else None
+    passes = Passes("transformers", open_variant, list(stops), loaded.model_id, disk,
+                    tuned_weights="unmerged LoRA (PeftModel)" if loaded.has_adapter else "")
+    if want_merge:
+        passes.decide_merge = lambda prompts: merge_holds(cfg, loaded, prompts)
+    return passes
 
 
 def openai_passes(cfg: Config, tokenizer) -> Passes:

@@ -148,3 +148,27 @@ def test_disk_cache_round_trips_and_is_keyed(setup, tmp_path, monkeypatch):
     assert again["tuned"].items == first["tuned"].items and again["base"].items == first["base"].items
     generate_both(loaded, prompts, GenerationSettings(max_new_tokens=11, batch_size=7))
     assert len(list((tmp_path / "generations").glob("*.json"))) == 4
+
+
+def test_tuned_pass_runs_merged_once_merge_parity_holds(setup):
+    from dataclasses import replace
+
+    from sftcheck.passes import stop_set, transformers_passes
+
+    cfg, loaded, prompts = setup
+    s = GenerationSettings(max_new_tokens=16, batch_size=8)
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    merged = transformers_passes(loaded, stop_set(cfg, loaded.tokenizer))
+    out = merged.run(prompts, s, "tuned", progress=False, use_cache=False)
+    assert merged.tuned_weights.startswith("merged into the weights (top-1 agreement 1.000")
+    assert out.settings["tuned_weights"] == merged.tuned_weights
+    assert all(torch.equal(before[k], v) for k, v in loaded.model.state_dict().items())  # restored
+    unmerged = transformers_passes(replace(loaded, cfg=cfg.with_overrides("generation", merged_tuned_pass=False)))
+    ref = unmerged.run(prompts, s, "tuned", progress=False, use_cache=False)
+    assert unmerged.tuned_weights == "unmerged LoRA (PeftModel)"
+    assert out.settings["cache_key"] != ref.settings["cache_key"]  # merged and unmerged are cached apart
+    assert [g.raw_text for g in out.items] == [g.raw_text for g in ref.items]
+    strict = replace(cfg, gates=replace(cfg.gates, thresholds={"behaviour.merge_parity": {"min_agreement": 1.5}}))
+    refused = transformers_passes(replace(loaded, cfg=strict))
+    refused.run(prompts[:4], s, "tuned", progress=False, use_cache=False)
+    assert refused.tuned_weights.startswith("unmerged LoRA: merged weights disagree")
