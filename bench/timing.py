@@ -1,6 +1,7 @@
 """Best-of-N wall time, for the benches' side-by-side ratio printouts (``python bench/…``)."""
 from __future__ import annotations
 
+import statistics
 import time
 
 
@@ -12,3 +13,13 @@ def best_of(fn, *args, rounds: int = 3) -> float:
         fn(*args)
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def median_of(fn, *args, rounds: int = 5) -> float:
+    """The median of ``rounds`` calls, in seconds (for ratios between methods run side by side)."""
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

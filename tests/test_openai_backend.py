@@ -172,3 +172,15 @@ def test_model_tests_end_to_end_over_the_server(world, tmp_path, server):
     assert out.returncode == 0, out.stdout[-3000:]
     skipped = [ln for ln in out.stdout.splitlines() if ln.startswith("SKIPPED")]
     assert len(skipped) == 2 and all("no local weights are configured" in ln for ln in skipped), out.stdout
+
+
+def test_readme_vllm_serving_config_is_valid():
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Generation backends", 1)[1]
+    assert "vllm serve" in section and "--enable-lora --lora-modules tuned=" in section
+    sample = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    cfg = cfgmod.parse(tomllib.loads(sample), "README", Path.cwd())
+    assert cfg.generation.backend == "openai" and cfg.generation.tuned_model_name == "tuned"
