@@ -6,7 +6,7 @@ model's ``generation_config`` is the starting point and the run's settings overr
 (``max_new_tokens``, ``do_sample``; ``temperature`` / ``top_p`` / ``top_k`` /
 ``repetition_penalty`` only when the run sets them), the stop set (token ids + strings)
 is the run's, ``max_time`` bounds the whole pass.  Time to first token is taken from a
-streamer (the first token of each batch).
+no-op logits processor (the first token of each batch).
 """
 from __future__ import annotations
 
@@ -47,19 +47,17 @@ def progress_bar(total: int, desc: str, enabled: bool = True):
 
 
 class _FirstToken:
-    """A ``generate`` streamer that notes when the first new token of the batch arrives."""
+    """A logits processor that notes when the first new token's logits arrive (after the
+    prefill) and changes nothing.  (A ``generate`` streamer gives the same time but cost 25 %
+    of the pass on CPU; this costs one Python call per step.)"""
 
     def __init__(self) -> None:
-        self.calls = 0
         self.first: float | None = None
 
-    def put(self, value) -> None:
-        self.calls += 1
-        if self.calls == 2 and self.first is None:  # call 1 is the prompt
+    def __call__(self, input_ids, scores):
+        if self.first is None:
             self.first = time.monotonic()
-
-    def end(self) -> None:
-        pass
+        return scores
 
 
 def generation_config(model, settings, stop_ids: Sequence[int], pad: int):
@@ -162,11 +160,13 @@ class TransformersBackend:
             mask[i, width - len(r):] = 1
         gc = copy.copy(gc)
         gc.max_time = max_time
-        streamer = _FirstToken()
+        from transformers import LogitsProcessorList
+
+        first = _FirstToken()
         extra = {"tokenizer": self.tokenizer} if gc.stop_strings else {}
         out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                  generation_config=gc, streamer=streamer, **extra)
-        return out[:, width:].tolist(), streamer.first
+                                  generation_config=gc, logits_processor=LogitsProcessorList([first]), **extra)
+        return out[:, width:].tolist(), first.first
 
     def _item(self, prompt, encoded, new_ids, settings, stop_ids, timed_out, seconds) -> Generation:
         tok = self.tokenizer
