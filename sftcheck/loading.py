@@ -39,7 +39,7 @@ def load_tokenizer(cfg: Config):
     try:
         tok = AutoTokenizer.from_pretrained(src, trust_remote_code=False, local_files_only=True)
     except Exception as exc:
-        raise LoadError(f"could not load the tokenizer from {src!r}: {type(exc).__name__}: {exc}. "
+        raise LoadError(f"could not load the tokenizer from {src!r}: {_one_line(exc)}. "
                         "Fix: point [model] tokenizer at a folder with tokenizer.json / "
                         "tokenizer_config.json (or a hub id in the local cache; sftcheck never "
                         "downloads).") from exc
@@ -50,6 +50,12 @@ def load_tokenizer(cfg: Config):
                         "folder the training run saved its tokenizer to (tokenizer.json + "
                         "tokenizer_config.json), e.g. the adapter folder or the base model's.")
     return tok
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line (the hub client's messages span several: a summary line
+    would show only their last, "Check your internet connection")."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def _empty_tokenizer(tok) -> str | None:
@@ -160,7 +166,10 @@ def _from_pretrained(src: str, placement: Placement, cfg: Config):
 
     dtype = getattr(torch, placement.dtype)
     multi_gpu = placement.device == "cuda" and torch.cuda.device_count() > 1
-    kwargs = {"dtype": dtype, "trust_remote_code": False, "local_files_only": True}
+    # adapter_kwargs: transformers looks for an adapter_config.json in the model's repo with its
+    # own hub call, which ignores local_files_only (5 retries, ~25 s, for an uncached id)
+    kwargs = {"dtype": dtype, "trust_remote_code": False, "local_files_only": True,
+              "adapter_kwargs": {"local_files_only": True}}
     if not cfg.model.allow_pickle:
         kwargs["use_safetensors"] = True
     if multi_gpu:
@@ -168,7 +177,7 @@ def _from_pretrained(src: str, placement: Placement, cfg: Config):
     try:
         model = AutoModelForCausalLM.from_pretrained(src, **kwargs)
     except Exception as exc:
-        raise LoadError(f"could not load the model from {src!r}: {type(exc).__name__}: {exc}. "
+        raise LoadError(f"could not load the model from {src!r}: {_one_line(exc)}. "
                         "Fix: point [model] base / finetuned at a folder with config.json and "
                         "*.safetensors weights (or a hub id in the local cache; sftcheck never "
                         "downloads); .bin weights need "

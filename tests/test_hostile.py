@@ -314,3 +314,41 @@ def test_any_evidence_is_capped(text, n):
     shown = r.evidence[2]
     assert len(shown.tokens) == len(shown.token_ids) == len(shown.trained) == len(shown.special) \
         <= caps.MAX_STRIP_TOKENS + 1
+
+
+def test_an_uncached_hub_id_fails_at_once_even_with_the_hub_online(world, tmp_path):
+    """The user's HF_HUB_OFFLINE=0 must not buy 5 hub retries per load: sftcheck never downloads."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from sftcheck import config as c, loading as l\n"
+            f"cfg = c.load({str(world.config)!r}).with_overrides('model', base='someorg/not-cached-model')\n"
+            "try:\n    l.load_model(cfg)\nexcept l.LoadError as e:\n    print('LoadError', e)\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "10"}
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    elapsed = time.monotonic() - t0
+    assert "LoadError could not load the model from 'someorg/not-cached-model'" in out.stdout, out.stderr[-2000:]
+    assert "Retry" not in out.stderr
+    assert elapsed < 60
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("megabytes", [0.9, 4.0])
+def test_a_huge_row_keeps_the_report_small(pytester, world, tmp_path, megabytes):
+    """Under [limits] max_row_bytes the row is checked and its evidence capped; over it the row
+    is a named data.schema problem.  Either way the HTML and JSON stay small (a 1 MB row once
+    made a 187 MB report and an 81 MB JSON)."""
+    cfg = hostile.huge_row(world, tmp_path / "w", megabytes)
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider", *PRETRAIN_FILES,
+                                           "-m", "pretrain", "--sft-config", str(cfg), "--rootdir", str(ROOT),
+                                           f"--html={html}", "--self-contained-html", "--sft-json", str(js),
+                                           timeout=300)
+    assert html.stat().st_size < 3_000_000 and js.stat().st_size < 3_000_000
+    if megabytes > 1:
+        result.stdout.fnmatch_lines([hostile.HOSTILE["huge_row"].expect])
+    else:
+        assert "more tokens" in js.read_text()  # the row's strip is shown head and tail
