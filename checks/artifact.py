@@ -11,55 +11,27 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sftcheck.checks.support import lora_fit
+from sftcheck.checks.support.adapter_folder import CONFIG, PICKLE, WEIGHTS, file_sizes, missing_or_empty
+from sftcheck.checks.support.artifact_inputs import unavailable
+from sftcheck.checks.support.lora_config import config_problems
 from sftcheck.checks.support.lora_layout import (
     BaseInfo,
     Unreadable,
-    base_weight_name,
     identity_known,
-    is_embedding_name,
-    is_head_name,
-    layer_of,
-    modules_to_save_keys,
     name_matches,
-    parse_key,
-    rank_of,
     strip_prefix,
 )
-from sftcheck.checks.support.lora_payload import lora_pairs, nonfinite_counts, scan_updates
+from sftcheck.checks.support.lora_payload import nonfinite_counts, scan_updates, summarise_updates
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 from sftcheck.checks.support.safetensors_header import Header, HeaderError
 from sftcheck.checks.support.tokenizer_files import TOKENIZER_FILES, find_saved_tokenizer
 
-WEIGHTS = "adapter_model.safetensors"
-PICKLE = "adapter_model.bin"
-CONFIG = "adapter_config.json"
-_WEIGHTS_GONE = (f"Fix the adapter files first (see {see('artifact.adapter_files')} / "
-                 f"{see('artifact.safetensors_valid')}).")
-
 
 def _r(status: Status, value: Any, threshold: str | None, explanation: str,
        fix: str = "", **kw: Any) -> CheckResult:
     return CheckResult(status, value, threshold, explanation, fix, **kw)
-
-
-def _unavailable(*inputs: Any, payload: bool = False) -> CheckResult | None:
-    """A SKIP naming the missing input, so one root cause does not fail every check.
-
-    An adapter config with an unusable rank, and (for checks that read tensor payloads) a
-    header with problems, count as unavailable too: config_valid / safetensors_valid fail.
-    """
-    for x in inputs:
-        why = None
-        if x is None or isinstance(x, (Unreadable, HeaderError)):
-            why = "not configured" if x is None else (x.reason if isinstance(x, Unreadable) else str(x))
-        elif isinstance(x, Mapping) and not (isinstance(x.get("r"), int) and x.get("r", 0) > 0):
-            why = f"adapter_config.json has r = {x.get('r')!r} (see {see('artifact.config_valid')})"
-        elif payload and isinstance(x, Header) and x.problems():
-            why = f"{x.path.name}: {x.problems()[0][1]} (see {see('artifact.safetensors_valid')})"
-        if why:
-            return _r(Status.SKIP, None, None, f"Input unavailable: {why}", _WEIGHTS_GONE)
-    return None
 
 
 @check("artifact.adapter_files", stage="artifact", title="Adapter config and weights exist")
@@ -71,31 +43,18 @@ def adapter_files(adapter_dir: str | Path | None, allow_pickle: bool = False) ->
     if not d.is_dir():
         return _r(Status.FAIL, "missing folder", "folder exists", f"{d} is not a folder.",
                   "Point [model] adapter at the folder save_pretrained wrote.")
-    sizes = {p.name: p.stat().st_size for p in sorted(d.iterdir()) if p.is_file()}
+    sizes = file_sizes(d)
     listing = Table("files in the adapter folder", ("file", "bytes"), tuple(sizes.items()))
     metrics = {"files": sizes}
-    problems = []
-    if CONFIG not in sizes:
-        problems.append(f"{CONFIG} is missing")
-    elif sizes[CONFIG] == 0:
-        problems.append(f"{CONFIG} is empty (0 bytes)")
-    if WEIGHTS in sizes:
-        if sizes[WEIGHTS] <= 8:
-            problems.append(f"{WEIGHTS} is {sizes[WEIGHTS]} bytes (no tensors): the save wrote an "
-                            "empty file — typical of ZeRO-3 gathering nothing or saving after merge")
-    elif PICKLE in sizes:
-        if not allow_pickle:
-            return _r(Status.FAIL, f"{PICKLE} only", f"{WEIGHTS} present",
-                      f"Only the legacy pickle file {PICKLE} ({sizes[PICKLE]} bytes) is present; "
-                      "sftcheck never unpickles by default (a pickle can run code when loaded).",
-                      "Convert to safetensors: load the adapter with PeftModel.from_pretrained in a "
-                      "trusted environment and save_pretrained(..., safe_serialization=True); or, if "
-                      "you trust the file, set [model] allow_pickle = true (read with "
-                      "torch.load(weights_only=True)).", metrics=metrics, evidence=(listing,))
-        if sizes[PICKLE] == 0:
-            problems.append(f"{PICKLE} is empty (0 bytes)")
-    else:
-        problems.append(f"no {WEIGHTS} (nor {PICKLE})")
+    if WEIGHTS not in sizes and PICKLE in sizes and not allow_pickle:
+        return _r(Status.FAIL, f"{PICKLE} only", f"{WEIGHTS} present",
+                  f"Only the legacy pickle file {PICKLE} ({sizes[PICKLE]} bytes) is present; "
+                  "sftcheck never unpickles by default (a pickle can run code when loaded).",
+                  "Convert to safetensors: load the adapter with PeftModel.from_pretrained in a "
+                  "trusted environment and save_pretrained(..., safe_serialization=True); or, if "
+                  "you trust the file, set [model] allow_pickle = true (read with "
+                  "torch.load(weights_only=True)).", metrics=metrics, evidence=(listing,))
+    problems = missing_or_empty(sizes)
     if problems:
         return _r(Status.FAIL, "; ".join(problems), "config + weights present, non-empty",
                   f"Adapter folder {d}: {'; '.join(problems)}. Most likely the training run "
@@ -119,7 +78,7 @@ def safetensors_valid(weights: Header | HeaderError | Unreadable | None) -> Chec
         return _r(Status.FAIL, "unreadable", "readable weights", weights.reason,
                   "Re-save the adapter with save_pretrained(..., safe_serialization=True).")
     if weights is None or isinstance(weights, Unreadable):
-        return _unavailable(weights)  # type: ignore[return-value]
+        return unavailable(weights)  # type: ignore[return-value]
     if isinstance(weights, HeaderError):
         value = weights.problem
         if weights.expected_bytes is not None:
@@ -164,28 +123,8 @@ def config_valid(adapter_config: Mapping[str, Any] | Unreadable | None, *, max_r
         return _r(Status.FAIL, "unreadable", "valid JSON object", adapter_config.reason,
                   f"Re-save the adapter; {CONFIG} must be the JSON object peft writes.")
     c = adapter_config
-    problems = []
-    for key in ("peft_type", "r", "lora_alpha"):
-        if key not in c:
-            problems.append(f"required key {key!r} is missing")
-    if not (c.get("target_modules") or c.get("target_parameters")):
-        problems.append("target_modules is empty: nothing is adapted")
-    ptype = c.get("peft_type")
-    if ptype is not None and str(ptype).upper() != "LORA":
-        problems.append(f"peft_type {ptype!r} is not supported (sftcheck diagnoses LORA adapters)")
+    problems = config_problems(c, max_rank=max_rank)
     r, alpha = c.get("r"), c.get("lora_alpha")
-    if "r" in c and (not isinstance(r, int) or isinstance(r, bool) or not 0 < r <= max_rank):
-        problems.append(f"r = {r!r} is not an integer in 1..{max_rank}")
-    if "lora_alpha" in c and (not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0):
-        problems.append(f"lora_alpha = {alpha!r} is not a positive number")
-    for key in ("rank_pattern", "alpha_pattern"):
-        bad = {k: v for k, v in (c.get(key) or {}).items()
-               if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0}
-        if bad:
-            problems.append(f"{key} has non-positive values {bad}")
-    drop = c.get("lora_dropout", 0.0)
-    if not isinstance(drop, (int, float)) or not 0 <= drop < 1:
-        problems.append(f"lora_dropout = {drop!r} is outside [0, 1)")
     threshold = f"peft_type LORA, 0 < r <= {max_rank}, {min_alpha_ratio} <= alpha/r <= {max_alpha_ratio}"
     if problems:
         return _r(Status.FAIL, "; ".join(problems), threshold,
@@ -214,7 +153,7 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                base: BaseInfo | None) -> CheckResult:
     """``base_model_name_or_path`` vs the configured base; lora_A [r, in] / lora_B [out, r]
     against the base weight shapes."""
-    skip = _unavailable(adapter_config, weights, base)
+    skip = unavailable(adapter_config, weights, base)
     if skip:
         return skip
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header) and base is not None
@@ -227,32 +166,7 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                   "Point [model] base at the base model's folder (relative paths are relative to the "
                   "config file), or at a hub id already in the local Hugging Face cache "
                   "(huggingface-cli download <id> first).", metrics={"configured_base": base.configured})
-    rows, checked = [], 0
-    if base.shapes is not None:
-        fan_in_fan_out = bool(adapter_config.get("fan_in_fan_out"))
-        for name, t in weights.tensors.items():
-            k = parse_key(name)
-            if k is None or k.part == "lora_magnitude_vector":
-                continue
-            target = base_weight_name(k.module, base.shapes)
-            if target is None:
-                rows.append((name, list(t.shape), "-", f"the base has no weight {k.module}.weight"))
-                continue
-            w = base.shapes[target]
-            if len(w) != 2:
-                continue
-            out_dim, in_dim = (w[1], w[0]) if fan_in_fan_out or k.part.startswith("lora_embedding") else w
-            r = rank_of(k.module, adapter_config)
-            want = {"lora_A": (r, in_dim), "lora_B": (out_dim, r), "lora_embedding_A": (r, w[0]),
-                    "lora_embedding_B": (w[1], r)}[k.part]
-            checked += 1
-            if tuple(t.shape) != want:
-                rows.append((name, list(t.shape), list(want), f"base {target} is {list(w)}, r = {r}"))
-    for module, pair in lora_pairs(weights).items():  # 2 tensors per adapted module
-        for part in ("A", "B"):
-            if part not in pair:
-                rows.append((f"{module}.lora_{part}", "missing", "present",
-                             f"lora_{'B' if part == 'A' else 'A'} is saved without it"))
+    rows, checked = lora_fit.shape_mismatches(adapter_config, weights, base)
     metrics = {"checked_tensors": checked, "mismatches": len(rows), "recorded_base":
                adapter_config.get("base_model_name_or_path"), "configured_base": base.configured,
                "base_id": base.declared_id, "base_config_name": base.config_name,
@@ -320,42 +234,12 @@ def target_coverage(adapter_config: Mapping[str, Any] | Unreadable | None,
                     weights: Header | HeaderError | Unreadable | None,
                     base: BaseInfo | None, *, min_coverage: float = 1.0) -> CheckResult:
     """Per target kind: adapted modules / base modules of that kind (from the base headers)."""
-    skip = _unavailable(adapter_config, weights)
+    skip = unavailable(adapter_config, weights)
     if skip:
         return skip
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header)
-    adapted: dict[str, set[str]] = {}
-    for name in weights.tensors:
-        k = parse_key(name)
-        if k is not None and k.part in ("lora_A", "lora_embedding_A"):
-            adapted.setdefault(k.kind, set()).add(k.module)
-    targets = adapter_config.get("target_modules")
-    kinds = set(adapted)
-    if isinstance(targets, list):
-        kinds |= {t for t in targets if "." not in t}
     shapes = base.shapes if base is not None else None
-    base_by_kind: dict[str, set[str]] = {}
-    for n in shapes or ():
-        if n.endswith(".weight"):
-            module = n[: -len(".weight")]
-            base_by_kind.setdefault(module.rsplit(".", 1)[-1], set()).add(module)
-    adapter_layers = {layer_of(m) for ks in adapted.values() for m in ks} - {None}
-    rows, worst = [], 1.0
-    for kind in sorted(kinds):
-        mods = adapted.get(kind, set())
-        if shapes is not None:
-            universe = base_by_kind.get(kind, set())
-            have = {m for m in mods if base_weight_name(m, shapes)}
-            all_layers = {layer_of(m) for m in universe}
-        else:  # no base shapes: layers seen anywhere in the adapter
-            universe, have, all_layers = adapter_layers or mods, mods, adapter_layers
-        total = len(universe)
-        if total == 0:
-            continue
-        cov = len(have) / total
-        worst = min(worst, cov)
-        missing = sorted(x for x in all_layers - {layer_of(m) for m in mods} if x is not None)
-        rows.append((kind, len(have), total, round(cov, 4), ", ".join(map(str, missing[:40]))))
+    rows, worst = lora_fit.coverage_by_target(adapter_config, weights, shapes)
     table = Table("coverage per target", ("target", "adapted", "in base", "coverage", "missing layers"),
                   tuple(rows))
     metrics = {r[0]: r[3] for r in rows}
@@ -388,7 +272,7 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
                    warn_share: float = 0.10, max_norm_modules: int = 64) -> CheckResult:
     """Share of all-zero lora_B (peft initialises B = 0, so zero means never updated);
     reports the relative update norm ‖(α/r)BA‖/‖W‖."""
-    skip = _unavailable(weights, adapter_config, payload=True)
+    skip = unavailable(weights, adapter_config, payload=True)
     if skip:
         return skip
     assert isinstance(weights, Header) and isinstance(adapter_config, Mapping)
@@ -396,14 +280,8 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
     if not updates:
         return _r(Status.FAIL, "no lora_B", "at least one lora_B tensor",
                   "The adapter has no lora_B tensors at all.", "Re-save the trained PEFT model.")
-    zero = [u.module for u in updates if u.lora_b_zero]
-    share = len(zero) / len(updates)
-    rel = sorted(u.relative for u in updates if u.relative is not None)
-    metrics = {"modules": len(updates), "zero_lora_b": len(zero), "zero_share": share,
-               "relative_update_median": rel[len(rel) // 2] if rel else None,
-               "relative_update_max": rel[-1] if rel else None, "relative_update_modules": len(rel)}
-    norm_txt = (f" Relative update ‖(α/r)BA‖/‖W‖: median {rel[len(rel) // 2]:.3g}, max {rel[-1]:.3g} "
-                f"over {len(rel)} modules." if rel else "")
+    summary = summarise_updates(updates)
+    zero, share, metrics, norm_txt = summary.zero, summary.share, summary.metrics, summary.norm_text
     threshold = f"fail at share >= {fail_share}, warn above {warn_share}"
     evidence = (Table("all-zero lora_B", ("module",), tuple((m,) for m in zero[:200])),) if zero else ()
     cause = ("lora_B starts at zero and only moves with gradient: most likely no gradient reached "
@@ -432,7 +310,7 @@ def lora_b_nonzero(weights: Header | HeaderError | Unreadable | None,
 @check("artifact.finite", stage="artifact", title="No NaN / Inf in adapter tensors")
 def finite(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
     """Every floating adapter tensor is finite (read one tensor at a time)."""
-    skip = _unavailable(weights, payload=True)
+    skip = unavailable(weights, payload=True)
     if skip:
         return skip
     assert isinstance(weights, Header)
@@ -495,14 +373,12 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
                      base: BaseInfo | None) -> CheckResult:
     """len(tokenizer) <= embedding rows; saved embedding / head rows (modules_to_save) ==
     base rows and >= len(tokenizer); warns when a tied base has one side saved."""
-    skip = _unavailable(tokenizer_len, weights, base)
+    skip = unavailable(tokenizer_len, weights, base)
     if skip:
         return skip
     assert isinstance(weights, Header) and base is not None and isinstance(tokenizer_len, int)
-    rows_base = next((s[0] for n, s in (base.shapes or {}).items() if is_embedding_name(n) and len(s) == 2),
-                     base.config.get("vocab_size"))
-    saved = [(n, weights.tensors[n].shape) for n in modules_to_save_keys(list(weights.tensors))
-             if (is_embedding_name(n) or is_head_name(n)) and len(weights.tensors[n].shape) == 2]
+    rows_base = lora_fit.embedding_rows(base)
+    saved = lora_fit.saved_vocab_matrices(weights)
     threshold = "len(tokenizer) <= embedding rows == saved embedding/head rows"
     metrics = {"tokenizer_len": tokenizer_len, "embedding_rows": rows_base,
                "saved": {n: list(s) for n, s in saved}}

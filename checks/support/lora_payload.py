@@ -74,6 +74,28 @@ def scan_updates(header: Header, adapter_config: Mapping[str, Any],
     return out
 
 
+@dataclass(frozen=True)
+class UpdateSummary:
+    """What ``scan_updates`` found, as ``artifact.lora_b_nonzero`` reports it."""
+    zero: list[str]               # modules whose lora_B is all zero
+    share: float                  # len(zero) / modules
+    metrics: dict[str, Any]
+    norm_text: str                # one sentence on the relative update norms ("" if none read)
+
+
+def summarise_updates(updates: list[ModuleUpdate]) -> UpdateSummary:
+    """All-zero lora_B share and the median / max relative update norm (``updates`` non-empty)."""
+    zero = [u.module for u in updates if u.lora_b_zero]
+    share = len(zero) / len(updates)
+    rel = sorted(u.relative for u in updates if u.relative is not None)
+    metrics = {"modules": len(updates), "zero_lora_b": len(zero), "zero_share": share,
+               "relative_update_median": rel[len(rel) // 2] if rel else None,
+               "relative_update_max": rel[-1] if rel else None, "relative_update_modules": len(rel)}
+    norm_text = (f" Relative update ‖(α/r)BA‖/‖W‖: median {rel[len(rel) // 2]:.3g}, max {rel[-1]:.3g} "
+                 f"over {len(rel)} modules." if rel else "")
+    return UpdateSummary(zero, share, metrics, norm_text)
+
+
 def nonfinite_counts(header: Header) -> list[tuple[str, int, int, int]]:
     """``(tensor, nan, +inf/-inf, numel)`` for every floating tensor with non-finite values."""
     import torch
