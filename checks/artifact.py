@@ -13,7 +13,7 @@ from typing import Any
 
 from sftcheck.checks.support import lora_fit
 from sftcheck.checks.support.adapter_folder import CONFIG, PICKLE, WEIGHTS, file_sizes, missing_or_empty
-from sftcheck.checks.support.artifact_inputs import unavailable
+from sftcheck.checks.support.artifact_inputs import base_not_found, unavailable
 from sftcheck.checks.support.lora_config import config_problems
 from sftcheck.checks.support.lora_layout import (
     BaseInfo,
@@ -158,14 +158,9 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
         return skip
     assert isinstance(adapter_config, Mapping) and isinstance(weights, Header) and base is not None
     threshold = "0 shape mismatches; recorded base == configured base"
-    if base.shapes is None and base.resolved_path is None and base.configured:
-        return _r(Status.ERROR, "base not found", threshold,
-                  f"The configured base {base.configured!r} could not be read: {base.shapes_source}. "
-                  "Nothing about the adapter was checked against it (shapes, identity), so this stage "
-                  "cannot pass.",
-                  "Point [model] base at the base model's folder (relative paths are relative to the "
-                  "config file), or at a hub id already in the local Hugging Face cache "
-                  "(huggingface-cli download <id> first).", metrics={"configured_base": base.configured})
+    not_found = base_not_found(base, threshold)
+    if not_found:
+        return not_found
     rows, checked = lora_fit.shape_mismatches(adapter_config, weights, base)
     metrics = {"checked_tensors": checked, "mismatches": len(rows), "recorded_base":
                adapter_config.get("base_model_name_or_path"), "configured_base": base.configured,
@@ -385,18 +380,7 @@ def vocab_consistent(tokenizer_len: int | Unreadable | None,
     rows = [("tokenizer", tokenizer_len, ""), ("base embedding", rows_base, base.shapes_source)]
     rows += [(strip_prefix(n), s[0], "saved in adapter") for n, s in saved]
     table = (Table("vocabulary sizes", ("what", "rows", "source"), tuple(rows)),)
-    problems = []
-    if rows_base is not None and tokenizer_len > rows_base:
-        problems.append(f"the tokenizer has {tokenizer_len} tokens but the base embedding has {rows_base} "
-                        "rows: tokens were added without resize_token_embeddings (index errors / "
-                        "CUDA asserts on the new ids)")
-    for n, s in saved:
-        if rows_base is not None and s[0] != rows_base:
-            problems.append(f"{strip_prefix(n)} is saved with {s[0]} rows but the base has {rows_base}: "
-                            "loading fails with a size mismatch unless the base is resized to "
-                            f"{s[0]} first (vLLM refuses it)")
-        if s[0] < tokenizer_len:
-            problems.append(f"{strip_prefix(n)} has {s[0]} rows < {tokenizer_len} tokenizer tokens")
+    problems = lora_fit.vocab_problems(tokenizer_len, rows_base, saved)
     if problems:
         return _r(Status.FAIL, "; ".join(problems), threshold,
                   "; ".join(problems) + ". Most likely the vocabulary was resized (tokens added) during "

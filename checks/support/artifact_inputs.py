@@ -1,12 +1,13 @@
 """When an artifact check's input is unavailable: one SKIP naming the root cause, so a
 missing or broken file fails only the check that owns it (``artifact.adapter_files``,
-``artifact.safetensors_valid``, ``artifact.config_valid``) instead of every check."""
+``artifact.safetensors_valid``, ``artifact.config_valid``) instead of every check; and the
+ERROR for a configured base that cannot be read at all."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from sftcheck.checks.support.lora_layout import Unreadable
+from sftcheck.checks.support.lora_layout import BaseInfo, Unreadable
 from sftcheck.checks.support.registry import see
 from sftcheck.checks.support.result import CheckResult, Status
 from sftcheck.checks.support.safetensors_header import Header, HeaderError
@@ -37,3 +38,17 @@ def unavailable(*inputs: Any, payload: bool = False) -> CheckResult | None:
         if why:
             return CheckResult(Status.SKIP, None, None, f"Input unavailable: {why}", WEIGHTS_GONE)
     return None
+
+
+def base_not_found(base: BaseInfo, threshold: str) -> CheckResult | None:
+    """An ERROR when a base is configured but neither a local folder nor readable: nothing
+    about the adapter can be checked against it, so the stage must not pass."""
+    if not (base.shapes is None and base.resolved_path is None and base.configured):
+        return None
+    return CheckResult(Status.ERROR, "base not found", threshold,
+                       f"The configured base {base.configured!r} could not be read: {base.shapes_source}. "
+                       "Nothing about the adapter was checked against it (shapes, identity), so this stage "
+                       "cannot pass.",
+                       "Point [model] base at the base model's folder (relative paths are relative to the "
+                       "config file), or at a hub id already in the local Hugging Face cache "
+                       "(huggingface-cli download <id> first).", metrics={"configured_base": base.configured})

@@ -3,7 +3,7 @@ vocabulary rows, computed from safetensors headers only (no payload is read).
 
 Used by ``artifact.base_match`` (``shape_mismatches``), ``artifact.target_coverage``
 (``coverage_by_target``) and ``artifact.vocab_consistent`` (``embedding_rows``,
-``saved_vocab_matrices``); the checks decide what the numbers mean.
+``saved_vocab_matrices``, ``vocab_problems``); the checks decide what the numbers mean.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sftcheck.checks.support.lora_layout import (
     modules_to_save_keys,
     parse_key,
     rank_of,
+    strip_prefix,
 )
 from sftcheck.checks.support.lora_payload import lora_pairs
 from sftcheck.checks.support.safetensors_header import Header
@@ -115,3 +116,22 @@ def saved_vocab_matrices(weights: Header) -> list[tuple[str, tuple[int, ...]]]:
     """(key, shape) of the 2-d embedding / head matrices saved whole (modules_to_save)."""
     return [(n, weights.tensors[n].shape) for n in modules_to_save_keys(list(weights.tensors))
             if (is_embedding_name(n) or is_head_name(n)) and len(weights.tensors[n].shape) == 2]
+
+
+def vocab_problems(tokenizer_len: int, rows_base: int | None,
+                   saved: list[tuple[str, tuple[int, ...]]]) -> list[str]:
+    """One sentence per disagreement: more tokens than base embedding rows; a saved embedding /
+    head whose rows differ from the base's or are fewer than the tokenizer's tokens."""
+    problems = []
+    if rows_base is not None and tokenizer_len > rows_base:
+        problems.append(f"the tokenizer has {tokenizer_len} tokens but the base embedding has {rows_base} "
+                        "rows: tokens were added without resize_token_embeddings (index errors / "
+                        "CUDA asserts on the new ids)")
+    for n, s in saved:
+        if rows_base is not None and s[0] != rows_base:
+            problems.append(f"{strip_prefix(n)} is saved with {s[0]} rows but the base has {rows_base}: "
+                            "loading fails with a size mismatch unless the base is resized to "
+                            f"{s[0]} first (vLLM refuses it)")
+        if s[0] < tokenizer_len:
+            problems.append(f"{strip_prefix(n)} has {s[0]} rows < {tokenizer_len} tokenizer tokens")
+    return problems
