@@ -23,7 +23,6 @@ import importlib.util
 import inspect
 import re
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 from sftcheck import bounded
 from sftcheck.checks.support.rows import UNCONFIGURED_FORMAT, Example
+from sftcheck.user_traceback import user_traceback
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
 DEFAULT_COMPLETION = " <answer>{answer}</answer>"
@@ -317,7 +317,7 @@ class Hooks:
             try:
                 out.append(self.train_row(ex, tokenizer))
             except Exception:  # noqa: BLE001 - the user's code raised: a finding
-                out.append(traceback.format_exc())
+                out.append(user_traceback())
         return out
 
     def prompt(self, ex: Example, tokenizer) -> tuple[str, list[int]]:

@@ -8,7 +8,6 @@ row count comes from safetensors headers / ``config.json``; stop ids from
 from __future__ import annotations
 
 import json
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from sftcheck.checks.support.rows import (
 )
 from sftcheck.checks.support.spans import end_token_ids
 from sftcheck.config import Config
+from sftcheck.user_traceback import user_traceback
 from sftcheck.verdict import setup_failure
 
 COLLATE_BATCH = 16
@@ -97,7 +97,7 @@ def format_rows(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> Tra
         try:
             collated = hooks.collate([o for _, o in chunk], tokenizer)
         except Exception:  # noqa: BLE001 - the user's collator raised: a finding
-            tb = traceback.format_exc()
+            tb = user_traceback()
             failures.extend(HookFailure(hooks.collator.label if hooks.collator else "collator", ex.row, tb, ex.id)
                             for ex, _ in chunk)
             continue
@@ -115,7 +115,7 @@ def build_prompts(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> P
         try:
             text, ids = hooks.prompt(ex, tokenizer)
         except Exception:  # noqa: BLE001 - the user's builder raised: a finding
-            failures.append(HookFailure(hooks.prompt_builder.label, ex.row, traceback.format_exc(), ex.id))
+            failures.append(HookFailure(hooks.prompt_builder.label, ex.row, user_traceback(), ex.id))
             continue
         prompts.append(Prompt(ex.row, ex.id, ex.question, text, tuple(ids)))
     return PromptSet(tuple(prompts), tuple(failures), hooks.prompt_builder.label)

@@ -8,11 +8,11 @@ named components (``records.parse_reward``); an exception is that record's error
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sftcheck.scorers.records import RewardFormatError, ScoreRequest, ScoringRun, parse_reward
+from sftcheck.user_traceback import user_traceback
 
 
 def as_hook_scorer(fn: Callable[..., Any], spec: str):
@@ -45,7 +45,7 @@ class InProcessScorer:
                 value = self.scorer.value(req.output, req.row if req.row is not None else dict(req.example))
             except Exception as exc:  # noqa: BLE001 - the user's scorer raised: a finding
                 cause = exc.__cause__ or exc
-                tb = "".join(traceback.format_exception(cause, limit=-3))
+                tb = user_traceback(cause)
                 run.errors[req.id] = f"{exc}\n{tb}"
                 continue
             try:
