@@ -347,10 +347,20 @@ def merge_parity(tuned_logits, merged_logits, merged_source: str = "the merged m
 @check("behaviour.reward_spread", stage="behaviour", title="Rewards / scores are not all the same")
 def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequence[Scored]],
                   markers: Sequence[str] = (), stop_tokens: Sequence[str] = (),
-                  scorer_name: str | None = None, *, min_std: float = 0.0) -> CheckResult:
-    """Standard deviation of the scorer's values over tuned outputs must exceed ``min_std``.
-    Without ``[scoring] scorer`` the score is exact-match correctness (1 / 0)."""
+                  scorer_name: str | None = None, rewards: Mapping[str, Any] | None = None,
+                  scorer_markers: Sequence[str] = (), *, min_std: float = 0.0,
+                  max_top_share: float = 0.9) -> CheckResult:
+    """The tuned outputs' scores must spread: std > ``min_std`` and no single value held by
+    ``max_top_share`` of them (unless that value is the top score and the base scores lower:
+    a model at the ceiling).  When they collapse, the usual causes are tested with counts
+    (``checks.support.reward_causes``): the marker the scorer parses is missing from the
+    outputs (in none of them, or only in the prompt template), the model refuses, outputs
+    are empty or truncated, or the base's different outputs score the same (the scorer is
+    insensitive); the first that holds is named, with the offending outputs and the scorer's
+    messages.  Without a scorer the score is exact-match correctness (1 / 0)."""
     import statistics
+
+    from sftcheck.checks.support.reward_causes import FIXES, cause_table, diagnose
 
     tuned = scored["tuned"]
     values = [s.score for s in tuned if s.score is not None]
@@ -359,40 +369,73 @@ def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str,
         return CheckResult(Status.SKIP, None, None,
                            f"Fewer than 2 scored outputs (scorer: {scorer}).")
     std = statistics.pstdev(values)
+    top, top_n = Counter(values).most_common(1)[0]
+    share = top_n / len(values)
     by_id = {s.id: s for s in tuned}
     base = generations["base"].by_id() if "base" in generations else {}
+    base_values = [s.score for s in scored.get("base", ()) if s.score is not None]
     counts = class_counts(generations["tuned"].items, by_id, base, markers, stop_tokens)
-    metrics = {"std": std, "mean": statistics.fmean(values), "min": min(values), "max": max(values),
-               "n": len(values), "scorer": scorer, "classes": counts}
+    metrics: dict[str, Any] = {"std": std, "mean": statistics.fmean(values), "min": min(values),
+                               "max": max(values), "n": len(values), "scorer": scorer, "classes": counts,
+                               "top_value": top, "top_share": share}
     table = Table("tuned outputs by class", ("class", "count"), tuple((c, counts[c]) for c in CLASSES))
-    if std > min_std:
-        return CheckResult(Status.PASS, std, f"> {min_std}",
-                           f"Scores vary (std {std:.4g}, range {min(values):.4g}..{max(values):.4g}; "
-                           f"scorer: {scorer}).", metrics=metrics, evidence=(table,))
+    thr = f"std > {min_std} and no value held by >= {max_top_share:.0%} (unless the top score, base lower)"
+    if std > min_std and share < max_top_share:
+        return CheckResult(Status.PASS, std, thr,
+                           f"Scores vary (std {std:.4g}, range {min(values):.4g}..{max(values):.4g}, commonest "
+                           f"value {top:.4g} on {share:.0%}; scorer: {scorer}).", metrics=metrics, evidence=(table,))
     if scorer_name is None and all(s.outcome is Outcome.CORRECT for s in tuned):
-        return CheckResult(Status.PASS, std, f"> {min_std}",
+        return CheckResult(Status.PASS, std, thr,
                            "Every output is correct, so exact-match scores are all 1: no spread "
                            "needed.", metrics=metrics, evidence=(table,))
+    if base_values and top >= max(values + base_values) and statistics.fmean(base_values) < top:
+        return CheckResult(Status.PASS, std, thr,
+                           f"{top_n} of {len(values)} tuned outputs ({share:.0%}) get the top score {top:.4g}; the "
+                           f"base averages {statistics.fmean(base_values):.4g}: the tuned model is at the "
+                           f"scorer's ceiling, not stuck (scorer: {scorer}).", metrics=metrics, evidence=(table,))
+    ids = [s.id for s in tuned if s.score == top]
+    run = (rewards or {}).get("tuned")
+    messages = {k: r.message for k, r in run.rewards.items() if r.message} if run is not None else {}
+    causes = diagnose(ids, generations["tuned"].by_id(), scored, base, scorer_markers, messages)
+    metrics["causes"] = [{"cause": c.name, "count": c.count, "of": c.of, "detail": c.detail} for c in causes]
+    notes = {}
+    for g in generations["tuned"].items:
+        c = list(classify(g, by_id.get(g.id), base.get(g.id), markers, stop_tokens))
+        if g.id in messages:
+            c.append(f"scorer: {messages[g.id]}")
+        if c:
+            notes[g.id] = ", ".join(c)
+    evidence: list[Any] = [cause_table(causes)] if causes else []
+    evidence.append(table)
+    if messages:
+        evidence.append(Table("the scorer's messages on these outputs (commonest first)", ("message", "outputs"),
+                              tuple(Counter(messages[i] for i in ids if i in messages).most_common(10))))
+    shown = (causes[0].ids if causes else []) or list(notes) or ids
+    evidence.extend(_examples(shown, generations, scored, "offending outputs", note=notes))
+    same = (f"Every one of {len(values)} tuned outputs got the same score {top:.4g}" if std <= min_std else
+            f"{top_n} of {len(values)} tuned outputs ({share:.0%}) got the same score {top:.4g}")
+    if causes:
+        primary = causes[0]
+        also = "; ".join(f"{c.name}: {c.count} of {c.of}" for c in causes[1:])
+        return CheckResult(
+            Status.FAIL, std, thr,
+            f"{same} (scorer: {scorer}): no learning signal, no ranking. Cause: {primary.name} — "
+            f"{primary.detail}.{' Also holds: ' + also + '.' if also else ''}",
+            FIXES[primary.name], metrics=metrics | {"cause": primary.name}, evidence=tuple(evidence))
     main = max(CLASSES, key=lambda c: counts[c]) if any(counts.values()) else None
     cls = (f" The outputs: {', '.join(f'{c} {counts[c]}' for c in CLASSES if counts[c])}; the "
            f"commonest problem is '{main}'." if main else
-           " No output falls into a problem class, so the scorer itself ignores its input.")
-    notes = {}
-    for g in generations["tuned"].items:
-        c = classify(g, by_id.get(g.id), base.get(g.id), markers, stop_tokens)
-        if c:
-            notes[g.id] = ", ".join(c)
+           " No output falls into a problem class and no usual cause holds (marker, refusal, empty / "
+           "truncated, insensitive scorer).")
     return CheckResult(
-        Status.FAIL, std, f"> {min_std}",
-        f"Every one of {len(values)} tuned outputs got the same score {values[0]:.4g} (scorer: {scorer}): "
-        f"there is no learning signal and no ranking.{cls} A format penalty applied to every sample "
-        "(e.g. all -10.00) means the outputs never match the expected format; a scorer that returns a "
-        "constant whatever the input is broken.",
+        Status.FAIL if std <= min_std else Status.WARN, std, thr,
+        f"{same} (scorer: {scorer}): there is little or no learning signal and no ranking.{cls} A format "
+        "penalty applied to every sample (e.g. all -10.00) means the outputs never match the expected "
+        "format; a scorer that returns a constant whatever the input is broken.",
         "Fix the class named above first (no stop → train EOS; role leak → train the turn end; missing "
         "tags → use the training prompt at inference); then check that the scorer reads the output "
-        "it is given (call it on a correct and a wrong answer).",
-        metrics=metrics, evidence=(table,) + _examples(list(notes) or [g.id for g in generations["tuned"].items],
-                                                       generations, scored, "outputs", note=notes))
+        "it is given (call it on a correct and a wrong answer); name the strings it parses in "
+        "[scoring] markers.", metrics=metrics, evidence=tuple(evidence))
 
 
 @check("behaviour.length_bias", stage="behaviour", title="Scores do not just track output length")

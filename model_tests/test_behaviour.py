@@ -33,9 +33,10 @@ def test_merge_parity(sft_check, sft_probe_logits):
               sft_probe_logits.merged_source)
 
 
-def test_reward_spread(sft_check, sft_generations, sft_scored, sft_output_markers, sft_scorer_name):
+def test_reward_spread(sft_check, sft_config, sft_generations, sft_scored, sft_output_markers, sft_scorer_name,
+                       sft_rewards):
     sft_check(behaviour.reward_spread, sft_generations, sft_scored, sft_output_markers.markers,
-              sft_output_markers.stop_tokens, sft_scorer_name)
+              sft_output_markers.stop_tokens, sft_scorer_name, sft_rewards, sft_config.scoring.markers)
 
 
 def test_length_bias(sft_check, sft_generations, sft_scored):

@@ -14,12 +14,14 @@ from sftcheck import config as cfgmod
 from sftcheck.generation import GenerationSettings
 from sftcheck.loading import load_model
 from sftcheck.passes import stop_set, transformers_passes
+from sftcheck.scorers import describe
 from sftcheck.session_model import (
     build_prompts,
     output_markers,
     probe_logits,
     read_eval_rows,
     score,
+    score_rewards,
     sentinel_scored,
 )
 
@@ -45,7 +47,9 @@ def evaluate(config_path: Path, n: int = 32) -> dict:
     settings = GenerationSettings.from_config(cfg)
     passes = transformers_passes(loaded, stop_set(cfg, loaded.tokenizer))
     gens = passes.both(prompts, settings)
-    strict, lenient = score(cfg, rows, gens, "strict"), score(cfg, rows, gens, "lenient")
+    rewards = score_rewards(cfg, rows, gens)
+    strict = score(cfg, rows, gens, "strict", rewards=rewards)
+    lenient = score(cfg, rows, gens, "lenient", rewards=rewards)
     marks = output_markers(loaded.tokenizer, passes.stop_ids, prompts, rows)
     probes = probe_logits(cfg, loaded, prompts, gens)
     results = [
@@ -53,7 +57,8 @@ def evaluate(config_path: Path, n: int = 32) -> dict:
         behaviour.stop_rate(gens), behaviour.no_role_leak(gens, marks.markers, marks.stop_tokens),
         behaviour.not_empty(gens), behaviour.adapter_effect(probes.tuned, probes.base, gens, probes.notes, probes.subject),
         behaviour.merge_parity(probes.tuned, probes.merged, probes.merged_source),
-        behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, cfg.scoring.scorer),
+        behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, describe(cfg), rewards,
+                                cfg.scoring.markers),
         behaviour.length_bias(gens, strict),
         behaviour.sentinel(strict, sentinel_scored(cfg, passes, loaded.tokenizer, rows, settings)),
     ]
@@ -72,7 +77,10 @@ def test_healthy_world_passes_every_behaviour_check(world):
 CAUSE = {
     "adapter_not_applied": "no effect",
     "zero_adapter": "no effect",
-    "constant_reward": "same score",
+    "constant_reward": "insensitive scorer",
+    "missing_marker_reward": "only in the prompt template",
+    "blind_reward": "insensitive scorer",
+    "mcp_scorer": "scorer: MCP tool",
     "length_biased_reward": "track output length",
     "instruct_base": "already answers in the trained format",
     "never_stops": "never learned to stop",
