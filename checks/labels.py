@@ -233,14 +233,15 @@ def eos_trained(train: TrainSet, tokenizer, *, min_share: float = 0.99) -> Check
     if n == 0 or share < min_share:
         causes = Counter(w for _, w in bad).most_common()
         cause = causes[0][0] if causes else "no row has any trained label"
-        pad_eos = pad is not None and pad == getattr(tokenizer, "eos_token_id", None)
+        pad_eos = pad is not None and (pad == getattr(tokenizer, "eos_token_id", None) or pad in end_ids)
         return CheckResult(
             Status.FAIL, share, threshold,
             f"Only {n - len(bad)} of {n} rows train an end token as their last label ({share:.1%}); most "
             f"common cause here: {cause}. A model never trained to emit EOS/EOT does not stop: "
             "it runs to max_new_tokens and rambles past the answer."
-            + (" The tokenizer's pad_token == eos_token, and a collator that masks labels by pad id "
-               "also masks every EOS." if pad_eos else ""),
+            + (f" The tokenizer's pad_token ({tokenizer.convert_ids_to_tokens(int(pad))!r}) is its "
+               "end token (pad == eos), and a collator that masks labels by pad id also masks every "
+               "end label." if pad_eos else ""),
             fix=("Use a pad token distinct from EOS (tokenizer.pad_token = a reserved/unused token, or "
                  "add '<|pad|>'), or mask padding by attention_mask, not by pad id."
                  if pad_eos else "Append tokenizer.eos_token_id (or the template's end-of-turn token) to "

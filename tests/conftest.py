@@ -7,6 +7,7 @@ import numpy  # noqa: F401
 import pytest
 import torch  # noqa: F401
 from sftcheck.fixtures.world import World, build_world
+from sftcheck.fixtures.world_chat import build_world_chat
 
 pytest_plugins = ["pytester"]
 
@@ -16,3 +17,10 @@ def world() -> World:
     """The healthy world (tokenizer, base, adapter, data, run config). Read-only: derive
     broken variants into ``tmp_path`` with ``sftcheck.fixtures.broken``."""
     return build_world()
+
+
+@pytest.fixture(scope="session")
+def world2() -> World:
+    """Fixture world 2 (tiny Llama, Llama-3 chat template, GSM8K-style rows, row-style hooks),
+    built once like world 1. Read-only."""
+    return build_world_chat()

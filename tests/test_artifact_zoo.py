@@ -38,8 +38,11 @@ def _records(path: Path) -> dict[str, dict]:
     return {c["id"]: c for c in data["checks"]}
 
 
+@pytest.mark.parametrize("world_name", ["world", "world2"])
 @pytest.mark.parametrize("variant", sorted(broken.VARIANTS))
-def test_zoo_variant_runs_clean_and_is_caught(world, pytester, tmp_path, variant):
+def test_zoo_variant_runs_clean_and_is_caught(request, pytester, tmp_path, variant, world_name):
+    """Every artifact / training-log variant, on world 1 (Qwen2) and world 2 (Llama)."""
+    world = request.getfixturevalue(world_name)
     dest = tmp_path / "variant"
     dest.mkdir()
     config = broken.VARIANTS[variant](world, dest)
@@ -63,7 +66,9 @@ def _digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_adapter_folder_is_byte_identical_after_a_run(world, pytester):
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_adapter_folder_is_byte_identical_after_a_run(request, pytester, world_name):
+    world = request.getfixturevalue(world_name)
     before = _digest(world.adapter)
     result = _run(pytester, "--sft-config", str(world.config))
     result.assert_outcomes(passed=10)
