@@ -58,7 +58,7 @@ def iter_raw(path: str | Path, *, max_row_bytes: int | None = None) -> Iterator[
     (or another ``Exception``) instance as its value (the caller records it).  Only regular
     files are read, and no row longer than ``max_row_bytes`` (default ``[limits]
     max_row_bytes``) is ever held whole in memory."""
-    from sftcheck import bounded
+    from sftcheck.checks.support import bounded
 
     p = Path(path)
     limit = max_row_bytes or bounded.LIMITS.max_row_bytes

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sftcheck import bounded
+from sftcheck.checks.support import bounded
 from sftcheck.checks.support.rows import UNCONFIGURED_FORMAT, Example
 from sftcheck.user_traceback import user_traceback
 

@@ -131,7 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from sftcheck.report_stale import mark_not_run
         mark_not_run(config.getoption("htmlpath", None), config.getoption("sft_json", None), str(exc))
         raise
-    from sftcheck import bounded
+    from sftcheck.checks.support import bounded
     session = config.stash[SESSION_KEY]
     bounded.configure(session.config.limits if session.config else bounded.Limits())
     for module in area_plugins():

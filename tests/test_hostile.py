@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sftcheck.checks import data as data_checks
+from sftcheck.checks.support import bounded
 from sftcheck.checks.support.result import Status
 from sftcheck.fixtures.broken import hostile
 
-from sftcheck import bounded
 from sftcheck import config as cfgmod
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,8 @@
 """A hook's traceback shows the user's frames, not sftcheck's, under a header naming whose code raised."""
 import textwrap
 
-from sftcheck import bounded
+from sftcheck.checks.support import bounded
+
 from sftcheck.user_traceback import HEADER, user_traceback
 
 

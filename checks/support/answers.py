@@ -20,9 +20,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sftcheck.checks.support import bounded
 from sftcheck.checks.support.samples import Generation, Outcome, Scored
-
-from sftcheck import bounded
 
 DEFAULT_PATTERN = r"<answer>(.*?)</answer>"
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
