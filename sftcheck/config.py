@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from sftcheck.dataio import SCHEMAS
+from sftcheck.suites.spec import SuiteSpec, parse_suites
 
 PATH = {"path": True}          # a local path that must exist when set
 MAYBE_PATH = {"maybe_path": True}  # a local path or a hub id: resolved if it exists
@@ -257,14 +258,20 @@ class Config:
     report: ReportSection = ReportSection()
     gates: GatesSection = GatesSection()
     limits: LimitsSection = LimitsSection()
+    suites: tuple[SuiteSpec, ...] = ()
+    """``[[suites]]``: evaluation suites (``sftcheck.suites.spec``)."""
     source: str = "<defaults>"
     """Where the config came from (file path), for messages and provenance."""
 
-    def thresholds(self, check_id: str) -> dict[str, Any]:
-        return dict(self.gates.thresholds.get(check_id, {}))
+    def thresholds(self, check_id: str, scope: str | None = None) -> dict[str, Any]:
+        """``[gates."<id>"]``; with ``scope`` (a suite) ``[gates."suite.<scope>.<metric>"]`` on top."""
+        out = dict(self.gates.thresholds.get(check_id, {}))
+        if scope:
+            out.update(self.gates.thresholds.get(scoped_id(check_id, scope), {}))
+        return out
 
-    def skipped(self, check_id: str) -> bool:
-        return check_id in self.gates.skip
+    def skipped(self, check_id: str, scope: str | None = None) -> bool:
+        return check_id in self.gates.skip or bool(scope and scoped_id(check_id, scope) in self.gates.skip)
 
     def with_overrides(self, section: str, **values: Any) -> Config:
         values = {k: v for k, v in values.items() if v is not None}
@@ -273,7 +280,13 @@ class Config:
         return replace(self, **{section: replace(getattr(self, section), **values)})
 
 
-SECTIONS = {k: v for k, v in get_type_hints(Config).items() if k != "source"}
+def scoped_id(check_id: str, scope: str) -> str:
+    """``suite.accuracy`` for suite ``gsm8k`` -> ``suite.gsm8k.accuracy``."""
+    area, _, rest = check_id.partition(".")
+    return f"{area}.{scope}.{rest}"
+
+
+SECTIONS = {k: v for k, v in get_type_hints(Config).items() if k not in ("source", "suites")}
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -430,10 +443,11 @@ def _gates(raw: dict, source: str) -> GatesSection:
                               f'[gates."<check id>"] with threshold overrides.')
         thresholds[key] = value
     for check_id in list(skip) + list(thresholds):
-        if REGISTRY and check_id not in REGISTRY:
+        if REGISTRY and registered_id(check_id) not in REGISTRY:
             raise _unknown(check_id, sorted(REGISTRY), "check id in [gates] ", source)
     for check_id, over in thresholds.items():
-        known = REGISTRY[check_id].defaults if check_id in REGISTRY else over
+        spec_id = registered_id(check_id)
+        known = REGISTRY[spec_id].defaults if spec_id in REGISTRY else over
         for name, v in over.items():
             if name not in known:
                 raise _unknown(name, sorted(known), f'[gates."{check_id}"] ', source)
@@ -444,11 +458,22 @@ def _gates(raw: dict, source: str) -> GatesSection:
     return GatesSection(skip=list(skip), thresholds=thresholds)
 
 
+def registered_id(check_id: str) -> str:
+    """The registered check behind a gate id: ``suite.<name>.<metric>`` (one suite's
+    ``suite.<metric>``) -> ``suite.<metric>``; any other id is itself."""
+    parts = check_id.split(".")
+    return f"{parts[0]}.{parts[2]}" if parts[0] == "suite" and len(parts) == 3 else check_id
+
+
 def parse(raw: dict, source: str, base_dir: Path) -> Config:
     sections: dict[str, Any] = {}
     for name, value in raw.items():
+        if name == "suites":
+            sections[name] = parse_suites(value, source, base_dir, ConfigError, lambda raw, where: _section(
+                "suites.generation", GenerationSection, raw, where, base_dir))
+            continue
         if name not in SECTIONS:
-            raise _unknown(name, list(SECTIONS), "section ", source)
+            raise _unknown(name, [*SECTIONS, "suites"], "section ", source)
         sections[name] = _section(name, SECTIONS[name], value, source, base_dir)
     cfg = Config(**sections, source=source)
     from sftcheck.scorers.spec import ScoringConfigError, validate
@@ -457,6 +482,13 @@ def parse(raw: dict, source: str, base_dir: Path) -> Config:
         validate(cfg.scoring, source)
     except ScoringConfigError as exc:
         raise ConfigError(str(exc)) from None
+    names = [s.name for s in cfg.suites]
+    for gate_id in [*cfg.gates.skip, *cfg.gates.thresholds]:
+        parts = gate_id.split(".")
+        if parts[0] == "suite" and len(parts) == 3 and parts[1] not in names:
+            raise ConfigError(f"{source}: [gates] {gate_id!r} names suite {parts[1]!r}, which no [[suites]] "
+                              f"block defines (suites: {', '.join(names) or 'none'}). Fix: use a configured "
+                              "suite's name, or 'suite.<metric>' for every suite.")
     return cfg
 
 

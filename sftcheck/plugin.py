@@ -37,8 +37,9 @@ def area_plugins() -> tuple:
     """Each area's session fixtures and the report hooks, registered at configure (imported
     then, after the environment defaults above)."""
     from sftcheck import report_hooks, session_artifact, session_data, session_gates, session_model
+    from sftcheck.suites import session as session_suites
 
-    return (session_artifact, session_data, session_model, session_gates, report_hooks)
+    return (session_artifact, session_data, session_model, session_gates, session_suites, report_hooks)
 
 
 def _checked(o: cfgmod.Override) -> Callable[[str], str]:
@@ -207,14 +208,16 @@ def sft_check(request: pytest.FixtureRequest, sft_config: cfgmod.Config) -> Call
 
     ``sft_check(artifact.lora_b_nonzero, adapter)`` — skipped if the config skips
     the id; thresholds from ``[gates."<id>"]``; the pytest outcome is the check's verdict.
+    ``scope="gsm8k"`` (one suite) also honours ``suite.gsm8k.<metric>`` in ``[gates]``.
     """
-    def run(check_fn: Callable[..., CheckResult], *args: Any, **kwargs: Any) -> CheckResult:
+    def run(check_fn: Callable[..., CheckResult], *args: Any, scope: str | None = None,
+            **kwargs: Any) -> CheckResult:
         __tracebackhide__ = True
         spec = check_fn.spec
-        if sft_config.skipped(spec.id):
+        if sft_config.skipped(spec.id, scope):
             pytest.skip(f"{spec.id} skipped by [gates] skip in {sft_config.source}")
         try:
-            overrides = thresholds_for(spec.id, sft_config.thresholds(spec.id))
+            overrides = thresholds_for(spec.id, sft_config.thresholds(spec.id, scope))
         except UnknownThreshold as exc:
             setup_failure(f"{sft_config.source}: {exc}")
         result = check_fn(*args, **{**kwargs, **overrides})

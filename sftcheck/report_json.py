@@ -25,6 +25,7 @@ from sftcheck.report_rows import (
     counts_by_stage,
     stage_of,
 )
+from sftcheck.report_suites import json_rows
 
 SCHEMA_VERSION = 2
 
@@ -68,6 +69,8 @@ def build(rows: Sequence[Row], provenance: Mapping[str, Any], *, verdict: str, n
         "pytest_exit_status": exit_status,
         "counts": counts_by_stage(rows),
         "checks": [record(r.nodeid, r.result) for r in rows if r.result is not None],
+        # the suites' summary table: one record per suite x metric (sftcheck.report_suites)
+        "suites": json_rows(rows),
         # tests that produced no check result: failed before their check ran (error), skipped
         "not_run": [{"nodeid": r.nodeid, "status": r.status, "stage": r.stage, "message": r.cause}
                     for r in rows if r.result is None],

@@ -104,9 +104,9 @@ def _row(row: Row, order: int, seen: dict[str, tuple[str, str]]) -> str:
             f'{summary}<div class="sft-body">{body}</div></details>')
 
 
-def render_checks(rows: Sequence[Row]) -> str:
+def render_checks(rows: Sequence[Row], seen: dict[str, tuple[str, str]] | None = None) -> str:
     ordered = sorted(rows, key=sort_key)
-    seen: dict[str, tuple[str, str]] = {}
+    seen = {} if seen is None else seen
     head = ('<div class="sft-grid sft-head" id="sft-checks-head"><span data-sort="kstatus">Status</span>'
             '<span data-sort="kstage">Stage</span><span data-sort="kid">Check</span>'
             '<span data-sort="order">Cause / title</span><span>Measured</span><span>Threshold</span></div>')
@@ -117,10 +117,14 @@ def render_checks(rows: Sequence[Row]) -> str:
 def render_page(rows: Sequence[Row], verdict: str, *, provenance: Mapping[str, Any],
                 not_run: int = 0, collected: int = 0, config_source: str | None = None,
                 problem: str | None = None, exit_status: int | None = None) -> str:
-    """The whole sftcheck part of the page: style, banner, checks, provenance, script."""
+    """The whole sftcheck part of the page: style, banner, suites summary, checks, provenance, script."""
+    from sftcheck.report_suites import render_summary
+
+    seen: dict[str, tuple[str, str]] = {}
     return (f"<style>{CSS}</style><div class=\"sft-page\">"
             + render_banner(rows, verdict, not_run=not_run, collected=collected, config_source=config_source,
                             problem=problem, exit_status=exit_status)
-            + render_checks(rows)
+            + render_summary(rows, seen)
+            + render_checks(rows, seen)
             + '<div id="sft-provenance">' + render_mapping("Provenance", provenance) + "</div>"
             + f"</div><script>{JS}</script>")

@@ -12,7 +12,7 @@ from sftcheck.checks.support.registry import STAGES, load_all
 MODEL_TESTS = Path(__file__).resolve().parents[1] / "model_tests"
 pytestmark = pytest.mark.slow  # one pytest collection per stage, ~4 s each
 
-NODE = re.compile(r"test_(\w+)\.py::test_(\w+)$")
+NODE = re.compile(r"test_(\w+)\.py::test_(\w+)(?:\[[^\]]*\])?$")  # [suite] parametrised
 
 
 def collected(pytester: pytest.Pytester, *args: str) -> set[tuple[str, str]]:

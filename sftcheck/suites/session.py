@@ -1,0 +1,50 @@
+"""Session fixtures for ``[[suites]]`` and the per-suite parametrisation of the suite tests.
+
+``sft_suite_runs``   ``{name: SuiteRun}``: every configured suite, base and tuned, run once per
+                     session on the session's one loaded model (``sft_model``)
+``sft_suite_run``    the ``SuiteRun`` of the test's suite (``test_accuracy[gsm8k]``)
+``sft_suite_all``    every suite's ``SuiteRun`` in config order ([] without suites: no model load)
+``sft_suite_name``   parametrised from the config's ``[[suites]]`` names at collection
+"""
+from __future__ import annotations
+
+import pytest
+
+from sftcheck.config import Config
+from sftcheck.session_state import sft_session
+from sftcheck.verdict import setup_failure
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "sft_suite_name" not in metafunc.fixturenames:
+        return
+    cfg = sft_session(metafunc.config).config
+    names = [s.name for s in cfg.suites] if cfg is not None else []
+    # No suites: one SKIP per check (not an empty parameter set), saying how to add one.
+    metafunc.parametrize("sft_suite_name", names or [None], ids=names or ["no-suites"], scope="session")
+
+
+@pytest.fixture(scope="session")
+def sft_suite_runs(sft_config: Config, sft_model, sft_hooks) -> dict:
+    from sftcheck.loading import LoadError
+    from sftcheck.suites.runner import run_suite
+
+    try:
+        return {spec.name: run_suite(spec, sft_config, sft_model, sft_hooks) for spec in sft_config.suites}
+    except LoadError as exc:
+        setup_failure(f"sftcheck: {exc}")
+
+
+@pytest.fixture(scope="session")
+def sft_suite_run(sft_suite_name, sft_config: Config, request: pytest.FixtureRequest):
+    if sft_suite_name is None:
+        pytest.skip(f"no [[suites]] in {sft_config.source}: add [[suites]] blocks (name, data, kind) to "
+                    "evaluate suites base vs tuned (README 'Evaluation suites')")
+    return request.getfixturevalue("sft_suite_runs")[sft_suite_name]
+
+
+@pytest.fixture(scope="session")
+def sft_suite_all(sft_config: Config, request: pytest.FixtureRequest) -> list:
+    if not sft_config.suites:
+        return []
+    return list(request.getfixturevalue("sft_suite_runs").values())
