@@ -88,6 +88,7 @@ def markdown() -> str:
             key = f.name if cls is not cfgmod.GatesSection or f.name == "skip" else '"<check id>"'
             lines.append(f"| `{key}` | `{_type(hints[f.name])}` | {_toml(_default(f))} | {meaning.strip()} |")
         lines.append("")
+    lines += _suites()
     lines += ["## Hooks", "",
               "Hook keys hold `\"module:function\"` (an importable module, or a `.py` file relative to "
               "the config). Each hook may take the whole data-file row (row form: a dict with every "
@@ -99,6 +100,23 @@ def markdown() -> str:
     lines += [f"| `{key}` | {text.replace('|', chr(92) + '|')} |" for key, text in HOOK_CONTRACTS]
     lines.append("")
     return "\n".join(lines)
+
+
+def _suites() -> list[str]:
+    """``[[suites]]`` (``sftcheck.suites.spec.SuiteSpec``): one block per evaluation suite."""
+    from sftcheck.suites.spec import REQUIRED, SuiteSpec
+
+    lines = ["## `[[suites]]`", "",
+             "One block per evaluation suite (README 'Evaluation suites'); each is scored for base and tuned "
+             "with the run's one model load. Required: " + ", ".join(f"`{k}`" for k in REQUIRED) + ". "
+             'Gates per suite: `[gates."suite.<name>.<metric>"]` (or `suite.<metric>` for every suite).', "",
+             "| key | type | default | meaning |", "|---|---|---|---|"]
+    docs, hints = field_docs(SuiteSpec), get_type_hints(SuiteSpec)
+    for f in dataclasses.fields(SuiteSpec):
+        default = "required" if f.name in REQUIRED else _toml(_default(f))
+        lines.append(f"| `{f.name}` | `{_type(hints[f.name])}` | {default} | "
+                     f"{docs.get(f.name, '').replace('|', chr(92) + '|')} |")
+    return [*lines, ""]
 
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
