@@ -1,7 +1,8 @@
 """Session fixtures for ``[[suites]]`` and the per-suite parametrisation of the suite tests.
 
 ``sft_suite_runs``   ``{name: SuiteRun}``: every configured suite, base and tuned, run once per
-                     session on the session's one loaded model (``sft_model``)
+                     session by the session's engine (``sft_passes``); multiple-choice suites
+                     also score choices by log-likelihood on the one loaded model (``sft_model``)
 ``sft_suite_run``    the ``SuiteRun`` of the test's suite (``test_accuracy[gsm8k]``)
 ``sft_suite_all``    every suite's ``SuiteRun`` in config order ([] without suites: no model load)
 ``sft_suite_name``   parametrised from the config's ``[[suites]]`` names at collection
@@ -25,13 +26,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def sft_suite_runs(sft_config: Config, sft_model, sft_hooks) -> dict:
+def sft_suite_runs(sft_config: Config, sft_passes, sft_tokenizer, sft_hooks, request: pytest.FixtureRequest) -> dict:
+    from sftcheck.backends.openai_api import ServerError
     from sftcheck.loading import LoadError
     from sftcheck.suites.runner import run_suite
 
+    def loaded():
+        return request.getfixturevalue("sft_model")
+
     try:
-        return {spec.name: run_suite(spec, sft_config, sft_model, sft_hooks) for spec in sft_config.suites}
-    except LoadError as exc:
+        return {spec.name: run_suite(spec, sft_config, sft_passes, sft_tokenizer, sft_hooks, loaded)
+                for spec in sft_config.suites}
+    except (LoadError, ServerError) as exc:
         setup_failure(f"sftcheck: {exc}")
 
 
