@@ -6,11 +6,11 @@ logits; no model is loaded here.  Failing examples are shown base vs tuned side 
 """
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sftcheck.checks.support import score_length
 from sftcheck.checks.support.outputs import CLASSES, class_counts, classify, find_leak, is_empty
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
@@ -446,8 +446,6 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
     explains beyond being right.  The overall ρ is reported too, but it also reflects which
     questions were answered correctly (hard questions can have longer answers), so it is
     not the verdict.  The largest |ρ| over classes with ``min_examples`` outputs decides."""
-    from scipy.stats import spearmanr
-
     tuned = generations["tuned"].by_id()
     rows = [(s.score, len(tuned[s.id].text), s.outcome.value, tuned[s.id].finish_reason.value)
             for s in scored["tuned"] if s.score is not None and s.id in tuned]
@@ -455,28 +453,17 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
         return CheckResult(Status.SKIP, None, None,
                            f"Only {len(rows)} scored outputs (need {min_examples}).")
     scores, lengths = [r[0] for r in rows], [r[1] for r in rows]
-    by_reason: dict[str, list[float]] = {}
-    for score, _, _, reason in rows:
-        by_reason.setdefault(reason, []).append(score)
-    metrics: dict[str, Any] = {"n": len(rows), "mean_score_by_finish": {
-        k: sum(v) / len(v) for k, v in by_reason.items()}}
-    if len(set(scores)) > 1 and len(set(lengths)) > 1:
-        overall = spearmanr(scores, lengths)
-        metrics.update(overall_rho=float(overall.statistic), overall_p=float(overall.pvalue))
-    per_class: list[tuple[str, int, float, float]] = []
-    for cls in (o.value for o in Outcome):
-        sub = [(r[0], r[1]) for r in rows if r[2] == cls]
-        if len(sub) >= min_examples and len({x for x, _ in sub}) > 1 and len({n for _, n in sub}) > 1:
-            res = spearmanr([x for x, _ in sub], [n for _, n in sub])
-            per_class.append((cls, len(sub), float(res.statistic), float(res.pvalue)))
+    metrics: dict[str, Any] = {"n": len(rows), "mean_score_by_finish": score_length.mean_by_finish(rows)}
+    overall = score_length.overall_rho(scores, lengths)
+    if overall is not None:
+        metrics.update(overall_rho=overall[0], overall_p=overall[1])
+    per_class = score_length.rho_within_class(rows, min_examples)
     metrics["within_class"] = {c: {"n": n, "rho": r, "p": p} for c, n, r, p in per_class}
     threshold = f"|rho| within a correctness class < {warn_rho} (warn), < {fail_rho} (fail)"
-    q = sorted(lengths)
-    quart = [q[int(len(q) * f)] for f in (0.25, 0.5, 0.75)]
     evidence = (Table("Spearman ρ of score vs length within each correctness class",
                       ("outputs", "n", "rho", "p"), tuple((c, n, round(r, 3), f"{p:.3g}") for c, n, r, p in per_class)),
                 Table("mean score by output-length quartile (all outputs)", ("length (chars)", "n", "mean score"),
-                      tuple(_bucket(scores, lengths, quart))))
+                      tuple(score_length.mean_by_length_quartile(scores, lengths))))
     overall_note = (f" Overall ρ = {metrics['overall_rho']:.3f} (it also reflects which questions were "
                     "answered correctly)." if "overall_rho" in metrics else "")
     if not per_class:
@@ -502,14 +489,6 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
         "score by finish reason in the metrics).",
         "Score the extracted answer, not the raw text length; if length matters, make it an explicit, "
         f"separate criterion; check {see('behaviour.stop_rate')}.", metrics=metrics, evidence=evidence)
-
-
-def _bucket(scores: Sequence[float], lengths: Sequence[int], cuts: Sequence[int]):
-    edges = [-1, *cuts, max(lengths)]
-    for lo, hi in itertools.pairwise(edges):
-        vals = [s for s, n in zip(scores, lengths) if lo < n <= hi]
-        if vals:
-            yield (f"{lo + 1}..{hi}", len(vals), round(sum(vals) / len(vals), 4))
 
 
 @check("behaviour.sentinel", stage="behaviour", title="Sentinel: format cue alone vs tuning")
