@@ -102,6 +102,30 @@ def test_broken_variant_fails_its_check(world, tmp_path, variant):
     assert result.fix or status == "pass"  # a passing counterpart (merged_checkpoint) needs no fix
 
 
+# Variants that break nothing world-specific (the adapter's weights, the merge, the base, the
+# scorer): proven on world 2 too.  World 1 only: never_stops / role_leak (each trains its own
+# adapter: minutes), missing_marker_reward (its marker 'Answer:' is world 1's prompt tail;
+# world 2's chat prompt has none to miss), mcp_scorer (the fixture MCP server scores world 1's
+# <answer> format).
+ON_WORLD2 = ("adapter_not_applied", "zero_adapter", "constant_reward", "blind_reward", "length_biased_reward",
+             "instruct_base", "merge_not_applied", "merged_checkpoint", "finetuned_is_base")
+WORLD1_ONLY = ("never_stops", "role_leak", "missing_marker_reward", "mcp_scorer")
+
+
+def test_every_behaviour_variant_is_on_world2_or_says_why_not():
+    assert set(broken.EXPECTED) == set(ON_WORLD2) | set(WORLD1_ONLY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ON_WORLD2)
+def test_broken_variant_fails_its_check_on_world2(world2, tmp_path, variant):
+    check_id, status = broken.EXPECTED[variant]
+    result = evaluate(getattr(broken, variant)(world2, tmp_path))[check_id]
+    assert result.status.value == status, result.summary()
+    assert CAUSE[variant] in result.explanation
+    assert result.fix or status == "pass"  # merged_checkpoint is the passing counterpart
+
+
 def test_unreadable_adapter_keys_are_reported(world, tmp_path):
     """peft's missing-key warning reaches the adapter_effect explanation as evidence."""
     cfg = cfgmod.load(broken.adapter_not_applied(world, tmp_path))
