@@ -173,6 +173,21 @@ def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):
     assert "chat template" in r.explanation
 
 
+def test_contamination_both_ways_on_world2(world2, tmp_path):
+    """World 2 (a Llama base recorded by hub id, base_id set as the README's GSM8K example
+    says): its real base passes; an instruct id declared, or the tuned weights merged into
+    an '-Instruct' base with the chat template, fail naming the marker."""
+    healthy = gates.contamination(session_gates.read_provenance(cfgmod.load(world2.config)), 0.0)
+    assert healthy.status is Status.PASS, healthy.summary()
+    declared = gates.contamination(session_gates.read_provenance(
+        cfgmod.load(broken.instruct_declared(world2, tmp_path / "declared"))), 0.0)
+    assert declared.status is Status.FAIL and "Qwen/Qwen2.5-0.5B-Instruct" in declared.explanation
+    merged = gates.contamination(session_gates.read_provenance(
+        cfgmod.load(broken.instruct_base(world2, tmp_path / "merged"))), None)
+    assert merged.status is Status.FAIL and "Instruct" in merged.explanation
+    assert "chat template" in merged.explanation
+
+
 def test_contamination_base_score_and_template_alone():
     info = gates.BaseProvenance(configured_base="org/plain-base", chat_template="tokenizer_config.json")
     assert gates.contamination(info, 0.1).status is Status.WARN
@@ -270,8 +285,9 @@ def test_gates_pass_on_the_healthy_world(healthy_gates, check_id):
     assert r.status is Status.PASS, r.summary()
 
 
-def test_too_few_examples_fails_mcnemar(world, tmp_path):
-    r = run_gates(broken.too_few_examples(world, tmp_path))
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_too_few_examples_fails_mcnemar(request, tmp_path, world_name):
+    r = run_gates(broken.too_few_examples(request.getfixturevalue(world_name), tmp_path))
     assert r["gate.mcnemar"].status is Status.FAIL
     assert r["gate.mcnemar"].metrics["n"] == 6 and "too small" in r["gate.mcnemar"].explanation
 
