@@ -228,7 +228,9 @@ def _judge_results(config_path: Path):
     return scoring.judge_calibrated(verdicts, {k: r["label"] for k, r in labels.items()})
 
 
-def test_judge_calibrated_on_the_fixture_judges(world, tmp_path):
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_judge_calibrated_on_the_fixture_judges(request, tmp_path, world_name):
+    world = request.getfixturevalue(world_name)
     ok = _judge_results(broken.calibrated_judge(world, tmp_path / "honest"))
     assert ok.status is Status.PASS and ok.value == pytest.approx(1.0)
     bad = _judge_results(broken.contrarian_judge(world, tmp_path / "contrarian"))
