@@ -11,16 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sftcheck.checks.support import score_length
-from sftcheck.checks.support.outputs import CLASSES, class_counts, classify, find_leak, is_empty
+from sftcheck.checks.support.example_tables import clip as _clip
+from sftcheck.checks.support.example_tables import every_example
+from sftcheck.checks.support.outputs import CLASSES, class_counts, class_notes, find_leak, is_empty
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
 
 MAX_ROWS = 20
-
-
-def _clip(text: str, n: int = 160) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
@@ -46,30 +44,6 @@ def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
         out.append(SideBySide(f"{i}: {_clip(tuned[i].prompt, 80)}", "base", base[i].raw_text
                               if i in base else "(no base output)", "tuned", tuned[i].raw_text, context))
     return tuple(out)
-
-
-def every_example(generations: Mapping[str, GenerationSet],
-                  scored: Mapping[str, Sequence[Scored]]) -> Table:
-    """Every eval example base vs tuned, filterable to discordant pairs and tuned failures."""
-    tuned, base = generations["tuned"].by_id(), generations.get("base")
-    base = base.by_id() if base else {}
-    bscored = {s.id: s for s in scored.get("base", ())}
-    rows, tags = [], []
-    for s in scored["tuned"]:
-        b = bscored.get(s.id)
-        g, bg = tuned.get(s.id), base.get(s.id)
-        rows.append((s.id, _clip(g.prompt) if g else "", s.gold, _clip(bg.text) if bg else "",
-                     b.outcome.value if b else "", _clip(g.text) if g else "", s.outcome.value,
-                     g.finish_reason.value if g else ""))
-        row_tags = []
-        if b and (b.outcome is Outcome.CORRECT) != (s.outcome is Outcome.CORRECT):
-            row_tags.append("discordant (base vs tuned)")
-        if s.outcome is not Outcome.CORRECT:
-            row_tags.append(f"tuned {s.outcome.value}")
-        tags.append(tuple(row_tags))
-    return Table("every example, base vs tuned", ("id", "prompt", "gold", "base output", "base",
-                                                  "tuned output", "tuned", "tuned finish"),
-                 tuple(rows), tuple(tags))
 
 
 def _rate(k: int, n: int) -> float:
@@ -398,13 +372,7 @@ def reward_spread(generations: Mapping[str, GenerationSet], scored: Mapping[str,
     messages = {k: r.message for k, r in run.rewards.items() if r.message} if run is not None else {}
     causes = diagnose(ids, generations["tuned"].by_id(), scored, base, scorer_markers, messages)
     metrics["causes"] = [{"cause": c.name, "count": c.count, "of": c.of, "detail": c.detail} for c in causes]
-    notes = {}
-    for g in generations["tuned"].items:
-        c = list(classify(g, by_id.get(g.id), base.get(g.id), markers, stop_tokens))
-        if g.id in messages:
-            c.append(f"scorer: {messages[g.id]}")
-        if c:
-            notes[g.id] = ", ".join(c)
+    notes = class_notes(generations["tuned"].items, by_id, base, markers, stop_tokens, messages)
     evidence: list[Any] = [cause_table(causes)] if causes else []
     evidence.append(table)
     if messages:

@@ -97,3 +97,18 @@ def class_counts(tuned: Sequence[Generation], scored: Mapping[str, Scored],
         for c in classify(g, scored.get(g.id), base.get(g.id), markers, stop_tokens):
             counts[c] += 1
     return counts
+
+
+def class_notes(tuned: Sequence[Generation], scored: Mapping[str, Scored],
+                base: Mapping[str, Generation], markers: Sequence[str], stop_tokens: Iterable[str] = (),
+                messages: Mapping[str, str] | None = None) -> dict[str, str]:
+    """id -> "class, class, scorer: <message>" for every output with a problem class or a
+    scorer message (the note column of an example table)."""
+    notes = {}
+    for g in tuned:
+        c = list(classify(g, scored.get(g.id), base.get(g.id), markers, stop_tokens))
+        if g.id in (messages or {}):
+            c.append(f"scorer: {messages[g.id]}")
+        if c:
+            notes[g.id] = ", ".join(c)
+    return notes
