@@ -182,6 +182,8 @@ def _read(trainer_state: Mapping[str, Any]) -> dict[str, Any]:
     """The series (``(step, value)`` pairs) and trainable-parameter count the run recorded."""
     history = trainer_state.get("log_history") or []
     trainable = next((_num(trainer_state[k]) for k in TRAINABLE_KEYS if k in trainer_state), None)
+    if trainable is not None and not math.isfinite(trainable):
+        trainable = None  # "NaN" / "inf" is no count: treated as not recorded (was a crash)
     return {"loss": _series(history, "loss"), "grad": _series(history, "grad_norm"),
             "evals": _series(history, "eval_loss"), "summary": _series(history, "train_loss"),
             "trainable": trainable}

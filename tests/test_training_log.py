@@ -61,3 +61,11 @@ def test_missing_and_unreadable_logs():
     assert log_sane(None).status is Status.SKIP
     assert log_sane(Unreadable("x.json: not valid JSON")).status is Status.FAIL
     assert log_sane({"log_history": []}).status is Status.WARN
+
+
+def test_a_non_finite_trainable_count_is_not_a_crash():
+    for count in (float("nan"), "inf", "-Infinity"):
+        r = log_sane(_log([2.0, 1.0], trainable_parameters=count))
+        assert r.status is Status.PASS, r.summary()
+        assert r.metrics["trainable_parameters"] is None
+    assert log_sane(_log([2.0, 1.0], trainable_parameters=0)).status is Status.FAIL
