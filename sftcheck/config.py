@@ -261,6 +261,8 @@ class Config:
     suites: tuple[SuiteSpec, ...] = ()
     """``[[suites]]``: evaluation suites (``sftcheck.suites.spec``)."""
     source: str = "<defaults>"
+    base_recorded: bool = False
+    """True when ``[model] base`` was not written but taken from the adapter's record."""
     """Where the config came from (file path), for messages and provenance."""
 
     def thresholds(self, check_id: str, scope: str | None = None) -> dict[str, Any]:
@@ -523,7 +525,7 @@ def infer_base(cfg: Config) -> Config:
         return cfg  # artifact.adapter_files / config_valid report the broken file
     if not isinstance(recorded, str) or not recorded:
         return cfg
-    return cfg.with_overrides("model", base=recorded)
+    return replace(cfg.with_overrides("model", base=recorded), base_recorded=True)
 
 
 def find_pyproject(start: Path) -> Path | None:

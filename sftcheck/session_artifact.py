@@ -102,7 +102,8 @@ def read_base_info(cfg: Config) -> BaseInfo | None:
             source = source or f"unavailable ({type(exc).__name__}: {str(exc)[:200]})"
     return BaseInfo(configured=base, resolved_path=str(local.resolve()) if local else None,
                     declared_id=cfg.model.base_id, config_name=base_cfg.get("_name_or_path"),
-                    shapes=shapes, shapes_source=source, config=base_cfg)
+                    shapes=shapes, shapes_source=source, config=base_cfg,
+                    recorded_only=cfg.base_recorded)
 
 
 def base_tensor_reader(base: BaseInfo | None) -> Callable[[str], Any] | None:

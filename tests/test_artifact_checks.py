@@ -35,6 +35,7 @@ CAUSE = {
     "other_base_shape": "do not fit the configured base",
     "wrong_base_name": "Qwen/Qwen2.5-0.5B-Instruct",
     "base_path_elsewhere": "does not exist on this machine",
+    "unresolvable_base": "nothing about the base was verified",
     "modules_to_save_vocab": "rows but the base has",
     "tokenizer_missing": "no tokenizer",
     "chat_template_missing": "no chat template",
@@ -48,7 +49,7 @@ CAUSE = {
 
 def run_all(config_path: Path) -> dict[str, object]:
     """All ten checks on one run config, with inputs built the way the session fixtures do."""
-    cfg = cfgmod.load(config_path)
+    cfg = cfgmod.infer_base(cfgmod.load(config_path))  # as the plugin loads it
     d = Path(cfg.model.adapter)
     ac = session.read_json(d / "adapter_config.json", "adapter_config.json")
     w = session.read_adapter_weights(d, cfg.model.allow_pickle)

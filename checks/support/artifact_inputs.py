@@ -42,8 +42,10 @@ def unavailable(*inputs: Any, payload: bool = False) -> CheckResult | None:
 
 def base_not_found(base: BaseInfo, threshold: str) -> CheckResult | None:
     """An ERROR when a base is configured but neither a local folder nor readable: nothing
-    about the adapter can be checked against it, so the stage must not pass."""
-    if not (base.shapes is None and base.resolved_path is None and base.configured):
+    about the adapter can be checked against it, so the stage must not pass.  A base that is
+    only the adapter's record (not configured) and absent here is a SKIP with the reason (in
+    ``artifact.base_match``): the documented no-weights CI stage runs without the base."""
+    if base.recorded_only or not (base.shapes is None and base.resolved_path is None and base.configured):
         return None
     return CheckResult(Status.ERROR, "base not found", threshold,
                        f"The configured base {base.configured!r} could not be read: {base.shapes_source}. "

@@ -41,6 +41,7 @@ class BaseInfo:
     shapes: Mapping[str, tuple[int, ...]] | None = None  # weight name -> shape
     shapes_source: str = ""           # "safetensors headers" / "meta-device model"
     config: Mapping[str, Any] = field(default_factory=dict)  # the base config.json
+    recorded_only: bool = False       # the base is only the adapter's record, not configured
 
     def names(self) -> list[str]:
         return [n for n in (self.configured, self.resolved_path, self.declared_id, self.config_name) if n]
