@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sftcheck.checks.support.registry import check
+from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 
 _WORDS = {"correct": 1, "right": 1, "yes": 1, "pass": 1, "true": 1, "good": 1, "1": 1,
@@ -153,8 +153,8 @@ def reward_components(runs: Mapping[str, Any] | None, scorer_name: str | None = 
 
     if not runs:
         return CheckResult(Status.SKIP, None, None,
-                           "No scorer configured ([scoring] scorer, server or [scoring.mcp]): the reward is "
-                           "exact-match correctness, reported by behaviour.accuracy.")
+                           "No scorer configured ([scoring] scorer, server or an mcp table under [scoring]): the "
+                           f"reward is exact-match correctness, reported by {see('behaviour.accuracy')}.")
     backend = next(iter(runs.values())).backend
     requested = sum(r.requested for r in runs.values())
     unscored = {m: dict(r.errors) | {k: "no score" for k in _missing(r)} for m, r in runs.items()}

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sftcheck.checks.support.registry import see
 from sftcheck.checks.support.samples import FinishReason, Generation, Scored
 
 REFUSAL = re.compile(
@@ -107,8 +108,9 @@ FIXES = {
                       "[scoring] markers.",
     "refusal": "The model refuses: check the training data for refusal targets and the system prompt used "
                "at inference; score a few non-refused answers to confirm the scorer itself works.",
-    "empty / truncated": "Outputs are empty or cut off: train EOS (labels.eos_trained), raise [generation] "
-                         "max_new_tokens, check behaviour.stop_rate / not_empty.",
+    "empty / truncated": (f"Outputs are empty or cut off: train EOS ({see('labels.eos_trained')}), raise "
+                          f"[generation] max_new_tokens, check {see('behaviour.stop_rate')} / "
+                          f"{see('behaviour.not_empty')}."),
     "insensitive scorer": "The scorer ignores its input: check which field it reads (output vs prompt / "
                           "example), call it on a right and a wrong answer for the same example and "
                           "compare.",
