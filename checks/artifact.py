@@ -26,7 +26,7 @@ from sftcheck.checks.support.lora_payload import nonfinite_counts, scan_updates,
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 from sftcheck.checks.support.safetensors_header import Header, HeaderError
-from sftcheck.checks.support.tokenizer_files import TOKENIZER_FILES, find_saved_tokenizer
+from sftcheck.checks.support.tokenizer_files import TOKENIZER_FILES, SavedTokenizer, find_saved_tokenizer
 
 
 def _r(status: Status, value: Any, threshold: str | None, explanation: str,
@@ -328,7 +328,8 @@ def finite(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
 
 @check("artifact.tokenizer_saved", stage="artifact", title="Tokenizer and chat template saved")
 def tokenizer_saved(adapter_dir: str | Path | None, tokenizer: str | None = None,
-                    chat: bool = False) -> CheckResult:
+                    chat: bool = False, saved_in: Callable[[str], SavedTokenizer] = find_saved_tokenizer
+                    ) -> CheckResult:
     """The tokenizer and chat template training used are saved with the checkpoint (or
     ``[model] tokenizer`` points at them); the template's sha256 is recorded."""
     where = tokenizer if tokenizer else (str(adapter_dir) if adapter_dir else None)
@@ -339,7 +340,7 @@ def tokenizer_saved(adapter_dir: str | Path | None, tokenizer: str | None = None
                   f"[model] tokenizer = {where!r} is not a local folder (a hub id?): sftcheck cannot "
                   "verify that it is the tokenizer and chat template training used.",
                   "Save the training tokenizer next to the adapter (tokenizer.save_pretrained(folder)).")
-    saved = find_saved_tokenizer(where)
+    saved = saved_in(where)
     metrics = {"folder": where, "tokenizer_files": list(saved.tokenizer_files),
                "chat_template_source": saved.template_source, "chat_template_sha256": saved.template_sha256}
     threshold = "tokenizer files + chat template present"

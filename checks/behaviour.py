@@ -17,6 +17,7 @@ from sftcheck.checks.support.outputs import CLASSES, class_counts, class_notes, 
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
+from sftcheck.checks.support.stops import run_on_note
 
 MAX_ROWS = 20
 
@@ -35,7 +36,8 @@ def _examples(ids: Sequence[str], generations: Mapping[str, GenerationSet],
         rows.append((i, _clip(g.prompt), _clip(base[i].raw_text) if i in base else "",
                      _clip(g.raw_text), s.extracted if s else "", (s.rule or "") if s else "",
                      s.outcome.value if s else "",
-                     g.finish_reason.value, g.new_tokens, (note or {}).get(i, "")))
+                     g.finish_reason.value, g.new_tokens, (note or {}).get(i, "") or (
+                         f"ran on past {g.missed_stop!r}: {_clip(g.run_on, 60)!r}" if g.missed_stop else "")))
     out: list[Any] = [Table(f"{title} ({len(ids)}; first {min(len(ids), MAX_ROWS)} shown)",
                             ("id", "prompt", "base output", "tuned output", "extracted", "rule", "outcome",
                              "finish", "new tokens", "note"), tuple(rows))]
@@ -93,7 +95,7 @@ def answer_rate(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
         f"inference prompt differs from the training prompt ({see('format.train_infer_aligned')}), the "
         f"adapter is not applied ({see('behaviour.adapter_effect')}), the model never stops "
         f"({see('behaviour.stop_rate')}), or the answer "
-        "pattern does not match the trained completion format.",
+        "pattern does not match the trained completion format." + run_on_note(generations["tuned"], bad),
         "Serve with the exact training prompt builder, check the adapter loads, and make "
         "[format] answer_pattern match the completion template.",
         metrics=metrics, evidence=evidence + _examples(bad, generations, scored, "unparsable outputs"))
@@ -135,7 +137,8 @@ def accuracy(generations: Mapping[str, GenerationSet], scored: Mapping[str, Sequ
              "the model, or eval data from another distribution than train")
     return CheckResult(
         Status.FAIL, t["accuracy"], f">= {min_accuracy}",
-        f"Tuned accuracy {t['accuracy']:.1%} ({where}) is below {min_accuracy:.0%}; {cause}.",
+        f"Tuned accuracy {t['accuracy']:.1%} ({where}) is below {min_accuracy:.0%}; {cause}."
+        + run_on_note(generations["tuned"], wrong),
         "Read the failing examples below; if the format is right, train longer or on more data; "
         "re-threshold with [gates.\"behaviour.accuracy\"] min_accuracy if the bar is wrong for this task.",
         metrics=metrics, evidence=(table,) + _examples(wrong, generations, scored, "not correct")
@@ -162,6 +165,16 @@ def stop_rate(generations: Mapping[str, GenerationSet], *, min_rate: float = 0.9
                            f"{stopped}/{n} tuned outputs ended by EOS/stop.", metrics=metrics,
                            evidence=(table,))
     open_ids = [g.id for g in items if g.finish_reason not in (FinishReason.EOS, FinishReason.STOP)]
+    missed = run_on_note(generations["tuned"], open_ids)
+    if missed:
+        return CheckResult(
+            Status.FAIL, rate, f">= {min_rate}",
+            f"Only {stopped}/{n} tuned outputs ({rate:.1%}) ended by a stop token or string.{missed} "
+            "The model learned to stop; generation (and your server, with this stop set) does not.",
+            f"Put the end token(s) above in the stop set your server uses (generation_config.json "
+            f"eos_token_id, saved with the checkpoint) and name it with [format] generation_config or "
+            f"[format] stop_ids ({see('format.stop_tokens')}); no retraining needed.",
+            metrics=metrics, evidence=(table,) + _examples(open_ids, generations, None, "outputs that ran on"))
     timed = reasons.get("time", 0)
     time_note = (f" {timed} were cut by the wall-time cap ([generation] max_time), not by length."
                  if timed else "")

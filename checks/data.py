@@ -5,6 +5,7 @@ import re
 import traceback
 from collections.abc import Callable, Iterable
 
+from sftcheck.checks.support.answers import equivalent
 from sftcheck.checks.support.hook_failures import hook_failed
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table, Text
@@ -124,16 +125,13 @@ def truncation(train: TrainSet, tokenizer, max_length: int, *, max_bad_share: fl
                        metrics=metrics)
 
 
-def _norm_answer(s: str) -> str:
-    return " ".join(str(s).split())
-
-
 @check("data.answer_roundtrip", stage="pretrain",
        title="The answer parser reads the gold answer back from every training target")
 def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokenizer, parser_name: str = "",
                      *, max_bad_share: float = 0.0) -> CheckResult:
-    """``parse(decoded trained span) == answer`` for every row: the eval parser and the
-    training format agree, so a correct model is scored correct."""
+    """``parse(decoded trained span)`` equals the gold answer (compared as scoring compares) for
+    every row; ``parse`` is the run's one answer parser, the very object scoring extracts
+    with, so a correct model is scored correct."""
     failed = hook_failed(train.failures, len(train.rows) + len(train.failures))
     if failed:
         return failed
@@ -151,7 +149,7 @@ def answer_roundtrip(train: TrainSet, parse: Callable[[str], str | None], tokeni
             continue
         if got is not None and not isinstance(got, str):
             bad.append((r, target, f"{got!r} ({type(got).__name__}, not str: the parser must return a str or None)"))
-        elif got is None or _norm_answer(got) != _norm_answer(r.gold_answer):
+        elif got is None or not equivalent(got, r.gold_answer):
             bad.append((r, target, repr(got)))
     n = len(rows)
     share = len(bad) / n if n else 1.0

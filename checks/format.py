@@ -9,6 +9,7 @@ from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.rows import PromptSet, TrainSet, format_unconfigured
 from sftcheck.checks.support.spans import first_difference, first_trained, last_trained
+from sftcheck.checks.support.stops import StopSet
 from sftcheck.checks.support.token_strip import token_text
 
 
@@ -155,40 +156,43 @@ def bos_single(train: TrainSet, prompts: PromptSet, tokenizer, *, max_bad_share:
 
 
 @check("format.stop_tokens", stage="pretrain", title="Inference stops on the token that ends training labels")
-def stop_tokens(train: TrainSet, stop_ids: Sequence[int], tokenizer, stop_source: str = "",
-                stop_strings: Sequence[str] = (), *, min_share: float = 0.99) -> CheckResult:
-    """The end tokens that close training labels are among the inference stop ids
-    (``generation_config.eos_token_id``) or stop strings."""
+def stop_tokens(train: TrainSet, stops: StopSet, tokenizer, *, min_share: float = 0.99) -> CheckResult:
+    """The end tokens that close training labels are in the run's stop set — the very ids and
+    strings the generation engine stops on (``[format] stop_ids`` / ``generation_config`` /
+    ``stop_strings``, else the checkpoint's ``generation_config.json``)."""
     if format_unconfigured(train.source):
         return _unconfigured("the end token training rows close with")
     ends = Counter(r.labels[last_trained(r.labels)] for r in train.rows
                    if last_trained(r.labels) is not None and r.labels[last_trained(r.labels)] in train.end_ids)
     total = sum(ends.values())
-    stops = {int(i) for i in stop_ids}
-    names = {t: tokenizer.convert_ids_to_tokens(int(t)) for t in list(ends) + sorted(stops)}
+    ids = {int(i) for i in stops.ids}
+    names = {t: tokenizer.convert_ids_to_tokens(int(t)) for t in list(ends)}
+    stop_names = [n for _, _, n, _ in stops.table(tokenizer).rows]
     metrics = {"training_end_tokens": {names[t]: c for t, c in ends.items()},
-               "stop_ids": sorted(stops), "stop_tokens": [names[t] for t in sorted(stops)], "stop_source": stop_source}
+               "stop_set": stops.to_dict(), "stop_tokens": stop_names, "stop_source": stops.source}
+    evidence = (stops.table(tokenizer),)
     if not total:
         return CheckResult(Status.SKIP, None, None,
                            "No training row ends its labels with an EOS/EOT token; "
                            f"see {see('labels.eos_trained')}.",
-                           metrics=metrics)
+                           metrics=metrics, evidence=evidence)
     covered = sum(c for t, c in ends.items()
-                  if t in stops or tokenizer.decode([t], skip_special_tokens=False) in stop_strings)
+                  if t in ids or tokenizer.decode([t], skip_special_tokens=False) in stops.strings)
     share = covered / total
     threshold = f">= {min_share:g} of training end tokens are stop tokens"
     if share < min_share:
-        missing = [names[t] for t in ends if t not in stops]
+        missing = [t for t in ends if t not in ids
+                   and tokenizer.decode([t], skip_special_tokens=False) not in stops.strings]
         return CheckResult(
             Status.FAIL, share, threshold,
-            f"Training teaches the model to end answers with {', '.join(map(repr, missing))} "
-            f"({total - covered} of {total} rows), but inference stops only on "
-            f"{[names[t] for t in sorted(stops)]} (from {stop_source or 'the generation config'}). "
-            "Generation runs past the answer to max_new_tokens (the Llama-3 <|eot_id|> vs "
-            "<|end_of_text|> trap).",
-            fix=f"Add the id(s) {[t for t in ends if t not in stops]} to generation_config.eos_token_id "
-                "(a list is allowed) and save it with the checkpoint, or to your server's stop ids.",
-            metrics=metrics)
+            f"Training teaches the model to end answers with {', '.join(repr(names[t]) for t in missing)} "
+            f"({total - covered} of {total} rows), but generation stops only on {stop_names} "
+            f"(from {stops.source}). Generation runs past the answer to max_new_tokens (the Llama-3 "
+            "<|eot_id|> vs <|end_of_text|> trap).",
+            fix=f"Add the id(s) {missing} to the generation_config.json eos_token_id your server loads "
+                "(a list is allowed) and save it with the checkpoint, or to your server's stop ids; "
+                "then name it here with [format] generation_config (or [format] stop_ids).",
+            metrics=metrics, evidence=evidence)
     return CheckResult(Status.PASS, share, threshold,
-                       f"Inference stop ids {[names[t] for t in sorted(stops)]} include the training end "
-                       f"token(s) {sorted(names[t] for t in ends)}.", metrics=metrics)
+                       f"The stop set {stop_names} (from {stops.source}) includes the training end "
+                       f"token(s) {sorted(names[t] for t in ends)}.", metrics=metrics, evidence=evidence)

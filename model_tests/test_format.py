@@ -10,6 +10,5 @@ def test_bos_single(sft_check, sft_train_rows, sft_infer_prompts, sft_tokenizer)
     sft_check(format.bos_single, sft_train_rows, sft_infer_prompts, sft_tokenizer)
 
 
-def test_stop_tokens(sft_check, sft_train_rows, sft_stop_ids, sft_tokenizer, sft_config):
-    ids, source = sft_stop_ids
-    sft_check(format.stop_tokens, sft_train_rows, ids, sft_tokenizer, source, sft_config.format.stop_strings)
+def test_stop_tokens(sft_check, sft_train_rows, sft_stop_set, sft_tokenizer):
+    sft_check(format.stop_tokens, sft_train_rows, sft_stop_set, sft_tokenizer)

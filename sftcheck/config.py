@@ -82,7 +82,14 @@ class FormatSection:
     answer_pattern: str = r"<answer>(.*?)</answer>"
     """Regex with one group: the answer in a generation (strict extraction)."""
     stop_strings: list[str] = field(default_factory=list)
-    """Extra strings that end a generation."""
+    """Strings that end a generation (part of the run's one stop set)."""
+    stop_ids: list[int] = field(default_factory=list)
+    """Token ids your server stops on (with ``generation_config``: both); unset = the checkpoint's
+    ``generation_config.json`` ``eos_token_id`` (fine-tuned, adapter, then base folder), else
+    the tokenizer's EOS. Generation stops on exactly this set and ``format.stop_tokens`` judges it."""
+    generation_config: str | None = field(default=None, metadata=PATH)
+    """The ``generation_config.json`` your server loads: its ``eos_token_id`` joins the stop set
+    (instead of the checkpoint's own)."""
     max_length: int = field(default=512, metadata=POSITIVE)
     """Training max sequence length (for ``data.truncation``)."""
 

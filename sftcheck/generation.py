@@ -3,7 +3,7 @@
 The backend (``sftcheck.backends``: ``transformers`` by default, ``openai`` for any
 OpenAI-compatible server, ``vllm`` in-process) turns prompts into ``Generation`` records
 (raw text, token counts, finish reason, time share) with the run's stop set; this module
-owns what is common: the settings, the stop set's default, and the cache.
+owns what is common: the settings and the cache (the stop set is ``sftcheck.stopset``'s).
 
 Results are cached in memory for the session and (``[generation] disk_cache``) as JSON
 under the user's cache dir (``default_cache_dir()``, never a checkpoint folder), keyed by
@@ -53,20 +53,6 @@ class GenerationSettings:
                    temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
                    repetition_penalty=g.repetition_penalty, max_time=g.max_time, seed=g.seed,
                    stop_strings=tuple(cfg.format.stop_strings))
-
-
-def stop_token_ids(tokenizer, model=None) -> list[int]:
-    """EOS ids that end a row: the tokenizer's EOS plus the model's generation_config EOS."""
-    ids: set[int] = set()
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    gen_cfg = getattr(model, "generation_config", None)
-    eos = getattr(gen_cfg, "eos_token_id", None)
-    if isinstance(eos, int):
-        ids.add(eos)
-    elif isinstance(eos, (list, tuple)):
-        ids.update(int(e) for e in eos)
-    return sorted(ids)
 
 
 def cache_key(model_id: str, prompts: Sequence[Prompt], settings: GenerationSettings, variant: str,
@@ -178,10 +164,16 @@ def generate(model, tokenizer, prompts: Sequence[Prompt], settings: GenerationSe
              variant: str, model_id: str = "", progress: bool = True, use_cache: bool = True,
              disk_cache: Path | None = None, stop_ids: Sequence[int] | None = None) -> GenerationSet:
     """A ``transformers`` pass with ``model`` as it is (the caller picks the variant, e.g.
-    inside ``disable_adapter()``); ``stop_ids`` defaults to ``stop_token_ids(tokenizer, model)``."""
+    inside ``disable_adapter()``); ``stop_ids`` defaults to the stop set ``sftcheck.stopset``
+    builds without a run config (the model's generation_config EOS, else the tokenizer's); a
+    session always passes the run's stop set."""
     from sftcheck.backends.hf import TransformersBackend
 
-    stops = list(stop_ids) if stop_ids is not None else stop_token_ids(tokenizer, model)
+    if stop_ids is None:
+        from sftcheck.stopset import build_stop_set
+
+        stop_ids = build_stop_set(None, tokenizer, model=model).ids
+    stops = list(stop_ids)
     return run_pass(TransformersBackend(model, tokenizer), prompts, settings, variant=variant,
                     stop_ids=stops, model_id=model_id, progress=progress, use_cache=use_cache,
                     disk_cache=disk_cache)

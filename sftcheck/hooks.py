@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from sftcheck.checks.support import bounded
+from sftcheck.checks.support.answers import AnswerParser
 from sftcheck.checks.support.rows import UNCONFIGURED_FORMAT, Example
+from sftcheck.checks.support.spans import end_token_ids
 from sftcheck.user_traceback import user_traceback
 
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
@@ -187,13 +189,6 @@ def _ids(result: Any) -> list[int]:
     return [int(i) for i in result]
 
 
-def end_of_turn_ids(tokenizer) -> set[int]:
-    """Ids of EOS and the usual end-of-turn tokens that exist in this vocabulary."""
-    from sftcheck.checks.support.spans import end_token_ids
-
-    return set(end_token_ids(tokenizer))
-
-
 def chat_train(ex: Example, tokenizer, system: str | None,
                completion_t: str | None = None) -> dict[str, list[int]]:
     """TRL-style completion-only row: prompt (with generation header) masked, the assistant
@@ -206,7 +201,7 @@ def chat_train(ex: Example, tokenizer, system: str | None,
     full = _ids(bounded.template(tokenizer.apply_chat_template,
                                  prompt_msgs + [{"role": "assistant", "content": content}], tokenize=True,
                                  culprit=_template_culprit(tokenizer)))
-    ends = end_of_turn_ids(tokenizer)
+    ends = end_token_ids(tokenizer)
     last_end = max((i for i, t in enumerate(full) if t in ends and i >= len(prompt)), default=None)
     if last_end is not None:
         full = full[:last_end + 1]
@@ -258,21 +253,17 @@ def template_train_batch(examples: list[Example], tokenizer, prompt_t: str,
     return out
 
 
-def regex_parser(pattern: str) -> Callable[[str], str | None]:
+def answer_parser(pattern: str, hook: Hook | None) -> Hook:
+    """The run's one answer parser (``checks.support.answers.AnswerParser``) as a hook: the
+    user's ``answer_parser`` when set, else the ``answer_pattern`` regex."""
     try:
-        rx = re.compile(pattern, flags=re.DOTALL)
-    except re.error as exc:
-        raise HookError(f"[format] answer_pattern = {pattern!r} is not a valid regex ({exc}). "
-                        "Fix: write a regex with one group, e.g. '<answer>(.*?)</answer>'.") from exc
-
-    def parse(text: str) -> str | None:
-        m = bounded.search(rx, text, f"[format] answer_pattern = {pattern!r}")
-        if not m:
-            return None
-        return (m.group(1) if m.groups() else m.group(0)).strip()
-
-    parse.__name__ = f"regex {pattern!r}"
-    return parse
+        one = AnswerParser(pattern, hook.fn if hook else None, hook.spec if hook else "")
+    except (re.error, ValueError) as exc:
+        raise HookError(f"[format] answer_pattern = {pattern!r} is not a valid regex with one capturing group "
+                        f"({exc}). Fix: write a regex with one group, e.g. '<answer>(.*?)</answer>'.") from exc
+    if hook is not None:
+        return Hook("answer_parser", hook.spec, one, hook.form)
+    return Hook("answer_parser", f"builtin:regex {pattern!r}", one, "builtin")
 
 
 # ---------------------------------------------------------------- resolved hooks
@@ -411,8 +402,7 @@ def resolve(cfg) -> Hooks:
         prompt_default = Hook("prompt_builder", f"builtin:template {prompt_t!r}{unset}",
                               lambda ex, tok: list(tok(prompt_t.format(question=ex.question)).input_ids),
                               "builtin")
-    parser = user("answer_parser") or Hook("answer_parser", f"builtin:regex {f.answer_pattern!r}",
-                                           regex_parser(f.answer_pattern))
+    parser = answer_parser(f.answer_pattern, user("answer_parser"))
     return Hooks(train_formatter=user("train_formatter") or fmt_default, collator=user("collator"),
                  prompt_builder=user("prompt_builder") or prompt_default, answer_parser=parser,
                  scorer=load_scorer(cfg))

@@ -11,34 +11,49 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sftcheck.checks.support.samples import GenerationSet
+from sftcheck.checks.support.stops import StopSet
 from sftcheck.config import Config
 
 
-def stop_set(cfg: Config, tokenizer) -> list[int]:
-    """Token ids that end a generation: the tokenizer's EOS and the ``eos_token_id`` the run's
-    model folders declare (``generation_config.json`` / ``config.json``)."""
-    from sftcheck.session_data import stop_ids
+def stop_set(cfg: Config, tokenizer) -> StopSet:
+    """The run's one stop set (``sftcheck.stopset.build_stop_set``): what every backend stops
+    on and ``format.stop_tokens`` judges."""
+    from sftcheck.stopset import build_stop_set
 
-    ids = set(stop_ids(cfg, tokenizer)[0])
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return sorted(ids)
+    return build_stop_set(cfg, tokenizer)
 
 
 @dataclass
 class Passes:
     backend: str
     open: Callable[[str], contextlib.AbstractContextManager]
-    stop_ids: list[int]
+    stops: StopSet
     model_id: str = ""                 # content identity ("" = memory cache off)
     disk_cache: Path | None = None
     tuned_weights: str = ""            # how the tuned pass ran (e.g. "merged", "unmerged LoRA")
     log: list[dict] = field(default_factory=list)  # one record per pass: backend, weights, cache hit or not
     decide_merge: Callable[[list], tuple[bool, str]] | None = None  # run once, before the first tuned pass
+    tokenizer: Any = None              # reads each output up to its first stop (``read_to_first_stop``)
+
+    @property
+    def stop_ids(self) -> list[int]:
+        return list(self.stops.ids)
+
+    def read(self, out: GenerationSet) -> GenerationSet:
+        """Every output up to its first stop token or string, as a server returns it (text after
+        an end token the stop set misses is ``run_on``, not scored)."""
+        from sftcheck.checks.support.stops import read_set
+        from sftcheck.stopset import end_markers
+
+        if self.tokenizer is None:
+            return out
+        return read_set(out, end_markers(self.stops, self.tokenizer),
+                        tuple(getattr(self.tokenizer, "all_special_tokens", ())))
 
     def run(self, prompts, settings, variant: str, *, progress: bool = True,
             use_cache: bool = True) -> GenerationSet:
@@ -49,10 +64,11 @@ class Passes:
             ok, why = decide(prompts)
             self.tuned_weights = (f"merged into the weights ({why})" if ok
                                   else f"unmerged LoRA: merged weights disagree ({why})")
+        settings = replace(settings, stop_strings=tuple(self.stops.strings))
         with self.open(variant) as backend:
-            out = run_pass(backend, prompts, settings, variant=variant, stop_ids=self.stop_ids,
-                           model_id=self.model_id, progress=progress, use_cache=use_cache,
-                           disk_cache=self.disk_cache)
+            out = self.read(run_pass(backend, prompts, settings, variant=variant, stop_ids=self.stop_ids,
+                                     model_id=self.model_id, progress=progress, use_cache=use_cache,
+                                     disk_cache=self.disk_cache))
         if variant == "tuned" and self.tuned_weights:
             out.settings.setdefault("tuned_weights", self.tuned_weights)
         hit = out.settings.get("from_disk_cache")
@@ -93,15 +109,15 @@ def merge_holds(cfg: Config | None, loaded, prompts) -> tuple[bool, str]:
     return result.status is Status.PASS, f"top-1 agreement {result.value:.3f} on {len(seqs)} prompts"
 
 
-def transformers_passes(loaded, stop_ids: list[int] | None = None) -> Passes:
+def transformers_passes(loaded, stops: StopSet | None = None) -> Passes:
     """Passes with the loaded model.  The tuned pass runs with the adapter merged into the
     weights (in place, restored afterwards: faster, no extra memory) once merged and unmerged
     agree on the prompts' next tokens (``[generation] merged_tuned_pass``); unmerged otherwise."""
     from sftcheck.backends.hf import TransformersBackend
-    from sftcheck.generation import stop_token_ids
     from sftcheck.merging import merged_in_place
+    from sftcheck.stopset import build_stop_set
 
-    stops = stop_ids if stop_ids is not None else stop_token_ids(loaded.tokenizer, loaded.model)
+    stops = stops if stops is not None else build_stop_set(loaded.cfg, loaded.tokenizer, model=loaded.model)
     cfg = loaded.cfg
     want_merge = loaded.has_adapter and (cfg is None or cfg.generation.merged_tuned_pass)
 
@@ -116,30 +132,33 @@ def transformers_passes(loaded, stop_ids: list[int] | None = None) -> Passes:
 
     # a model identified by paths only (e.g. an uncached hub id) stays out of the disk cache
     disk = _disk(cfg) if cfg is not None and loaded.content_keyed else None
-    passes = Passes("transformers", open_variant, list(stops), loaded.model_id, disk,
-                    tuned_weights="unmerged LoRA (PeftModel)" if loaded.has_adapter else "")
+    passes = Passes("transformers", open_variant, stops, loaded.model_id, disk,
+                    tuned_weights="unmerged LoRA (PeftModel)" if loaded.has_adapter else "",
+                    tokenizer=loaded.tokenizer)
     if want_merge:
         passes.decide_merge = lambda prompts: merge_holds(cfg, loaded, prompts)
     return passes
 
 
-def openai_passes(cfg: Config, tokenizer) -> Passes:
+def openai_passes(cfg: Config, tokenizer, stops: StopSet | None = None) -> Passes:
     """Passes on the configured server; the served model list is checked first.  Memory
     cache only: what a server serves can change between runs without a file changing here."""
     from sftcheck.backends.openai_api import Endpoint, OpenAIBackend
 
     backend = OpenAIBackend(Endpoint.from_config(cfg))
     backend.check_models()
-    return Passes("openai", lambda _variant: contextlib.nullcontext(backend), stop_set(cfg, tokenizer),
-                  model_id=f"openai:{backend.ep.base_url}", tuned_weights=f"served as {backend.ep.tuned_model_name!r}")
+    return Passes("openai", lambda _variant: contextlib.nullcontext(backend), stops or stop_set(cfg, tokenizer),
+                  model_id=f"openai:{backend.ep.base_url}", tuned_weights=f"served as {backend.ep.tuned_model_name!r}",
+                  tokenizer=tokenizer)
 
 
-def vllm_passes(cfg: Config, tokenizer) -> Passes:
+def vllm_passes(cfg: Config, tokenizer, stops: StopSet | None = None) -> Passes:
     from sftcheck.backends.vllm_engine import VLLMBackend
 
     backend = VLLMBackend.from_config(cfg)
-    return Passes("vllm", lambda _variant: contextlib.nullcontext(backend), stop_set(cfg, tokenizer),
-                  model_id=backend.model_id, disk_cache=_disk(cfg), tuned_weights="vLLM LoRARequest")
+    return Passes("vllm", lambda _variant: contextlib.nullcontext(backend), stops or stop_set(cfg, tokenizer),
+                  model_id=backend.model_id, disk_cache=_disk(cfg), tuned_weights="vLLM LoRARequest",
+                  tokenizer=tokenizer)
 
 
 def local_weights(cfg: Config) -> bool:

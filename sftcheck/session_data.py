@@ -2,8 +2,8 @@
 
 Everything here runs the user's own code (``sftcheck.hooks``) on the user's data
 (``sftcheck.dataio``) with only the tokenizer: no model weights are loaded.  The embedding
-row count comes from safetensors headers / ``config.json``; stop ids from
-``generation_config.json``.
+row count comes from safetensors headers / ``config.json``; the stop set from
+``sftcheck.stopset``.
 """
 from __future__ import annotations
 
@@ -242,23 +242,16 @@ def sft_embedding_rows(sft_config: Config) -> tuple[int | None, str]:
                       "config.json and *.safetensors.")
 
 
-def stop_ids(cfg: Config, tokenizer) -> tuple[list[int], str]:
-    """Ids generation stops on: ``generation_config.json`` eos_token_id of the finetuned /
-    adapter / base folder (first found), else ``config.json``, else the tokenizer's EOS."""
-    folders = [Path(p) for p in (cfg.model.finetuned, cfg.model.adapter, cfg.model.base) if p and Path(p).is_dir()]
-    for name in ("generation_config.json", "config.json"):
-        for folder in folders:
-            f = folder / name
-            if f.is_file():
-                eos = json.loads(f.read_text()).get("eos_token_id")
-                if eos is not None:
-                    return ([int(e) for e in eos] if isinstance(eos, list) else [int(eos)]), f"{f} eos_token_id"
-    return [int(tokenizer.eos_token_id)], "tokenizer.eos_token_id"
-
-
 @pytest.fixture(scope="session")
-def sft_stop_ids(sft_config: Config, sft_tokenizer) -> tuple[list[int], str]:
-    return stop_ids(sft_config, sft_tokenizer)
+def sft_stop_set(sft_config: Config, sft_tokenizer):
+    """The run's one stop set (``sftcheck.stopset``): the engine stops on it, format.stop_tokens
+    judges it, scoring reads generations up to it."""
+    from sftcheck.stopset import StopSetError, build_stop_set
+
+    try:
+        return build_stop_set(sft_config, sft_tokenizer)
+    except StopSetError as exc:
+        setup_failure(f"sftcheck: {exc}")
 
 
 def iter_file(cfg: Config, path: str):

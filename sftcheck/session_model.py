@@ -123,12 +123,13 @@ def sft_generation_settings(sft_config: Config):
     return GenerationSettings.from_config(sft_config)
 
 
-def generate_both(loaded, prompts, settings) -> dict:
+def generate_both(loaded, prompts, settings, stops=None) -> dict:
     """``{"base": GenerationSet, "tuned": GenerationSet}`` with the transformers backend on
-    ``loaded`` (cached; see sftcheck.generation)."""
+    ``loaded`` (cached; see sftcheck.generation), stopping on the run's stop set (``stops``,
+    default ``sftcheck.stopset.build_stop_set``) and read up to the first stop."""
     from sftcheck.passes import transformers_passes
 
-    return transformers_passes(loaded).both(prompts, settings)
+    return transformers_passes(loaded, stops).both(prompts, settings)
 
 
 @pytest.fixture(scope="session")
@@ -139,14 +140,14 @@ def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer
     from sftcheck.session_state import sft_session
 
     name = sft_config.generation.backend
+    stops = request.getfixturevalue("sft_stop_set")  # the run's one stop set, for every backend
     try:
         if name == "openai":
-            made = passes.openai_passes(sft_config, sft_tokenizer)
+            made = passes.openai_passes(sft_config, sft_tokenizer, stops)
         elif name == "vllm":
-            made = passes.vllm_passes(sft_config, sft_tokenizer)
+            made = passes.vllm_passes(sft_config, sft_tokenizer, stops)
         else:
-            made = passes.transformers_passes(request.getfixturevalue("sft_model"),
-                                              passes.stop_set(sft_config, sft_tokenizer))
+            made = passes.transformers_passes(request.getfixturevalue("sft_model"), stops)
     except (ServerError, ImportError, ValueError) as exc:
         _fail(f"[generation] backend = {name!r}: {exc}")
     made.log = sft_session(request.config).generation_passes  # the report lists every pass
@@ -197,7 +198,7 @@ def score(cfg: Config, rows, generations: dict, mode: str, hooks=None,
     from sftcheck.hooks import resolve
 
     hooks = hooks or resolve(cfg)
-    parser = hooks.answer_parser.fn if cfg.format.answer_parser else None
+    parser = hooks.answer_parser.fn  # the one AnswerParser data.answer_roundtrip vouches for
     if rewards is True:
         rewards = score_rewards(cfg, rows, generations, hooks)
     gold = {r.id: r.gold_answer for r in rows}
@@ -262,17 +263,19 @@ def sft_scorer_name(sft_config: Config) -> str | None:
     return describe(sft_config)
 
 
-def output_markers(tok, stop_ids, prompts, rows) -> OutputMarkers:
-    """Role-leak markers and stop-token strings for this tokenizer, stop set and prompt format."""
+def output_markers(tok, stops, prompts, rows) -> OutputMarkers:
+    """Role-leak markers and stop-token strings for this tokenizer, stop set (a ``StopSet`` or
+    its ids) and prompt format."""
     from sftcheck.checks.support.outputs import role_markers
 
-    stops = {tok.convert_ids_to_tokens(i) for i in stop_ids}
+    ids, strings = (stops.ids, stops.strings) if hasattr(stops, "ids") else (stops, ())
+    names = {tok.convert_ids_to_tokens(int(i)) for i in ids} | set(strings)
     if tok.pad_token:
-        stops.add(tok.pad_token)
+        names.add(tok.pad_token)
     specials = list(getattr(tok, "all_special_tokens", []))
     prompt = prompts[0].text if prompts else ""
     question = rows[0].question if rows else ""
-    return OutputMarkers(role_markers(specials, stops, prompt, question), tuple(sorted(stops)))
+    return OutputMarkers(role_markers(specials, names, prompt, question), tuple(sorted(names)))
 
 
 def probe_logits(cfg: Config, loaded, prompts, generations):
@@ -326,7 +329,7 @@ def sentinel_scored(cfg: Config, passes, tokenizer, rows, settings, hooks=None) 
 
 @pytest.fixture(scope="session")
 def sft_output_markers(sft_tokenizer, sft_passes, sft_prompts, sft_eval_rows) -> OutputMarkers:
-    return output_markers(sft_tokenizer, sft_passes.stop_ids, sft_prompts, sft_eval_rows)
+    return output_markers(sft_tokenizer, sft_passes.stops, sft_prompts, sft_eval_rows)
 
 
 @pytest.fixture(scope="session")

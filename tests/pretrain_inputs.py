@@ -15,7 +15,6 @@ from sftcheck.session_data import (
     iter_file,
     load_data,
     output_embeddings,
-    stop_ids,
 )
 
 
@@ -69,8 +68,8 @@ class Inputs:
         if check_id in ("format.train_infer_aligned", "format.bos_single"):
             return getattr(fmt, check_id.split(".")[1])(self.train, self.prompts, t)
         if check_id == "format.stop_tokens":
-            ids, src = stop_ids(c, t)
-            return fmt.stop_tokens(self.train, ids, t, src, c.format.stop_strings)
+            from sftcheck.stopset import build_stop_set
+            return fmt.stop_tokens(self.train, build_stop_set(c, t), t)
         if check_id == "tokens.vocab_bounds":
             rows, src = embedding_rows(c)
             return tokens.vocab_bounds(self.train, self.prompts, t, rows, src, getattr(t, "chat_template", None))

@@ -15,6 +15,7 @@ whitespace-insensitive string equality.  Pure functions: strings in, ``Scored`` 
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ def equivalent(extracted: str, gold: str, *, rel_tol: float = 0.0, abs_tol: floa
     return normalise(extracted) == normalise(gold)
 
 
+@functools.lru_cache(maxsize=64)
 def _compile(pattern: str) -> re.Pattern:
     rx = re.compile(pattern, flags=re.DOTALL)
     if rx.groups < 1:
@@ -71,29 +73,60 @@ def _open_tag(pattern: str) -> str | None:
     return literal if literal and not re.search(r"[.*+?\[\]{}|^$]", head.replace("\\", "")) else None
 
 
+@dataclass(frozen=True)
+class AnswerParser:
+    """The run's one answer parser: the user's ``[format] answer_parser`` hook, else the
+    ``answer_pattern`` regex (group 1).  The same object reads training targets back in
+    ``data.answer_roundtrip`` and extracts answers from generations in scoring."""
+    pattern: str = DEFAULT_PATTERN
+    hook: Callable[[str], str | None] | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.hook is None:
+            _compile(self.pattern)  # a bad pattern fails here, when the run is set up
+
+    @property
+    def label(self) -> str:
+        return self.name or (getattr(self.hook, "__name__", "parser") if self.hook else f"regex {self.pattern!r}")
+
+    def extract(self, text: str) -> Extraction:
+        """Strict extraction: the verdict's rule."""
+        if self.hook is not None:
+            got = self.hook(text)
+            name = getattr(self.hook, "__name__", "parser")
+            if got is not None and not isinstance(got, str):
+                kind = type(got).__name__
+                raise TypeError(f"the answer parser {name} returned {kind} {str(got)[:80]!r} ({kind}, not str: "
+                                f"the parser must return a str or None) for the output {text[:80]!r}. Fix: "
+                                "return str(answer) (or None) from [format] answer_parser")
+            return Extraction(got.strip(), f"hook:{name}") if isinstance(got, str) and got.strip() else \
+                Extraction(None, None)
+        m = bounded.search(_compile(self.pattern), text, f"[format] answer_pattern = {self.pattern!r}")
+        if m and m.group(1) is not None and m.group(1).strip():
+            return Extraction(m.group(1).strip(), "strict")
+        return Extraction(None, None)
+
+    def __call__(self, text: str) -> str | None:
+        return self.extract(text).answer
+
+
+def _parser(pattern: str, parser) -> AnswerParser:
+    return parser if isinstance(parser, AnswerParser) else AnswerParser(pattern, parser)
+
+
 def extract_strict(text: str, pattern: str = DEFAULT_PATTERN,
-                   parser: Callable[[str], str | None] | None = None) -> Extraction:
-    if parser is not None:
-        got = parser(text)
-        name = getattr(parser, "__name__", "parser")
-        if got is not None and not isinstance(got, str):
-            raise TypeError(f"the answer parser {name} returned {type(got).__name__} {str(got)[:80]!r} for "
-                            f"the output {text[:80]!r}; it must return the answer as a str, or None when "
-                            "there is none. Fix: return str(answer) (or None) from [format] answer_parser")
-        return Extraction(got.strip(), f"hook:{name}") if isinstance(got, str) and got.strip() else \
-            Extraction(None, None)
-    m = bounded.search(_compile(pattern), text, f"[format] answer_pattern = {pattern!r}")
-    if m and m.group(1) is not None and m.group(1).strip():
-        return Extraction(m.group(1).strip(), "strict")
-    return Extraction(None, None)
+                   parser: Callable[[str], str | None] | AnswerParser | None = None) -> Extraction:
+    return _parser(pattern, parser).extract(text)
 
 
 def extract_lenient(text: str, pattern: str = DEFAULT_PATTERN,
-                    parser: Callable[[str], str | None] | None = None) -> Extraction:
-    got = extract_strict(text, pattern, parser)
+                    parser: Callable[[str], str | None] | AnswerParser | None = None) -> Extraction:
+    one = _parser(pattern, parser)
+    got = one.extract(text)
     if got.answer is not None:
         return got
-    tag = _open_tag(pattern)
+    tag = _open_tag(one.pattern)
     if tag and tag in text:
         rest = text.split(tag, 1)[1]
         rest = re.split(r"</|<\|", rest, maxsplit=1)[0].strip()
@@ -106,7 +139,7 @@ def extract_lenient(text: str, pattern: str = DEFAULT_PATTERN,
 
 
 def score_one(example_id: str, text: str, gold: str, *, mode: str = "strict",
-              pattern: str = DEFAULT_PATTERN, parser: Callable[[str], str | None] | None = None,
+              pattern: str = DEFAULT_PATTERN, parser: Callable[[str], str | None] | AnswerParser | None = None,
               rel_tol: float = 0.0, abs_tol: float = 0.0, score: float | None = None) -> Scored:
     """One example's verdict.  ``mode`` is ``"strict"`` or ``"lenient"``."""
     if mode not in ("strict", "lenient"):
@@ -123,7 +156,7 @@ def score_one(example_id: str, text: str, gold: str, *, mode: str = "strict",
 
 
 def score_all(generations: Iterable[Generation], gold: Mapping[str, str], *, mode: str = "strict",
-              pattern: str = DEFAULT_PATTERN, parser: Callable[[str], str | None] | None = None,
+              pattern: str = DEFAULT_PATTERN, parser: Callable[[str], str | None] | AnswerParser | None = None,
               rel_tol: float = 0.0, abs_tol: float = 0.0,
               scorer: Callable[[str, dict], float] | None = None,
               examples: Mapping[str, dict] | None = None) -> list[Scored]:

@@ -26,6 +26,8 @@ class Generation:
     new_tokens: int
     finish_reason: FinishReason
     seconds: float         # this example's share of its batch's wall time
+    run_on: str = ""       # raw text after an end token the stop set missed (not scored)
+    missed_stop: str = ""  # that end token (e.g. "<|eot_id|>"), when the output ran on past it
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +28,17 @@ class SavedTokenizer:
         return hashlib.sha256(self.template.encode("utf-8")).hexdigest() if self.template else None
 
 
-def _template_from_config(path: Path) -> str | None:
+def _read(path: Path) -> str | None:
     try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
-    except (OSError, ValueError, AttributeError):
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _template_from_config(text: str | None) -> str | None:
+    try:
+        value = json.loads(text).get("chat_template") if text else None
+    except (ValueError, AttributeError):
         return None
     if isinstance(value, list):  # [{"name": "default", "template": ...}, ...]
         named = {d.get("name"): d.get("template") for d in value if isinstance(d, dict)}
@@ -38,15 +46,19 @@ def _template_from_config(path: Path) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def find_saved_tokenizer(folder: str | Path) -> SavedTokenizer:
+def find_saved_tokenizer(folder: str | Path,
+                         read_text: Callable[[Path], str | None] = _read) -> SavedTokenizer:
+    """Tokenizer files and the chat template of ``folder`` (the one template resolver: for a
+    list of named templates, the one named ``default``).  ``read_text`` is the run's reader."""
     folder = Path(folder)
     files = tuple(f for f in TOKENIZER_FILES if (folder / f).is_file() and (folder / f).stat().st_size > 0)
     template = source = None
     jinja = folder / "chat_template.jinja"
-    if jinja.is_file() and jinja.read_text(encoding="utf-8", errors="replace").strip():
-        template, source = jinja.read_text(encoding="utf-8", errors="replace"), jinja.name
+    text = read_text(jinja) if jinja.is_file() else None
+    if text and text.strip():
+        template, source = text, jinja.name
     for name in ("chat_template.json", "tokenizer_config.json"):
         if template is None and (folder / name).is_file():
-            template = _template_from_config(folder / name)
+            template = _template_from_config(read_text(folder / name))
             source = name if template else None
     return SavedTokenizer(folder, files, (folder / "tokenizer_config.json").is_file(), template, source)
