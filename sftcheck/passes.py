@@ -64,7 +64,7 @@ class Passes:
             ok, why = decide(prompts)
             self.tuned_weights = (f"merged into the weights ({why})" if ok
                                   else f"unmerged LoRA: merged weights disagree ({why})")
-        settings = replace(settings, stop_strings=tuple(self.stops.strings))
+        settings = replace(settings, stop_strings=tuple(dict.fromkeys((*self.stops.strings, *settings.stop_strings))))
         with self.open(variant) as backend:
             out = self.read(run_pass(backend, prompts, settings, variant=variant, stop_ids=self.stop_ids,
                                      model_id=self.model_id, progress=progress, use_cache=use_cache,
