@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -295,7 +295,8 @@ def scoped_id(check_id: str, scope: str) -> str:
     return f"{area}.{scope}.{rest}"
 
 
-SECTIONS = {k: v for k, v in get_type_hints(Config).items() if k not in ("source", "suites")}
+SECTIONS = {k: v for k, v in get_type_hints(Config).items()
+            if k not in ("source", "suites") and isinstance(v, type) and is_dataclass(v)}
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
