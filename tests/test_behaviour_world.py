@@ -126,6 +126,24 @@ def test_broken_variant_fails_its_check_on_world2(world2, tmp_path, variant):
     assert result.fix or status == "pass"  # merged_checkpoint is the passing counterpart
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_serving_stop_set_without_the_end_token_is_named(request, tmp_path, world_name):
+    """A healthy adapter whose generation_config stops on another token than the one training
+    ended with (pretrain variant wrong_stop_token: world 2's server stops on <|end_of_text|>,
+    its rows end with <|eot_id|>): outputs run on, and stop_rate blames the stop set, not training."""
+    from sftcheck.fixtures.broken import pretrain as broken_pretrain
+
+    config = broken_pretrain.wrong_stop_token(request.getfixturevalue(world_name), tmp_path)
+    results = evaluate(config)
+    result = results["behaviour.stop_rate"]
+    assert result.status is Status.FAIL, result.summary()
+    assert "ran on past it" in result.explanation and "stop-set problem, not a training one" in result.explanation
+    assert "no retraining needed" in result.fix, result.summary()
+    assert results["behaviour.no_role_leak"].status is Status.FAIL
+    assert results["behaviour.accuracy"].status is Status.PASS, "outputs are scored up to the missed end token"
+
+
 def test_unreadable_adapter_keys_are_reported(world, tmp_path):
     """peft's missing-key warning reaches the adapter_effect explanation as evidence."""
     cfg = cfgmod.load(broken.adapter_not_applied(world, tmp_path))
