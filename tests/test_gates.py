@@ -249,25 +249,21 @@ def test_human_labels_file_errors_name_the_line(tmp_path):
 
 
 def run_gates(config_path: Path) -> dict:
-    """The gates on a run config, with inputs built the way the session fixtures build them."""
-    from sftcheck.checks.support.answers import score_all
-
+    """The gates on a run config, with inputs built the way the session fixtures build them:
+    the run's stop set, outputs read up to their first stop, scored against the gold answer."""
     from sftcheck import session_model as sm
-    from sftcheck.generation import GenerationSettings, generate
+    from sftcheck.generation import GenerationSettings
     from sftcheck.loading import load_model
+    from sftcheck.passes import stop_set, transformers_passes
 
     cfg = cfgmod.load(config_path)
     rows = sm.read_eval_rows(cfg)
     loaded = load_model(cfg)
     prompts = sm.build_prompts(cfg, loaded.tokenizer, rows)
     settings = GenerationSettings.from_config(cfg)
-    gens, sc = {}, {}
-    for variant in ("base", "tuned"):
-        with loaded.variant(variant) as model:
-            gens[variant] = generate(model, loaded.tokenizer, prompts, settings, variant=variant,
-                                     progress=False, use_cache=False)
-        sc[variant] = score_all(gens[variant].items, {r.id: r.answer for r in rows},
-                                pattern=cfg.format.answer_pattern)
+    gens = transformers_passes(loaded, stop_set(cfg, loaded.tokenizer)).both(prompts, settings, progress=False,
+                                                                             use_cache=False)
+    sc = sm.score(cfg, rows, gens, "strict", rewards=False)
     ids = [r.id for r in rows]
     return {r.id: r for r in (
         gates.base_ceiling(sc["base"], ids), gates.tuned_floor(sc["base"], sc["tuned"], ids, gens["base"],
@@ -287,6 +283,12 @@ def test_gates_pass_on_the_healthy_world(healthy_gates, check_id):
     assert r.status is Status.PASS, r.summary()
 
 
+def test_gates_pass_on_healthy_world2(world2):
+    """World 2's '#### N' worked solutions, scored against the gold number inside them."""
+    results = run_gates(world2.config)
+    assert all(r.status is Status.PASS for r in results.values()), [r.summary() for r in results.values()]
+
+
 @pytest.mark.parametrize("world_name", ["world", "world2"])
 def test_too_few_examples_fails_mcnemar(request, tmp_path, world_name):
     r = run_gates(broken.too_few_examples(request.getfixturevalue(world_name), tmp_path))
@@ -294,15 +296,17 @@ def test_too_few_examples_fails_mcnemar(request, tmp_path, world_name):
     assert r["gate.mcnemar"].metrics["n"] == 6 and "too small" in r["gate.mcnemar"].explanation
 
 
-def test_duplicate_eval_ids_fail_every_paired_gate(world, tmp_path):
-    r = run_gates(broken.duplicate_ids(world, tmp_path))
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_duplicate_eval_ids_fail_every_paired_gate(request, tmp_path, world_name):
+    r = run_gates(broken.duplicate_ids(request.getfixturevalue(world_name), tmp_path))
     for check_id in ("gate.base_ceiling", "gate.tuned_floor", "gate.mcnemar", "gate.effect_size"):
         assert r[check_id].status is Status.FAIL, check_id
         assert "10 duplicate example id(s)" in r[check_id].explanation, r[check_id].explanation
 
 
-def test_merged_instruct_base_fails_the_base_ceiling(world, tmp_path):
-    r = run_gates(broken.instruct_base(world, tmp_path))
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_merged_instruct_base_fails_the_base_ceiling(request, tmp_path, world_name):
+    r = run_gates(broken.instruct_base(request.getfixturevalue(world_name), tmp_path))
     ceiling = r["gate.base_ceiling"]
     assert ceiling.status is Status.FAIL and ceiling.value > 0.3, ceiling.summary()
     assert "instruct/chat model or already contains the tuned weights" in ceiling.explanation
