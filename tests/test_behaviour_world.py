@@ -144,6 +144,21 @@ def test_serving_stop_set_without_the_end_token_is_named(request, tmp_path, worl
     assert results["behaviour.accuracy"].status is Status.PASS, "outputs are scored up to the missed end token"
 
 
+@pytest.mark.parametrize("world_name", ["world", "world2"])
+def test_parser_for_another_format_fails_answer_rate_and_accuracy(request, tmp_path, world_name):
+    """The answer pattern of the other world (pretrain variant parser_mismatch: '####' on world
+    1's <answer> tags, an <answer> tag on world 2's '#### N'): nothing parses, lenient
+    extraction still finds the answers."""
+    from sftcheck.fixtures.broken import pretrain as broken_pretrain
+
+    results = evaluate(broken_pretrain.parser_mismatch(request.getfixturevalue(world_name), tmp_path))
+    rate, accuracy = results["behaviour.answer_rate"], results["behaviour.accuracy"]
+    assert rate.status is Status.FAIL and "match the answer pattern" in rate.explanation, rate.summary()
+    assert "Lenient extraction finds an answer in 100%" in rate.explanation, rate.summary()
+    assert accuracy.status is Status.FAIL and "most outputs are unparsable" in accuracy.explanation
+    assert results["behaviour.not_empty"].status is Status.PASS
+
+
 def test_unreadable_adapter_keys_are_reported(world, tmp_path):
     """peft's missing-key warning reaches the adapter_effect explanation as evidence."""
     cfg = cfgmod.load(broken.adapter_not_applied(world, tmp_path))

@@ -72,3 +72,11 @@ def test_throughput_both_ways(world, tmp_path):
     slow = run(tmp_path, "test_perf.py", "--sft-config", str(broken.unreachable_throughput(world, tmp_path)))
     assert outcome(slow, "test_perf.py::test_throughput") == "FAILED", slow
     assert "Too slow: base runs" in slow and "(< 1e+06)" in slow, slow
+
+
+def test_throughput_floor_fails_on_world2(world2, tmp_path):
+    """World 2's healthy run passes perf.throughput (tests/test_world2_e2e.py); a floor no
+    machine meets fails it there too."""
+    slow = run(tmp_path, "test_perf.py", "--sft-config", str(broken.unreachable_throughput(world2, tmp_path)))
+    assert outcome(slow, "test_perf.py::test_throughput") == "FAILED", slow
+    assert "Too slow: base runs" in slow and "(< 1e+06)" in slow, slow
