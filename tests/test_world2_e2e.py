@@ -35,13 +35,14 @@ def verdict2(world2, tmp_path_factory) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "sftcheck.plugin", "-p", "no:cacheprovider",
          str(REPO / "model_tests"), "-q", "-rA", "--sft-config", str(world2.config),
-         "--sft-json", str(out / "verdict.json")],
+         "--sft-json", str(out / "verdict.json"), "--html", str(out / "report.html"), "--self-contained-html"],
         check=False, cwd=out, env=env, capture_output=True, text=True, timeout=1200)
     text = proc.stdout + proc.stderr
     assert "INTERNALERROR" not in text and "Traceback (most recent call last)" not in text, text[-4000:]
     verdict = json.loads((out / "verdict.json").read_text())
     verdict["_output"] = text
     verdict["_unchanged"] = tree_hash(world2.root) == before
+    verdict["_page"] = (out / "report.html").read_text(encoding="utf-8")
     return verdict
 
 
@@ -80,3 +81,12 @@ def test_world2_outputs_stop_and_answer(verdict2):
     assert by_id["behaviour.stop_rate"]["status"] == "pass", by_id["behaviour.stop_rate"]["explanation"]
     assert by_id["behaviour.no_role_leak"]["status"] == "pass", by_id["behaviour.no_role_leak"]["explanation"]
     assert by_id["gate.tuned_floor"]["status"] == "pass", by_id["gate.tuned_floor"]["explanation"]
+
+
+def test_world2_html_report_renders_its_evidence(verdict2):
+    """The HTML verdict renders world 2's evidence (Llama-3 special tokens in token strips,
+    '#### N' outputs) without a traceback, every special token escaped."""
+    page = verdict2["_page"]
+    assert "Traceback (most recent call last)" not in page
+    assert "&lt;|eot_id|&gt;" in page and "<|eot_id|>" not in page
+    assert "labels.eos_trained" in page and "behaviour.stop_rate" in page
