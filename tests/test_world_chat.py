@@ -115,3 +115,14 @@ def test_readme_gsm8k_example_and_world2_config_set_the_same_keys(tmp_path):
     world = _keys(world_config_text(tmp_path))
     assert readme == world, (f"only in the README: {sorted(readme - world)}; "
                              f"only in world 2's config: {sorted(world - readme)}")
+
+
+def test_worlds_doc_lists_every_check():
+    """docs/WORLDS.md says for every registered check where it is proven to fail (both worlds,
+    one, or synthetic inputs): a new check needs its row."""
+    from sftcheck.checks.support.registry import load_all
+
+    doc = (REPO / "docs" / "WORLDS.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z_]+\.(?:[a-z_]+|\*))`", doc, re.MULTILINE))
+    missing = [i for i in load_all() if i not in listed and f"{i.split('.')[0]}.*" not in listed]
+    assert not missing, missing
