@@ -34,9 +34,9 @@ def test_finite(sft_check, sft_adapter_weights):
     sft_check(artifact.finite, sft_adapter_weights)
 
 
-def test_tokenizer_saved(sft_check, sft_config, sft_adapter_dir):
+def test_tokenizer_saved(sft_check, sft_config, sft_adapter_dir, sft_run):
     sft_check(artifact.tokenizer_saved, sft_adapter_dir, sft_config.model.tokenizer,
-              sft_config.format.chat)
+              sft_config.format.chat, sft_run.saved_tokenizer)
 
 
 def test_vocab_consistent(sft_check, sft_tokenizer_len, sft_adapter_weights, sft_base_info):

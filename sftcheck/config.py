@@ -518,22 +518,19 @@ def load(path: str | Path) -> Config:
     return parse(raw, str(p), p.resolve().parent)
 
 
-def infer_base(cfg: Config) -> Config:
+def infer_base(cfg: Config, run=None) -> Config:
     """No ``[model] base`` but an adapter: use the base the adapter records
-    (``adapter_config.json`` ``base_model_name_or_path``: a local folder or a hub id)."""
-    import json
-
+    (``adapter_config.json`` ``base_model_name_or_path``: a local folder or a hub id), read
+    through the run's one reader (``sftcheck.run_files.Run``)."""
     m = cfg.model
     if m.base or m.finetuned or not m.adapter:
         return cfg
-    try:
-        recorded = json.loads((Path(m.adapter) / "adapter_config.json").read_text()).get(
-            "base_model_name_or_path")
-    except (OSError, ValueError, AttributeError):
-        return cfg  # artifact.adapter_files / config_valid report the broken file
-    if not isinstance(recorded, str) or not recorded:
-        return cfg
-    return replace(cfg.with_overrides("model", base=recorded), base_recorded=True)
+    if run is None:
+        from sftcheck.run_files import Run
+
+        run = Run(cfg)
+    recorded = run.recorded_base  # None when broken: artifact.adapter_files / config_valid report it
+    return replace(cfg.with_overrides("model", base=recorded), base_recorded=True) if recorded else cfg
 
 
 def find_pyproject(start: Path) -> Path | None:

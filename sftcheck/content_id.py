@@ -77,17 +77,26 @@ def sampled_digest(path: Path) -> str:
     return "sampled:" + h.hexdigest()
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, files=None) -> str:
+    """sha256 of a small file (through the run's one reader ``files``, when given: a file the
+    session reads anyway is read and hashed once), else the sampled digest."""
     size = path.stat().st_size
-    return full_digest(path) if size <= FULL_HASH_BYTES else sampled_digest(path)
+    if size > FULL_HASH_BYTES:
+        return sampled_digest(path)
+    if files is not None:
+        got = files.sha256(path)
+        if isinstance(got, OSError):
+            raise got
+        return got
+    return full_digest(path)
 
 
-def folder_digests(folder: Path, names: tuple[str, ...] = (), weights: bool = False) -> dict[str, str]:
+def folder_digests(folder: Path, names: tuple[str, ...] = (), weights: bool = False, files=None) -> dict[str, str]:
     """``{file name: digest}`` of the named files (and weight files) directly in ``folder``."""
     out = {}
     for f in sorted(folder.iterdir()):
         if f.is_file() and (f.name in names or (weights and f.suffix in WEIGHT_SUFFIXES)):
-            out[f.name] = file_digest(f)
+            out[f.name] = file_digest(f, files)
     return out
 
 
@@ -107,17 +116,17 @@ def local_folder(src: str) -> Path:
                           f"({type(exc).__name__})") from exc
 
 
-def model_content_id(cfg, tokenizer_source: str | None = None) -> dict:
+def model_content_id(cfg, tokenizer_source: str | None = None, files=None) -> dict:
     """What the configured model's generations depend on, by content (see the module doc)."""
     m = cfg.model
     parts: dict[str, dict] = {}
     for role, src in (("finetuned", m.finetuned), ("base", None if m.finetuned else m.base)):
         if src:
-            parts[role] = folder_digests(local_folder(src), MODEL_FILES, weights=True)
+            parts[role] = folder_digests(local_folder(src), MODEL_FILES, weights=True, files=files)
     if m.adapter and not m.finetuned:
-        parts["adapter"] = folder_digests(local_folder(m.adapter), ("adapter_config.json",), weights=True)
+        parts["adapter"] = folder_digests(local_folder(m.adapter), ("adapter_config.json",), weights=True, files=files)
     if tokenizer_source:
-        parts["tokenizer"] = folder_digests(local_folder(tokenizer_source), TOKENIZER_FILES)
+        parts["tokenizer"] = folder_digests(local_folder(tokenizer_source), TOKENIZER_FILES, files=files)
     return parts
 
 

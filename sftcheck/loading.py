@@ -128,23 +128,7 @@ class LoadedModel:
         return contextlib.nullcontext(self._base)
 
 
-def file_sha256(folder: str | Path) -> str:
-    """sha256 of an adapter's weights file (identity for caches and provenance)."""
-    import hashlib
-
-    folder = Path(folder)
-    for name in ("adapter_model.safetensors", "adapter_model.bin"):
-        f = folder / name
-        if f.is_file():
-            h = hashlib.sha256()
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            return h.hexdigest()
-    return ""
-
-
-def model_identity(cfg: Config, placement: Placement) -> tuple[str, bool]:
+def model_identity(cfg: Config, placement: Placement, run=None) -> tuple[str, bool]:
     """``(model_id, content_keyed)``: a hash of the content of every file the generations depend
     on (``sftcheck.content_id``: base / adapter / fine-tuned weights and configs, tokenizer files,
     chat template) + device + dtype.  When something cannot be identified by content (a hub id
@@ -153,7 +137,7 @@ def model_identity(cfg: Config, placement: Placement) -> tuple[str, bool]:
 
     where = f"|{placement.device}|{placement.dtype}"
     try:
-        parts = content_id.model_content_id(cfg, tokenizer_source(cfg))
+        parts = content_id.model_content_id(cfg, tokenizer_source(cfg), files=run.files if run else None)
         return f"content:{content_id.content_key(parts)}{where}", True
     except (content_id.NoContentId, OSError) as exc:
         m = cfg.model
@@ -200,7 +184,7 @@ def load_merged(cfg: Config, placement: Placement):
                         "model.merge_and_unload() into (config.json + *.safetensors).") from exc
 
 
-def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
+def load_model(cfg: Config, tokenizer=None, run=None) -> LoadedModel:
     """Load the configured model once (never ``trust_remote_code``; safetensors unless
     ``allow_pickle``).  Adapter loading warnings (missing / unexpected keys) are kept in
     ``notes``: they are the first sign of an adapter that is not applied.  ``tokenizer``:
@@ -210,7 +194,10 @@ def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
     placement = resolve_placement(cfg)
     m = cfg.model
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
-    model_id, keyed = model_identity(cfg, placement)
+    from sftcheck.run_files import Run
+
+    run = run or Run(cfg)
+    model_id, keyed = model_identity(cfg, placement, run)
     if m.finetuned:
         model = _from_pretrained(m.finetuned, placement, cfg)
         return LoadedModel(model, tokenizer, placement, model_id=model_id, content_keyed=keyed,
@@ -239,6 +226,6 @@ def load_model(cfg: Config, tokenizer=None) -> LoadedModel:
     notes = tuple(str(w.message) for w in caught
                   if "adapter" in str(w.message).lower() or "key" in str(w.message).lower())
     model.eval()
-    sha = file_sha256(adapter)
+    sha = run.adapter_weights.sha256 or ""  # hashed once per session, by the Run
     return LoadedModel(model, tokenizer, placement, model_id=model_id, content_keyed=keyed,
                        has_adapter=True, adapter_sha256=sha, notes=notes, cfg=cfg)

@@ -92,6 +92,16 @@ def _override(opt: pytest.Config, cfg: cfgmod.Config) -> cfgmod.Config:
 CONFIG_FLAGS = tuple(o.dest for o in cfgmod.OVERRIDES if o.describes_run)
 
 
+def _session(cfg: cfgmod.Config) -> SftSession:
+    """The session of a config: its ``Run`` (the run's files, read once) built here, once;
+    the base defaults to the one the adapter records."""
+    from sftcheck.run_files import Run
+
+    run = Run(cfg)
+    cfg = cfgmod.infer_base(cfg, run)
+    return SftSession(config=cfg, run=run.with_config(cfg))
+
+
 def build_session(opt: pytest.Config) -> SftSession:
     config_path = opt.getoption("sft_config")
     if config_path and opt.getoption("sft_world"):
@@ -106,7 +116,7 @@ def build_session(opt: pytest.Config) -> SftSession:
             config_path = str(found) if found else None
         if config_path is None and any(opt.getoption(f) for f in CONFIG_FLAGS):
             # No file: the run is described by --sft-* flags alone (defaults elsewhere).
-            session = SftSession(config=cfgmod.infer_base(_override(opt, cfgmod.Config(source="<command line>"))))
+            session = _session(_override(opt, cfgmod.Config(source="<command line>")))
         elif config_path is None:
             session = SftSession(config=None, problem=(
                 "no run config: pass --sft-config PATH (a TOML file, see README 'Config reference'), "
@@ -114,7 +124,7 @@ def build_session(opt: pytest.Config) -> SftSession:
                 "--sft-train to describe the run on the command line, or pass --sft-world to "
                 "diagnose the built-in fixture world."))
         else:
-            session = SftSession(config=cfgmod.infer_base(_override(opt, cfgmod.load(config_path))))
+            session = _session(_override(opt, cfgmod.load(config_path)))
     except cfgmod.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     session.json_path = opt.getoption("sft_json") or (session.config.report.json if session.config else None)

@@ -5,9 +5,7 @@ Only reads: file hashes (sha256, streamed), small JSON/text files, library versi
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
 import os
 import platform
 import subprocess
@@ -21,38 +19,6 @@ LIBRARIES = ("sftcheck", "torch", "transformers", "peft", "tokenizers", "safeten
              "accelerate", "pytest", "pytest-html")
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin",
                 "model.safetensors", "pytorch_model.bin")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def chat_template_text(folder: Path) -> tuple[str | None, str | None]:
-    """(template, where it was found) from a checkpoint/tokenizer folder, or (None, None)."""
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8", errors="replace"), str(jinja)
-    for name in ("chat_template.json", "tokenizer_config.json"):
-        f = folder / name
-        if f.is_file():
-            try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                continue
-            template = data.get("chat_template") if isinstance(data, dict) else None
-            if isinstance(template, list):  # named templates: hash them all, in order
-                template = json.dumps(template, sort_keys=True)
-            if isinstance(template, str):
-                return template, str(f)
-    return None, None
 
 
 def library_versions() -> dict[str, str]:
@@ -114,18 +80,14 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _weights(folder: Path) -> dict[str, Any]:
-    for name in WEIGHT_FILES:
-        f = folder / name
-        if f.is_file():
-            return {"file": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)}
-    return {"file": None}
-
-
-def collect(cfg: Config | None, rootdir: Path | None = None) -> dict[str, Any]:
-    """Everything the report needs to say what was diagnosed and how."""
+def collect(cfg: Config | None, rootdir: Path | None = None, run=None) -> dict[str, Any]:
+    """Everything the report needs to say what was diagnosed and how (the run's files through
+    its ``Run``: read and hashed once per session)."""
     prov: dict[str, Any] = {}
     if cfg is not None:
+        from sftcheck.run_files import Run
+
+        run = run if run is not None and run.cfg is cfg else Run(cfg, run.files if run else None)
         m = cfg.model
         prov["config source"] = cfg.source
         src = Path(cfg.source)
@@ -134,12 +96,12 @@ def collect(cfg: Config | None, rootdir: Path | None = None) -> dict[str, Any]:
         prov["base"] = m.base or m.finetuned
         prov["adapter"] = m.adapter
         if m.adapter and Path(m.adapter).is_dir():
-            w = _weights(Path(m.adapter))
-            prov["adapter weights"] = w["file"]
-            if w["file"]:
-                prov["adapter weights bytes"] = w["bytes"]
-                prov["adapter weights sha256"] = w["sha256"]
-        prov.update(_template(cfg))
+            w = run.adapter_weights
+            prov["adapter weights"] = w.file
+            if w.file:
+                prov["adapter weights bytes"] = w.bytes
+                prov["adapter weights sha256"] = w.sha256
+        prov.update(_template(cfg, run))
         try:
             from sftcheck.loading import resolve_placement
             placement = resolve_placement(cfg)
@@ -161,7 +123,7 @@ def collect(cfg: Config | None, rootdir: Path | None = None) -> dict[str, Any]:
     return prov
 
 
-def _template(cfg: Config) -> dict[str, Any]:
+def _template(cfg: Config, run) -> dict[str, Any]:
     from sftcheck.loading import LoadError, tokenizer_source
 
     try:
@@ -171,10 +133,10 @@ def _template(cfg: Config) -> dict[str, Any]:
     out: dict[str, Any] = {"tokenizer": source}
     folder = Path(source)
     if folder.is_dir():
-        template, where = chat_template_text(folder)
-        if template is not None:
-            out["chat template"] = where
-            out["chat template sha256"] = sha256_text(template)
+        saved = run.saved_tokenizer(folder)
+        if saved.template is not None:
+            out["chat template"] = str(folder / saved.template_source)
+            out["chat template sha256"] = saved.template_sha256
         else:
             out["chat template"] = f"none found in {folder}"
     else:

@@ -69,7 +69,7 @@ def _provenance(config: pytest.Config) -> dict[str, Any]:
     if not session.provenance:
         from sftcheck.provenance import collect
         try:
-            session.provenance.update(collect(session.config, config.rootpath))
+            session.provenance.update(collect(session.config, config.rootpath, session.run))
         except Exception as exc:  # noqa: BLE001 - provenance must never break the verdict
             session.provenance["error"] = f"provenance could not be collected: {type(exc).__name__}: {exc}"
     if session.generation_passes:  # which backend made each pass, and which came from the cache

@@ -25,6 +25,7 @@ from sftcheck.checks.support.lora_layout import Unreadable
 from sftcheck.checks.support.tokenizer_files import SavedTokenizer, find_saved_tokenizer
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+KEEP_BYTES = 64 << 20   # files up to this size are read once and kept (configs, templates, LoRA weights)
 
 
 class RunFiles:
@@ -47,15 +48,23 @@ class RunFiles:
         return self._bytes[path]
 
     def sha256(self, path: Path, chunk: int = 1 << 20) -> str | OSError:
+        """sha256 of ``path``: of the bytes ``read`` keeps (one read serves both) for files up to
+        ``KEEP_BYTES``; streamed once (counted as ``sha256:<path>``) for larger ones."""
         path = Path(path)
         if path not in self._sha:
-            self.reads[f"sha256:{path}"] += 1
             try:
-                h = hashlib.sha256()
-                with path.open("rb") as f:
-                    while block := f.read(chunk):
-                        h.update(block)
-                self._sha[path] = h.hexdigest()
+                if path in self._bytes or path.stat().st_size <= KEEP_BYTES:
+                    got = self.read(path)
+                    if isinstance(got, OSError):
+                        raise got
+                    self._sha[path] = hashlib.sha256(got).hexdigest()
+                else:
+                    self.reads[f"sha256:{path}"] += 1
+                    h = hashlib.sha256()
+                    with path.open("rb") as f:
+                        while block := f.read(chunk):
+                            h.update(block)
+                    self._sha[path] = h.hexdigest()
             except OSError as exc:
                 self._sha[path] = exc
         return self._sha[path]

@@ -10,7 +10,6 @@ checks turn into a failed or skipped result — never a traceback.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,12 @@ from sftcheck.checks.support.safetensors_header import (
     read_header,
 )
 from sftcheck.config import Config
+from sftcheck.run_files import Run, RunFiles
 
 
 def read_json(path: Path, what: str) -> dict | Unreadable:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Unreadable(f"{path}: {what} not found.")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return Unreadable(f"{path}: {what} is not valid JSON ({exc}).")
-    if not isinstance(obj, dict):
-        return Unreadable(f"{path}: {what} is JSON {type(obj).__name__}, expected an object.")
-    return obj
+    """One JSON file outside a session, with the run's error policy (``RunFiles.json``)."""
+    return RunFiles().json(path, what)
 
 
 def read_adapter_weights(adapter: Path, allow_pickle: bool) -> Header | HeaderError | Unreadable:
@@ -76,15 +69,16 @@ def _meta_shapes(source: str) -> dict[str, tuple[int, ...]]:
     return {n: tuple(p.shape) for n, p in model.state_dict().items()}
 
 
-def read_base_info(cfg: Config) -> BaseInfo | None:
+def read_base_info(cfg: Config, run: Run | None = None) -> BaseInfo | None:
     base = cfg.model.base
     if not base:
         return None
+    run = run or Run(cfg)
     local = Path(base) if Path(base).is_dir() else None
     base_cfg: dict[str, Any] = {}
     shapes, source = None, ""
     if local is not None:
-        got = read_json(local / "config.json", "the base config")
+        got = run.base_config
         base_cfg = got if isinstance(got, dict) else {}
         try:
             shapes = folder_shapes(local)
@@ -130,11 +124,17 @@ def base_tensor_reader(base: BaseInfo | None) -> Callable[[str], Any] | None:
 
 
 def training_log_path(cfg: Config) -> Path | None:
-    if cfg.model.training_log:
-        return Path(cfg.model.training_log)
-    if cfg.model.adapter and (Path(cfg.model.adapter) / "trainer_state.json").is_file():
-        return Path(cfg.model.adapter) / "trainer_state.json"
-    return None
+    return Run(cfg).training_log_path
+
+
+@pytest.fixture(scope="session")
+def sft_run(pytestconfig: pytest.Config, sft_config: Config) -> Run:
+    """The run's files, read and hashed once per session (``sftcheck.run_files.Run``, built
+    with the session)."""
+    from sftcheck.session_state import sft_session
+
+    run = sft_session(pytestconfig).run
+    return run if run is not None and run.cfg is sft_config else Run(sft_config)
 
 
 @pytest.fixture(scope="session")
@@ -144,10 +144,9 @@ def sft_adapter_dir(sft_config: Config) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def sft_adapter_config(sft_adapter_dir: Path | None) -> dict | Unreadable | None:
+def sft_adapter_config(sft_run: Run) -> dict | Unreadable | None:
     """The parsed ``adapter_config.json``."""
-    d = sft_adapter_dir
-    return read_json(d / "adapter_config.json", "adapter_config.json") if d else None
+    return sft_run.adapter_config
 
 
 @pytest.fixture(scope="session")
@@ -159,9 +158,9 @@ def sft_adapter_weights(sft_adapter_dir: Path | None,
 
 
 @pytest.fixture(scope="session")
-def sft_base_info(sft_config: Config) -> BaseInfo | None:
+def sft_base_info(sft_config: Config, sft_run: Run) -> BaseInfo | None:
     """Identity and weight shapes of the configured base (headers only)."""
-    return read_base_info(sft_config)
+    return read_base_info(sft_config, sft_run)
 
 
 @pytest.fixture(scope="session")
@@ -180,7 +179,6 @@ def sft_tokenizer_len(sft_tokenizer_or_error) -> int | Unreadable:
 
 
 @pytest.fixture(scope="session")
-def sft_trainer_state(sft_config: Config) -> dict | Unreadable | None:
+def sft_trainer_state(sft_run: Run) -> dict | Unreadable | None:
     """The run's ``trainer_state.json`` ([model] training_log or the adapter folder's)."""
-    path = training_log_path(sft_config)
-    return read_json(path, "training log") if path else None
+    return sft_run.training_log

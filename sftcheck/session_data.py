@@ -7,7 +7,6 @@ row count comes from safetensors headers / ``config.json``; the stop set from
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from sftcheck import dataio
 from sftcheck import hooks as hookmod
+from sftcheck.checks.support.lora_layout import Unreadable
 from sftcheck.checks.support.rows import (
     DataAudit,
     Example,
@@ -26,6 +26,7 @@ from sftcheck.checks.support.rows import (
 )
 from sftcheck.checks.support.spans import end_token_ids
 from sftcheck.config import Config
+from sftcheck.run_files import Run
 from sftcheck.user_traceback import user_traceback
 from sftcheck.verdict import setup_failure
 
@@ -150,7 +151,7 @@ def _noted(source: str, unreadable: list[str]) -> str:
                      if unreadable else "")
 
 
-def embedding_rows(cfg: Config) -> tuple[int | None, str]:
+def embedding_rows(cfg: Config, run=None) -> tuple[int | None, str]:
     """Rows of the input embedding the adapter will run on: a resized embedding saved in the
     adapter wins; else the base/finetuned safetensors header; else ``config.json`` vocab_size."""
     folders = [Path(p) for p in (cfg.model.adapter, cfg.model.finetuned, cfg.model.base) if p and Path(p).is_dir()]
@@ -168,7 +169,10 @@ def embedding_rows(cfg: Config) -> tuple[int | None, str]:
     for folder in folders:
         cj = folder / "config.json"
         if cj.is_file():
-            vs = json.loads(cj.read_text()).get("vocab_size")
+            got = (run or Run(cfg)).model_config(folder)
+            if isinstance(got, Unreadable):
+                raise ValueError(got.reason)
+            vs = got.get("vocab_size")
             if vs:
                 return int(vs), _noted(f"{cj} vocab_size", unreadable)
     hub_ids = [p for p in (cfg.model.finetuned, cfg.model.base) if p and not Path(p).is_dir()]
@@ -219,23 +223,22 @@ def sft_output_embeddings(sft_config: Config):
 
 
 @pytest.fixture(scope="session")
-def sft_adapter_trains(sft_config: Config):
+def sft_adapter_trains(sft_run):
     """Token rows the configured adapter trains (see ``sftcheck.checks.tokens.ids_trained_by_adapter``)."""
     from sftcheck.checks.tokens import ids_trained_by_adapter
 
-    path = Path(sft_config.model.adapter or "") / "adapter_config.json"
-    if not sft_config.model.adapter or not path.is_file():
-        return frozenset()
+    if not isinstance(sft_run.adapter_config, dict):
+        return frozenset()  # none, or broken: artifact.config_valid reports it
     try:
-        return ids_trained_by_adapter(json.loads(path.read_text()))
+        return ids_trained_by_adapter(sft_run.adapter_config)
     except (ValueError, TypeError, AttributeError):
-        return frozenset()  # artifact.config_valid reports a broken adapter_config.json
+        return frozenset()
 
 
 @pytest.fixture(scope="session")
-def sft_embedding_rows(sft_config: Config) -> tuple[int | None, str]:
+def sft_embedding_rows(sft_config: Config, sft_run) -> tuple[int | None, str]:
     try:
-        return embedding_rows(sft_config)
+        return embedding_rows(sft_config, sft_run)
     except (LookupError, OSError, ValueError) as exc:
         setup_failure(f"sftcheck: {sft_config.source}: cannot read the embedding size ({exc}) from "
                       "[model] adapter / finetuned / base. Fix: point [model] base at a folder with "
@@ -243,13 +246,13 @@ def sft_embedding_rows(sft_config: Config) -> tuple[int | None, str]:
 
 
 @pytest.fixture(scope="session")
-def sft_stop_set(sft_config: Config, sft_tokenizer):
+def sft_stop_set(sft_config: Config, sft_tokenizer, sft_run):
     """The run's one stop set (``sftcheck.stopset``): the engine stops on it, format.stop_tokens
     judges it, scoring reads generations up to it."""
     from sftcheck.stopset import StopSetError, build_stop_set
 
     try:
-        return build_stop_set(sft_config, sft_tokenizer)
+        return build_stop_set(sft_config, sft_tokenizer, read_json=sft_run.json_or_raise)
     except StopSetError as exc:
         setup_failure(f"sftcheck: {exc}")
 

@@ -43,35 +43,22 @@ def sft_eval_ids(sft_eval_rows) -> list[str]:
     return [_row_id(r) for r in sft_eval_rows]
 
 
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def read_provenance(cfg: Config, run=None) -> BaseProvenance:
+    """What the config and the files say about the base (through the run's one reader): no
+    weights are read."""
+    from sftcheck.run_files import Run
 
-
-def read_provenance(cfg: Config) -> BaseProvenance:
-    """What the config and the files say about the base: no weights are read."""
-    from sftcheck.provenance import chat_template_text
-
+    run = run or Run(cfg)
     m = cfg.model
-    base = m.base
-    name_or_path = None
-    template_where = None
-    if base and Path(base).is_dir():
-        name_or_path = _json(Path(base) / "config.json").get("_name_or_path") or None
-        _, template_where = chat_template_text(Path(base))
-    adapter_base = None
-    if m.adapter and (Path(m.adapter) / "adapter_config.json").is_file():
-        adapter_base = _json(Path(m.adapter) / "adapter_config.json").get("base_model_name_or_path") or None
-    return BaseProvenance(configured_base=base, base_id=m.base_id, base_config_name=name_or_path,
-                          chat_template=template_where, adapter_base=adapter_base, adapter_path=m.adapter)
+    saved = run.base_chat_template
+    template_where = str(saved.folder / saved.template_source) if saved and saved.template else None
+    return BaseProvenance(configured_base=m.base, base_id=m.base_id, base_config_name=run.base_config_name,
+                          chat_template=template_where, adapter_base=run.recorded_base, adapter_path=m.adapter)
 
 
 @pytest.fixture(scope="session")
-def sft_base_provenance(sft_config: Config) -> BaseProvenance:
-    return read_provenance(sft_config)
+def sft_base_provenance(sft_config: Config, sft_run) -> BaseProvenance:
+    return read_provenance(sft_config, sft_run)
 
 
 @pytest.fixture(scope="session")

@@ -84,7 +84,7 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False, hooks=None
 
 
 @pytest.fixture(scope="session")
-def sft_model(sft_config: Config, sft_tokenizer):
+def sft_model(sft_config: Config, sft_tokenizer, sft_run):
     """The model under test, loaded once per session (with the session's one tokenizer)."""
     import torch
 
@@ -93,7 +93,7 @@ def sft_model(sft_config: Config, sft_tokenizer):
     if sft_config.model.device == "cpu" or not torch.cuda.is_available():
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     try:
-        return load_model(sft_config, sft_tokenizer)
+        return load_model(sft_config, sft_tokenizer, sft_run)
     except LoadError as exc:
         _fail(str(exc))
 

@@ -23,6 +23,7 @@ class SftSession:
     provenance: dict[str, Any] = field(default_factory=dict)
     json_path: str | None = None
     generation_passes: list[dict[str, Any]] = field(default_factory=list)  # sftcheck.passes.Passes.log
+    run: Any = None                     # sftcheck.run_files.Run: the run's files, read once
 
 
 SESSION_KEY: pytest.StashKey[SftSession] = pytest.StashKey()
