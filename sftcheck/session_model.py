@@ -394,3 +394,32 @@ def sft_format_emission(request: pytest.FixtureRequest, sft_config: Config):
             return None
         return emission_probs(loaded, request.getfixturevalue("sft_train_rows"), ids)
     return measure
+
+
+NEEDS_TUNED_MODEL = ("behaviour", "gate", "perf")
+
+
+def missing_tuned_model(cfg: Config) -> str | None:
+    """Why the stages that judge a tuned model cannot run on this config (None: they can)."""
+    m = cfg.model
+    if m.adapter or m.finetuned or cfg.generation.backend == "openai":  # a server serves the tuned model
+        return None
+    have = "a tokenizer and data" if not m.base else f"a base ({m.base}) but nothing tuned from it"
+    return (f"no tuned model configured ({cfg.source} has {have}: [model] adapter and finetuned are "
+            "unset): behaviour, gate and perf checks judge a tuned model against its base, so they do not "
+            "run; this run is the pre-training gate. Set [model] adapter (or finetuned) to run them.")
+
+
+@pytest.hookimpl(trylast=True)  # after the plugin has marked each model test with its stage
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stages follow from what is configured: no adapter and no fine-tuned model -> the checks
+    that need one are skipped with the reason (no ``-m`` flag needed)."""
+    from sftcheck.session_state import sft_session
+
+    cfg = sft_session(config).config
+    why = missing_tuned_model(cfg) if cfg is not None else None
+    if why is None:
+        return
+    for item in items:
+        if any(item.get_closest_marker(stage) for stage in NEEDS_TUNED_MODEL):
+            item.add_marker(pytest.mark.skip(reason=why))
