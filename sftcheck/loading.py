@@ -21,12 +21,9 @@ class LoadError(RuntimeError):
 def tokenizer_source(cfg: Config) -> str:
     """Where the tokenizer comes from: [model] tokenizer, else the adapter folder if it
     ships one (training's tokenizer + chat template), else the base / finetuned model."""
-    m = cfg.model
-    if m.tokenizer:
-        return m.tokenizer
-    if m.adapter and any((Path(m.adapter) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
-        return m.adapter
-    src = m.finetuned or m.base
+    from sftcheck.run_files import tokenizer_folder
+
+    src = tokenizer_folder(cfg)
     if not src:
         raise LoadError(f"{cfg.source}: no tokenizer: set [model] tokenizer, base or finetuned.")
     return src

@@ -28,6 +28,17 @@ ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 KEEP_BYTES = 64 << 20   # files up to this size are read once and kept (configs, templates, LoRA weights)
 
 
+def tokenizer_folder(cfg) -> str | None:
+    """Where the tokenizer comes from: [model] tokenizer, else the adapter folder if it ships
+    one (training's tokenizer + chat template), else the fine-tuned / base model (None: none)."""
+    m = cfg.model
+    if m.tokenizer:
+        return m.tokenizer
+    if m.adapter and any((Path(m.adapter) / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
+        return m.adapter
+    return m.finetuned or m.base or None
+
+
 class RunFiles:
     """The single reader: bytes of a path, read once and kept; sha256 of a path, streamed once.
     ``reads`` counts actual reads per path (the self-test checks each is read at most once)."""
@@ -162,13 +173,8 @@ class Run:
     # ------------------------------------------------------------ tokenizer and chat template
     @cached_property
     def tokenizer_dir(self) -> Path | None:
-        from sftcheck.loading import LoadError, tokenizer_source
-
-        try:
-            src = tokenizer_source(self.cfg)
-        except LoadError:
-            return None
-        return Path(src) if Path(src).is_dir() else None
+        src = tokenizer_folder(self.cfg)
+        return Path(src) if src and Path(src).is_dir() else None
 
     def saved_tokenizer(self, folder: str | Path) -> SavedTokenizer:
         """Tokenizer files and the chat template of a folder (the one template resolver)."""
