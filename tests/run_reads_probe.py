@@ -16,7 +16,7 @@ import pathlib
 import traceback
 
 import sftcheck
-import sftcheck.hooks as hooks
+from sftcheck import hooks
 
 WATCHED = {"adapter_config.json", "config.json", "generation_config.json", "trainer_state.json",
            "chat_template.jinja", "chat_template.json", "tokenizer_config.json"}

@@ -15,6 +15,7 @@ from tests.pretrain_inputs import Inputs
 def test_roundtrip_and_scoring_share_one_parser_object(world, monkeypatch):
     """The object data.answer_roundtrip calls is the object score_all extracts with."""
     from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet
+
     from sftcheck.session_model import read_eval_rows, score
 
     inputs = Inputs(world.config)

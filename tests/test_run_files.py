@@ -47,7 +47,6 @@ def test_probe_catches_a_reader_that_bypasses_the_run(world, monkeypatch):
     """The session probe below is not vacuous: code in the sftcheck tree that reads
     adapter_config.json itself is reported."""
     import sftcheck
-
     from tests import run_reads_probe as probe
 
     monkeypatch.setattr(probe, "bypasses", [])
@@ -57,7 +56,7 @@ def test_probe_catches_a_reader_that_bypasses_the_run(world, monkeypatch):
     exec(compile(src, str(fake), "exec"), ns)  # noqa: S102 - a function "defined in" the sftcheck tree
     import builtins
 
-    import sftcheck.hooks as hooks
+    from sftcheck import hooks
     for owner, name in ((builtins, "open"), (Path, "read_text"), (Path, "read_bytes"), (hooks, "resolve")):
         monkeypatch.setattr(owner, name, getattr(owner, name))  # restored after the test
     probe.install()
