@@ -48,7 +48,8 @@ def test_marker_never_written_named_from_config():
 def test_refusals():
     r = spread(["I'm sorry, I can't help with that."] * N, [f"b{i}" for i in range(N)], [0.0] * N,
                [float(i % 2) for i in range(N)])
-    assert r.status is Status.FAIL and r.metrics["cause"] == "refusal" and f"{N} of {N} outputs refuse" in r.explanation
+    assert r.status is Status.FAIL and r.metrics["cause"] == "refusal" and "the model refuses" in r.explanation
+    assert f"{N} of {N} outputs are refusals" in r.explanation
 
 
 def test_truncated_outputs():
@@ -75,3 +76,16 @@ def test_collapse_verdicts(tuned, base, status):
 def test_quoted_markers():
     assert quoted_markers(["marker 'Answer:' not found", 'no "<|im_start|>assistant" token']) == \
         ["Answer:", "<|im_start|>assistant"]
+
+
+@pytest.mark.parametrize("text, refuses", [
+    ("I'm sorry, I can't help with that.", True), ("As an AI language model, I must decline.", True),
+    ("I am unable to answer this.", True), ("I must refuse.", True),
+    (" <answer>42</answer>", False), ("The box cannot hold 7 kg, so <answer>6</answer>", False),
+    ("", False),
+])
+def test_refusal_detector(text, refuses):
+    from sftcheck.checks.support.refusals import is_refusal, refusals
+
+    assert is_refusal(text) is refuses
+    assert refusals([("a", text)]) == (["a"] if refuses else [])

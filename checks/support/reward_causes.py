@@ -21,12 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sftcheck.checks.support.refusals import is_refusal
 from sftcheck.checks.support.registry import see
 from sftcheck.checks.support.samples import FinishReason, Generation, Scored
 
-REFUSAL = re.compile(
-    r"\b(I(?:'m| am) sorry|I apologi[sz]e|I can(?:no|')t (?:help|assist|answer|provide|do)|I am unable|"
-    r"I'm unable|I won't|I will not|As an AI|I'm not able to|I am not able to|cannot comply)\b", re.IGNORECASE)
 QUOTED = re.compile(r"'([^'\n]{1,40})'|\"([^\"\n]{1,40})\"|`([^`\n]{1,40})`|«([^»\n]{1,40})»")
 MIN_SHARE = 0.5        # a cause must hold for at least half of the collapsed outputs
 MAX_MARKER_SHARE = 0.05  # "missing": the marker is in at most 5 % of them
@@ -53,10 +51,6 @@ def quoted_markers(messages: Iterable[str]) -> list[str]:
     return list(out)
 
 
-def is_refusal(text: str) -> bool:
-    return bool(REFUSAL.search(text))
-
-
 def diagnose(ids: Sequence[str], tuned: Mapping[str, Generation], scored: Mapping[str, Sequence[Scored]],
              base: Mapping[str, Generation], markers: Sequence[str], messages: Mapping[str, str]) -> list[Cause]:
     """Every cause that holds over the collapsed outputs ``ids`` (first = the primary one)."""
@@ -79,7 +73,8 @@ def diagnose(ids: Sequence[str], tuned: Mapping[str, Generation], scored: Mappin
     refusals = [g.id for g in outs if is_refusal(g.text)]
     if len(refusals) >= MIN_SHARE * max(1, len(outs)):
         causes.append(Cause("refusal", len(refusals), len(outs),
-                            f"{len(refusals)} of {len(outs)} outputs refuse (\"I'm sorry\", \"I can't\" ...)",
+                            f"the model refuses: {len(refusals)} of {len(outs)} outputs are refusals "
+                            f"(e.g. {tuned[refusals[0]].text.strip()[:80]!r})",
                             refusals[:20]))
     short = [g.id for g in outs if not g.text.strip() or g.finish_reason in (FinishReason.LENGTH, FinishReason.TIME)]
     if len(short) >= MIN_SHARE * max(1, len(outs)):
