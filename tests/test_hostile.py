@@ -168,6 +168,30 @@ def test_parser_returning_int_fails_the_roundtrip_naming_the_type(world, tmp_pat
     assert "(int, not str" in str(result.evidence[0].rows[0])
 
 
+def test_a_row_on_which_two_hooks_raise_is_counted_once_with_both_causes(world, tmp_path):
+    """format.train_infer_aligned once counted such a row twice ("raised on 2 of 1 rows")."""
+    from sftcheck.checks import format as fmt
+
+    from tests.pretrain_inputs import Inputs
+
+    inputs = Inputs(hostile.both_hooks_raise(world, tmp_path))
+    questions = [ex.question for ex in inputs.train_data.examples]
+    both = sum("." in q[:-1] for q in questions)
+    either = sum("." in q[:-1] or "hours" in q for q in questions)
+    assert 0 < both < either < len(questions)
+    assert len(inputs.train.failures) + len(inputs.prompts.failures) == both + either  # two errors on `both` rows
+    result = fmt.train_infer_aligned(inputs.train, inputs.prompts, inputs.tokenizer)
+    assert result.status is Status.FAIL and result.value == either
+    assert result.metrics["hook_failures"] == either and result.metrics["hook_errors"] == both + either
+    text = result.explanation
+    assert f"raised on {either} of {len(questions)} rows ({both} of them in more than one hook)" in text, text
+    assert "hooks train_formatter = hooks.py:format_example and prompt_builder = hooks.py:build_prompt" in text
+    table = result.evidence[0]
+    first = next(r for r in table.rows if "; " in r[2])
+    assert "formatter: cannot format a decimal; " in first[3] and "prompt builder: cannot build" in first[3]
+    assert len({r[0] for r in table.rows}) == len(table.rows)  # one table row per data row
+
+
 def test_a_folder_without_tokenizer_files_is_no_tokenizer(world, tmp_path):
     import shutil
 
