@@ -233,7 +233,10 @@ class LimitsSection:
     hook_seconds: float = 30.0
     """Wall-clock limit for one call of your hook (formatter, collator, prompt builder,
     answer parser, scorer); past it the hook is stopped, named in a failed check, and not
-    called again this run."""
+    called again this run.  In pytest's main thread a timer signal interrupts the hook; off
+    it (or without ``SIGALRM``) the hook runs in a worker thread the run stops waiting for.
+    Only C code that never returns to Python (e.g. a native extension looping in the main
+    thread) outlasts the limit."""
     regex_seconds: float = 2.0
     """Wall-clock limit for one ``answer_pattern`` match (catastrophic backtracking)."""
     template_seconds: float = 10.0

@@ -119,19 +119,58 @@ HOOK_VARIANTS = ["sleeping_formatter", "swallowing_prompt_builder", "catastrophi
                  "looping_chat_template"]
 
 
+def _run_where(where, fn, monkeypatch):
+    """``fn()`` in the main thread, in a worker thread (pytest driven from a thread), or in the
+    main thread of an interpreter without ``setitimer`` (Windows)."""
+    if where == "no setitimer":
+        import signal
+
+        monkeypatch.delattr(signal, "setitimer", raising=False)
+    if where != "thread":
+        return fn()
+    import threading
+
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the bounded call hung off the main thread"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+WHERE = ["main", "thread", "no setitimer"]
+
+
+@pytest.mark.parametrize("where", WHERE)
 @pytest.mark.parametrize("name", HOOK_VARIANTS)
-def test_hanging_user_code_is_stopped_and_named(world, tmp_path, name):
+def test_hanging_user_code_is_stopped_and_named(world, tmp_path, monkeypatch, name, where):
     from sftcheck import hooks
     from sftcheck.loading import load_tokenizer
     from sftcheck.session_data import build_prompts, format_rows, load_data
 
+    if name == "catastrophic_pattern" and where != "main":
+        pytest.skip("the regex engine used off the main thread matches (a+)+ in linear time: "
+                    "test_a_catastrophic_regex_off_the_main_thread_is_stopped uses (a|aa)+")
     cfg = _load(world, tmp_path, name)
     tok = load_tokenizer(cfg)
     examples = load_data(cfg, cfg.data.train).examples[:5]
     h = hooks.resolve(cfg)
+
+    def run():
+        rows = format_rows(examples, tok, h)
+        return rows, build_prompts(examples, tok, h)
+
     t0 = time.monotonic()
-    rows = format_rows(examples, tok, h)
-    prompts = build_prompts(examples, tok, h)
+    rows, prompts = _run_where(where, run, monkeypatch)
     messages = [f.traceback for f in rows.failures + prompts.failures]
     if name == "catastrophic_pattern":
         assert not messages
@@ -142,6 +181,45 @@ def test_hanging_user_code_is_stopped_and_named(world, tmp_path, name):
     assert time.monotonic() - t0 < 1 + bounded.GRACE_SECONDS + 3
     assert messages and any(fnmatch(m.replace("\n", " "), hostile.HOSTILE[name].expect) for m in messages), \
         messages[:1]
+
+
+@pytest.mark.parametrize("where", WHERE[1:])
+def test_a_sleeping_hook_off_the_main_thread_ends_with_the_named_timeout(monkeypatch, where):
+    bounded.configure(bounded.Limits(hook_seconds=0.5))
+
+    def format_example(question):
+        time.sleep(3600)
+
+    hook = bounded.hook(format_example, "[format] train_formatter = 'hooks.py:format_example'")
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded,
+                       match=r"train_formatter = 'hooks.py:format_example' ran past its 0\.5 s limit.*Fix: make"):
+        _run_where(where, lambda: hook("q"), monkeypatch)
+    assert time.monotonic() - t0 < 1.5
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match="was not run"):  # not called again
+        _run_where(where, lambda: hook("q"), monkeypatch)
+    assert time.monotonic() - t0 < 0.2
+    # a healthy hook off the main thread returns its value, and its exception is its own
+    assert _run_where(where, lambda: bounded.hook(str.upper, "up")("q"), monkeypatch) == "Q"
+    with pytest.raises(ZeroDivisionError):
+        _run_where(where, lambda: bounded.hook(lambda: 1 / 0, "div")(), monkeypatch)
+
+
+def test_a_catastrophic_regex_off_the_main_thread_is_stopped(monkeypatch):
+    """``re`` holds the GIL for a whole match (no thread can wait it out): off the main thread
+    the pattern runs in the ``regex`` engine with its timeout, same flags, same answers."""
+    from sftcheck.checks.support.answers import AnswerParser
+
+    bounded.configure(bounded.Limits(regex_seconds=0.5))
+    parser = AnswerParser(pattern=r"<ANSWER>((a|aa)+)$")
+    assert _run_where("thread", lambda: parser("<answer>aaa"), monkeypatch) is None  # case-sensitive, as re
+    ignorecase = AnswerParser(pattern=r"(?i)<ANSWER>((a|aa)+)$")
+    assert _run_where("thread", lambda: ignorecase("x <answer>aaa"), monkeypatch) == "aaa"
+    t0 = time.monotonic()
+    with pytest.raises(bounded.TimeLimitExceeded, match=r"answer_pattern = .*ran past its 0\.5 s limit"):
+        _run_where("thread", lambda: ignorecase("<answer>" + "a" * 60 + "!"), monkeypatch)
+    assert time.monotonic() - t0 < 2
 
 
 def test_answer_parser_returning_a_non_string_is_blamed_on_the_parser():

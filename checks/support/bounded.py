@@ -10,12 +10,35 @@ thread — Python code, ``time.sleep`` and ``re`` matching all see the signal �
 out once is not called again in this session (every further call fails at once), so one
 hung hook costs one limit, not one limit per row.
 
-Off the main thread, or where ``setitimer`` does not exist, calls run unbounded (the
-pytest session, the only caller, runs in the main thread).
+Off the main thread (pytest driven from a worker thread, an IDE runner), or where
+``setitimer`` does not exist (Windows), a signal cannot be used, so:
+
+* hooks and template renderings run in a daemon worker thread the caller waits for with a
+  deadline; past it the caller gets the same ``TimeLimitExceeded`` and the worker is sent
+  an asynchronous ``_Abandoned`` exception (``PyThreadState_SetAsyncExc``), which stops it
+  at its next Python bytecode;
+* an ``answer_pattern`` is matched by the ``regex`` engine (installed with transformers)
+  with its own ``timeout``: CPython's ``re`` holds the GIL for a whole match, so no thread
+  could wait it out.  The pattern is compiled with the same flags (``re``-compatible
+  ``VERSION0`` syntax); a pattern ``regex`` cannot compile runs in ``re``, unbounded.
+
+What stays unbounded (measured in ``tests/test_hostile.py``): C code that never returns to
+the interpreter.  In the main thread a signal handler runs only between bytecodes, so a
+C extension call that loops without checking signals (a long tokenizer or numpy call, a
+blocking read that retries on EINTR) finishes before the limit is enforced; ``time.sleep``,
+``re`` and Jinja (pure Python) all do see it.  Off the main thread the caller is released
+at the deadline whenever the GIL is free (sleeps, I/O, Python code), but a worker stuck
+in C code that holds the GIL (e.g. ``re`` inside a hook) holds the whole process; an
+abandoned worker blocked in a GIL-releasing call (``time.sleep(3600)``) lingers, idle and
+never called again, until that call returns or the process exits.
 """
 from __future__ import annotations
 
+import contextvars
+import ctypes
 import functools
+import queue
+import re
 import signal
 import threading
 import time
@@ -105,11 +128,62 @@ def call(fn: Callable[..., Any], *args: Any, seconds: float, culprit: str, fix: 
     if culprit in _HUNG:
         raise TimeLimitExceeded(culprit, seconds, fix, earlier=True)
     try:
+        if seconds and seconds > 0 and not _can_alarm():
+            return _in_thread(fn, args, kwargs, seconds, culprit, fix)
         with time_limit(seconds, culprit, fix):
             return fn(*args, **kwargs)
     except TimeLimitExceeded as exc:
         _HUNG[culprit] = str(exc)
         raise
+
+
+class _Abandoned(BaseException):
+    """Raised asynchronously in a worker thread whose caller stopped waiting for it."""
+
+
+class _Worker:
+    """A daemon thread running one calling thread's bounded calls one at a time (one thread
+    per caller, not per call: ~30 µs a call instead of ~160 µs); replaced when abandoned."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.abandoned = False
+        self.thread = threading.Thread(target=self._loop, name="sftcheck bounded calls", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.abandoned:
+            fn, args, kwargs, context, box, done = self.jobs.get()
+            try:
+                box["value"] = context.run(fn, *args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                box["error"] = exc
+            done.set()
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread.ident), ctypes.py_object(_Abandoned))
+
+
+_WORKERS = threading.local()
+
+
+def _in_thread(fn: Callable[..., Any], args: tuple, kwargs: dict, seconds: float, culprit: str,
+               fix: str) -> Any:
+    """``fn`` in this caller's worker thread (the caller's context variables copied); the
+    caller waits ``seconds`` at most, then raises ``TimeLimitExceeded`` and abandons the worker."""
+    worker = getattr(_WORKERS, "worker", None)
+    if worker is None or worker.abandoned or not worker.thread.is_alive():
+        worker = _WORKERS.worker = _Worker()
+    box: dict[str, Any] = {}
+    done = threading.Event()
+    worker.jobs.put((fn, args, kwargs, contextvars.copy_context(), box, done))
+    if not done.wait(seconds):
+        worker.abandon()
+        raise TimeLimitExceeded(culprit, seconds, fix)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 HOOK_FIX = ("make the hook return promptly for every row (no sleeps, network calls or unbounded "
@@ -136,8 +210,42 @@ def hook(fn: Callable[..., Any], culprit: str) -> Callable[..., Any]:
 
 
 def search(rx, text: str, culprit: str):
-    """``rx.search(text)`` under ``[limits] regex_seconds``."""
-    return call(rx.search, text, seconds=LIMITS.regex_seconds, culprit=culprit, fix=REGEX_FIX)
+    """``rx.search(text)`` under ``[limits] regex_seconds`` (off the main thread: the same
+    pattern in the ``regex`` engine with its ``timeout``)."""
+    seconds = LIMITS.regex_seconds
+    if _can_alarm() or not seconds or seconds <= 0:
+        return call(rx.search, text, seconds=seconds, culprit=culprit, fix=REGEX_FIX)
+    if culprit in _HUNG:
+        raise TimeLimitExceeded(culprit, seconds, REGEX_FIX, earlier=True)
+    twin = _regex_twin(rx.pattern, rx.flags)
+    if twin is None:
+        return rx.search(text)
+    try:
+        return twin.search(text, timeout=seconds)
+    except TimeoutError:
+        exc = TimeLimitExceeded(culprit, seconds, REGEX_FIX)
+        _HUNG[culprit] = str(exc)
+        raise exc from None
+
+
+_RE_FLAGS = ("IGNORECASE", "LOCALE", "MULTILINE", "DOTALL", "VERBOSE", "ASCII")
+
+
+@functools.lru_cache(maxsize=64)
+def _regex_twin(pattern: str, flags: int):
+    """The pattern compiled by the ``regex`` engine with the same flags, or None."""
+    try:
+        import regex
+    except ImportError:
+        return None
+    twin_flags = regex.VERSION0
+    for name in _RE_FLAGS:
+        if flags & getattr(re, name):
+            twin_flags |= getattr(regex, name)
+    try:
+        return regex.compile(pattern, twin_flags)
+    except (regex.error, TypeError, ValueError):
+        return None
 
 
 def template(fn: Callable[..., Any], *args: Any, culprit: str = "the chat template", **kwargs: Any) -> Any:
