@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from sftcheck.dataio import SCHEMAS
+from sftcheck.nway.spec import ModelSpec, parse_models
 from sftcheck.suites.spec import SuiteSpec, parse_suites
 
 PATH = {"path": True}          # a local path that must exist when set
@@ -251,6 +252,16 @@ class LimitsSection:
 
 
 @dataclass(frozen=True)
+class GapSection:
+    cue_template: str = "Instruction: {question}\nResponse:"
+    """The format cue of the gap gate's sentinel (``gap.sentinel``): the base is also run on the
+    eval questions written into this template (``{question}``), to expose what a plain cue
+    unlocks without any training."""
+    examples: int = field(default=0, metadata=COUNT)
+    """Eval rows the sentinel re-generates with the cue (0 = every eval row the gap gate uses)."""
+
+
+@dataclass(frozen=True)
 class GatesSection:
     skip: list[str] = field(default_factory=list)
     """Check ids not to run."""
@@ -268,8 +279,11 @@ class Config:
     report: ReportSection = ReportSection()
     gates: GatesSection = GatesSection()
     limits: LimitsSection = LimitsSection()
+    gap: GapSection = GapSection()
     suites: tuple[SuiteSpec, ...] = ()
     """``[[suites]]``: evaluation suites (``sftcheck.suites.spec``)."""
+    models: tuple[ModelSpec, ...] = ()
+    """``[models.<name>]``: the models evaluated side by side (``sftcheck.nway.spec``)."""
     source: str = "<defaults>"
     base_recorded: bool = False
     """True when ``[model] base`` was not written but taken from the adapter's record."""
@@ -299,7 +313,7 @@ def scoped_id(check_id: str, scope: str) -> str:
 
 
 SECTIONS = {k: v for k, v in get_type_hints(Config).items()
-            if k not in ("source", "suites") and isinstance(v, type) and is_dataclass(v)}
+            if k not in ("source", "suites", "models") and isinstance(v, type) and is_dataclass(v)}
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -481,14 +495,20 @@ def registered_id(check_id: str) -> str:
 def parse(raw: dict, source: str, base_dir: Path) -> Config:
     sections: dict[str, Any] = {}
     for name, value in raw.items():
+        if name == "models":
+            continue  # after [generation]: a served model needs backend = "openai"
         if name == "suites":
             sections[name] = parse_suites(value, source, base_dir, ConfigError, lambda raw, where: _section(
                 "suites.generation", GenerationSection, raw, where, base_dir))
             continue
         if name not in SECTIONS:
-            raise _unknown(name, [*SECTIONS, "suites"], "section ", source)
+            raise _unknown(name, [*SECTIONS, "suites", "models"], "section ", source)
         sections[name] = _section(name, SECTIONS[name], value, source, base_dir)
+    if "models" in raw:
+        backend = sections.get("generation", GenerationSection()).backend
+        sections["models"] = parse_models(raw["models"], source, base_dir, ConfigError, backend)
     cfg = Config(**sections, source=source)
+    _check_cue(cfg.gap.cue_template, source)
     from sftcheck.scorers.spec import ScoringConfigError, validate
 
     try:
@@ -503,6 +523,20 @@ def parse(raw: dict, source: str, base_dir: Path) -> Config:
                               f"block defines (suites: {', '.join(names) or 'none'}). Fix: use a configured "
                               "suite's name, or 'suite.<metric>' for every suite.")
     return cfg
+
+
+def _check_cue(template: str, source: str) -> None:
+    import string
+
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [gap] cue_template = {template!r}: not a format string ({exc}). Fix: "
+                          "write literal braces as {{ }}.") from exc
+    if names != {"question"}:
+        raise ConfigError(f"{source}: [gap] cue_template = {template!r} must contain {{question}} and no other "
+                          f"field (found: {', '.join(sorted(names)) or 'none'}). Fix: e.g. "
+                          "'Instruction: {question}\\nResponse:'.")
 
 
 def load(path: str | Path) -> Config:

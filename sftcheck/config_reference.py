@@ -89,6 +89,7 @@ def markdown() -> str:
             lines.append(f"| `{key}` | `{_type(hints[f.name])}` | {_toml(_default(f))} | {meaning.strip()} |")
         lines.append("")
     lines += _suites()
+    lines += _models()
     lines += ["## Hooks", "",
               "Hook keys hold `\"module:function\"` (an importable module, or a `.py` file relative to "
               "the config). Each hook may take the whole data-file row (row form: a dict with every "
@@ -114,6 +115,26 @@ def _suites() -> list[str]:
     docs, hints = field_docs(SuiteSpec), get_type_hints(SuiteSpec)
     for f in dataclasses.fields(SuiteSpec):
         default = "required" if f.name in REQUIRED else _toml(_default(f))
+        lines.append(f"| `{f.name}` | `{_type(hints[f.name])}` | {default} | "
+                     f"{docs.get(f.name, '').replace('|', chr(92) + '|')} |")
+    return [*lines, ""]
+
+
+def _models() -> list[str]:
+    """``[models.<name>]`` (``sftcheck.nway.spec.ModelSpec``): one table per model."""
+    from sftcheck.nway.spec import ModelSpec
+
+    lines = ["## `[models.<name>]`", "",
+             ("One table per model evaluated side by side (README 'N models in one run'): exactly one of "
+             "`path`, `adapter` or `served`. Each is loaded once (one at a time) and generated once per eval "
+             "set. `[model]` keeps its meaning: its base is the model of role `base` and its adapter / "
+             "`finetuned` the model of role `tuned`, unless a `[models.*]` table has that role."), "",
+             "| key | type | default | meaning |", "|---|---|---|---|"]
+    docs, hints = field_docs(ModelSpec), get_type_hints(ModelSpec)
+    for f in dataclasses.fields(ModelSpec):
+        if f.name in ("name", "implied"):
+            continue
+        default = "required" if f.name == "role" else _toml(_default(f))
         lines.append(f"| `{f.name}` | `{_type(hints[f.name])}` | {default} | "
                      f"{docs.get(f.name, '').replace('|', chr(92) + '|')} |")
     return [*lines, ""]

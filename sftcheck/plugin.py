@@ -37,9 +37,11 @@ def area_plugins() -> tuple:
     """Each area's session fixtures and the report hooks, registered at configure (imported
     then, after the environment defaults above)."""
     from sftcheck import report_hooks, session_artifact, session_data, session_gates, session_model
+    from sftcheck.nway import session as session_nway
     from sftcheck.suites import session as session_suites
 
-    return (session_artifact, session_data, session_model, session_gates, session_suites, report_hooks)
+    return (session_artifact, session_data, session_model, session_gates, session_suites, session_nway,
+            report_hooks)
 
 
 def _checked(o: cfgmod.Override) -> Callable[[str], str]:

@@ -404,6 +404,8 @@ def missing_tuned_model(cfg: Config) -> str | None:
     m = cfg.model
     if m.adapter or m.finetuned or cfg.generation.backend == "openai":  # a server serves the tuned model
         return None
+    if any(e.role == "tuned" for e in cfg.models):  # [models.<name>] role = "tuned"
+        return None
     have = "a tokenizer and data" if not m.base else f"a base ({m.base}) but nothing tuned from it"
     return (f"no tuned model configured ({cfg.source} has {have}: [model] adapter and finetuned are "
             "unset): behaviour, gate and perf checks judge a tuned model against its base, so they do not "

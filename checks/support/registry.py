@@ -22,6 +22,7 @@ from sftcheck.checks.support.result import CheckResult, Status, Text
 # stage once (``@check(stage=...)``); the plugin marks each model test from it.
 STAGE_DOCS = {
     "pretrain": "pre-training gate: tokenizer, data, label masks, prompt formats (no GPU)",
+    "gap": "the gap before training: base, reference and alternative models side by side (no adapter needed)",
     "artifact": "checkpoint files: adapter headers, config, tokenizer (no weights loaded)",
     "training": "training log sanity",
     "behaviour": "generations of the tuned model (one shared generation pass)",

@@ -1,0 +1,228 @@
+"""N models, one at a time: load a model, generate every eval set it is judged on, score,
+free it, then the next (memory holds one model besides the session's own).
+
+The eval sets: the eval file with the run's prompt (``MAIN``), every ``[[suites]]`` suite of a
+generated kind (its prompts and settings as ``sftcheck.suites.runner`` builds them), and for
+the base and the alternatives the gap sentinel's cued prompts (``CUED``: ``[gap]
+cue_template``).  The ``[model]`` section's base and tuned model run on the session's own
+passes (``sft_passes``: variants base / tuned, the same cached passes every other check
+reads); a ``[models.*]`` entry is loaded here (transformers; a served name on the openai
+server), keyed by its content in the generation cache like the session's model.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sftcheck.checks.support.nway import CUED, MAIN, ModelEval, ModelInfo, ModelRuns
+from sftcheck.config import Config
+from sftcheck.nway.spec import ModelSpec
+
+GENERATED_KINDS = ("exact", "numeric", "multiple_choice")
+
+
+@dataclass
+class Session:
+    """What the session already has (callables: built only when a model needs them)."""
+    cfg: Config
+    rows: list                        # the eval rows (``sft_eval_rows``)
+    hooks: Any                        # ``sft_hooks``
+    settings: Any                     # ``sft_generation_settings``
+    passes: Callable[[], Any]         # -> ``sft_passes`` (the [model] section's base / tuned)
+    tokenizer: Callable[[], Any]      # -> ``sft_tokenizer``
+    prompts: Callable[[], list]       # -> ``sft_prompts``
+    scored: Callable[[], dict]        # -> ``sft_scored`` (the session's strict scores, base / tuned)
+
+
+def model_config(cfg: Config, spec: ModelSpec) -> Config:
+    """The run config with ``[model]`` describing this one model (a path -> ``finetuned``; an
+    adapter -> ``base`` + ``adapter``), so loading, identity and stop set are the session's."""
+    from sftcheck.run_files import tokenizer_folder
+
+    m = cfg.model
+    tok = spec.tokenizer
+    if spec.adapter:
+        model = replace(m, adapter=spec.adapter, base=spec.base or m.base, finetuned=None, merged=None,
+                        tokenizer=tok, training_log=None)
+        if not model.base:
+            from sftcheck.run_files import Run
+
+            recorded = Run(replace(cfg, model=model)).recorded_base
+            model = replace(model, base=recorded)
+    else:
+        model = replace(m, finetuned=spec.path, adapter=None, base=None, merged=None, tokenizer=tok, training_log=None)
+    derived = replace(cfg, model=model)
+    if not tok and not _has_tokenizer(tokenizer_folder(derived)):
+        derived = replace(derived, model=replace(model, tokenizer=tokenizer_folder(cfg)))
+    return derived
+
+
+def _has_tokenizer(folder: str | None) -> bool:
+    from pathlib import Path
+
+    if not folder:
+        return False
+    p = Path(folder)
+    return not p.exists() or any((p / f).exists() for f in ("tokenizer.json", "tokenizer_config.json",
+                                                             "tokenizer.model"))
+
+
+def cue_prompts(cfg: Config, tokenizer, rows) -> list:
+    from sftcheck.generation import Prompt
+
+    rows = rows[: cfg.gap.examples] if cfg.gap.examples else rows
+    out = []
+    for r in rows:
+        text = cfg.gap.cue_template.format(question=r.question)
+        out.append(Prompt(r.id, text, tuple(int(i) for i in tokenizer(text).input_ids), question=r.question))
+    return out
+
+
+@dataclass
+class EvalSet:
+    name: str
+    prompts: Callable[[Any], list]    # tokenizer -> prompts
+    settings: Any
+    score: Callable[[str, Any], list]  # (model name, GenerationSet) -> [Scored]
+    roles: tuple[str, ...] = ()        # empty: every role
+
+
+def eval_sets(s: Session) -> tuple[list[EvalSet], dict[str, str]]:
+    """The sets every model is generated on, and the suites left out (with why)."""
+    from sftcheck.session_model import build_prompts, score
+
+    cfg = s.cfg
+
+    def score_main(model: str, gs) -> list:
+        return score(cfg, s.rows, {model: gs}, "strict", s.hooks)[model]
+
+    def score_cued(model: str, gs) -> list:
+        return score(cfg, s.rows, {model: gs}, "strict", s.hooks, rewards=False)[model]
+
+    sets = [EvalSet(MAIN, lambda tok: build_prompts(cfg, tok, s.rows, hooks=s.hooks), s.settings, score_main),
+            EvalSet(CUED, lambda tok: cue_prompts(cfg, tok, s.rows), s.settings, score_cued,
+                    roles=("base", "alternative"))]
+    notes: dict[str, str] = {}
+    for spec in cfg.suites:
+        if spec.kind not in GENERATED_KINDS:
+            notes[spec.name] = f"kind {spec.kind!r} is not scored by a generated answer (not in the N-way table)"
+            continue
+        made = _suite_set(spec, s)
+        if isinstance(made, str):
+            notes[spec.name] = made
+        else:
+            sets.append(made)
+    return sets, notes
+
+
+def _suite_set(spec, s: Session) -> EvalSet | str:
+    from sftcheck.checks.support.answers import score_all
+    from sftcheck.checks.support.suites import score_choice
+    from sftcheck.suites import runner as suites
+    from sftcheck.suites.loaders import SuiteFileError, read_suite
+
+    cfg = s.cfg
+    try:
+        data = read_suite(spec, spec.generation.get("n_examples", cfg.generation.n_examples))
+    except SuiteFileError as exc:
+        return f"could not be read: {exc}"
+    if not data.rows:
+        return "no usable row (see suite.data)"
+    if (spec.kind == "multiple_choice") != (data.shape == "mmlu"):
+        return "kind and file shape disagree (see suite.data)"
+    pattern = spec.answer_regex(cfg.format.answer_pattern)
+    rows = {r.id: r for r in data.rows}
+
+    def score(model: str, gs) -> list:
+        if spec.kind == "multiple_choice":
+            return [score_choice(g.id, g.text, rows[g.id].choices, rows[g.id].gold, pattern) for g in gs.items]
+        parser = s.hooks.answer_parser.fn if cfg.format.answer_parser and not spec.answer_pattern else None
+        return score_all(gs.items, {i: r.gold for i, r in rows.items()}, mode="strict", pattern=pattern,
+                         parser=parser, rel_tol=spec.rel_tol, abs_tol=spec.abs_tol)
+
+    return EvalSet(spec.name, lambda tok: suites.build_prompts(spec, cfg, tok, data.rows, s.hooks),
+                   suites.settings_for(spec, cfg), score)
+
+
+@contextlib.contextmanager
+def opened(spec: ModelSpec, s: Session):
+    """``(passes, variant, tokenizer)`` for one model; a loaded model is freed on exit."""
+    if spec.implied:
+        yield s.passes(), spec.implied, s.tokenizer()
+        return
+    cfg = s.cfg
+    if spec.served:
+        from sftcheck.backends.openai_api import Endpoint, OpenAIBackend
+        from sftcheck.passes import Passes, stop_set
+
+        ep = replace(Endpoint.from_config(replace(cfg, generation=replace(cfg.generation,
+                                                                          tuned_model_name=spec.served))),
+                     base_model_name=None)
+        backend = OpenAIBackend(ep)
+        backend.check_models(("tuned",))
+        tok = s.tokenizer()
+        yield Passes("openai", lambda _v: contextlib.nullcontext(backend), stop_set(cfg, tok),
+                     model_id=f"openai:{ep.base_url}:{spec.served}", tokenizer=tok), "tuned", tok
+        return
+    from sftcheck.loading import load_model, load_tokenizer
+    from sftcheck.passes import transformers_passes
+
+    derived = model_config(cfg, spec)
+    tok = load_tokenizer(derived)
+    loaded = load_model(derived, tok)
+    try:
+        passes = transformers_passes(loaded)
+        passes.decide_merge = None  # an entry is generated as it is configured
+        yield passes, "tuned", tok
+    finally:
+        del loaded
+        gc.collect()
+        _empty_cuda_cache()
+
+
+def _empty_cuda_cache() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def run_models(specs: tuple[ModelSpec, ...], s: Session, *, log: list | None = None) -> ModelRuns:
+    """Every model on every eval set (see the module docstring); a model that cannot be loaded
+    or generated is recorded in ``errors`` (the checks name it), not raised."""
+    from sftcheck.backends.openai_api import ServerError
+    from sftcheck.hooks import HookError
+    from sftcheck.loading import LoadError
+    from sftcheck.session_model import ScoringError
+
+    sets, notes = eval_sets(s)
+    runs: dict[tuple[str, str], ModelEval] = {}
+    errors: dict[str, str] = {}
+    for spec in specs:
+        try:
+            with opened(spec, s) as (passes, variant, tok):
+                if log is not None and passes.log is not log and not spec.implied:
+                    passes.log = log
+                for es in sets:
+                    if es.roles and spec.role not in es.roles:
+                        continue
+                    try:
+                        prompts = s.prompts() if spec.implied and es.name == MAIN else es.prompts(tok)
+                    except (HookError, ValueError) as exc:  # a suite's prompt builder failure: that set only
+                        notes[es.name] = str(exc)
+                        continue
+                    gs = passes.run(prompts, es.settings, variant)
+                    same = spec.implied and es.name == MAIN  # scored once, as the gates score it
+                    scored = s.scored()[variant] if same else es.score(spec.name, gs)
+                    runs[(spec.name, es.name)] = ModelEval(spec.name, spec.role, es.name, gs, tuple(scored))
+        except (LoadError, ServerError, ScoringError, HookError, OSError, ValueError) as exc:
+            errors[spec.name] = f"{spec.describe()}: {exc}"
+    used = tuple(es.name for es in sets if any(k[1] == es.name for k in runs))
+    infos = tuple(ModelInfo(m.name, m.role, m.describe()) for m in specs)
+    return ModelRuns(infos, used, runs, errors, notes)

@@ -1,0 +1,37 @@
+"""Session fixtures for N models (``[models.<name>]`` + the ``[model]`` section's base / tuned).
+
+``sft_models``       ``tuple[ModelSpec, ...]``: the run's models with their roles
+                     (``sftcheck.nway.spec.implied_models``)
+``sft_model_runs``   ``ModelRuns``: every model on every eval set, one model loaded at a time
+                     (``sftcheck.nway.runner.run_models``); the ``[model]`` section's base and tuned
+                     model reuse the session's passes and scores
+"""
+from __future__ import annotations
+
+import pytest
+
+from sftcheck.config import Config
+
+
+@pytest.fixture(scope="session")
+def sft_models(sft_config: Config) -> tuple:
+    from sftcheck.nway.spec import implied_models
+
+    return implied_models(sft_config)
+
+
+@pytest.fixture(scope="session")
+def sft_model_runs(request: pytest.FixtureRequest, sft_config: Config, sft_models, sft_generation_settings):
+    """Every configured model on every eval set (``ModelRuns``); with fewer than two models
+    nothing is loaded and the runs are empty (the checks skip and say why)."""
+    from sftcheck.checks.support.nway import ModelInfo, ModelRuns
+    from sftcheck.nway.runner import Session, run_models
+    from sftcheck.session_state import sft_session
+
+    if len(sft_models) < 2:
+        return ModelRuns(tuple(ModelInfo(m.name, m.role, m.describe()) for m in sft_models))
+    get = request.getfixturevalue
+    session = Session(sft_config, get("sft_eval_rows"), get("sft_hooks"), sft_generation_settings,
+                      passes=lambda: get("sft_passes"), tokenizer=lambda: get("sft_tokenizer"),
+                      prompts=lambda: get("sft_prompts"), scored=lambda: get("sft_scored"))
+    return run_models(sft_models, session, log=sft_session(request.config).generation_passes)
