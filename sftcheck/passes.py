@@ -152,10 +152,12 @@ def openai_passes(cfg: Config, tokenizer, stops: StopSet | None = None) -> Passe
                   tokenizer=tokenizer)
 
 
-def vllm_passes(cfg: Config, tokenizer, stops: StopSet | None = None) -> Passes:
+def vllm_passes(cfg: Config, tokenizer, stops: StopSet | None = None, run=None) -> Passes:
+    """Passes on an in-process vLLM engine; ``run``: the session's ``Run`` (the adapter's rank
+    comes from its adapter_config.json)."""
     from sftcheck.backends.vllm_engine import VLLMBackend
 
-    backend = VLLMBackend.from_config(cfg)
+    backend = VLLMBackend.from_config(cfg, run)
     return Passes("vllm", lambda _variant: contextlib.nullcontext(backend), stops or stop_set(cfg, tokenizer),
                   model_id=backend.model_id, disk_cache=_disk(cfg), tuned_weights="vLLM LoRARequest",
                   tokenizer=tokenizer)

@@ -145,7 +145,7 @@ def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer
         if name == "openai":
             made = passes.openai_passes(sft_config, sft_tokenizer, stops)
         elif name == "vllm":
-            made = passes.vllm_passes(sft_config, sft_tokenizer, stops)
+            made = passes.vllm_passes(sft_config, sft_tokenizer, stops, request.getfixturevalue("sft_run"))
         else:
             made = passes.transformers_passes(request.getfixturevalue("sft_model"), stops)
     except (ServerError, ImportError, ValueError) as exc:

@@ -81,3 +81,39 @@ def test_a_session_reads_each_run_file_once_and_resolves_hooks_once(pytester, wo
     names = {Path(k.removeprefix("sha256:")).name + (" (sha256)" if k.startswith("sha256:") else "") for k in reads}
     assert {"adapter_config.json", "config.json", "generation_config.json", "trainer_state.json",
             "chat_template.jinja", "adapter_model.safetensors", "tokenizer.json"} <= names, reads
+
+
+def test_the_vllm_engine_takes_the_adapter_rank_from_the_run(world, monkeypatch):
+    """The vllm backend (GPU only) builds its engine arguments from the session's Run: the
+    adapter's rank comes from ``Run.adapter_config`` (read once), not from its own read of
+    adapter_config.json (the probe would name it)."""
+    import builtins
+
+    from sftcheck import hooks
+    from sftcheck.backends.vllm_engine import engine_kwargs
+    from tests import run_reads_probe as probe
+
+    monkeypatch.setattr(probe, "bypasses", [])
+    for owner, name in ((builtins, "open"), (Path, "read_text"), (Path, "read_bytes"), (hooks, "resolve")):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # restored after the test
+    probe.install()
+    run = Run(cfgmod.load(world.config))
+    kwargs = engine_kwargs(run.cfg, run)
+    assert probe.bypasses == [], probe.bypasses
+    rank = json.loads((world.adapter / "adapter_config.json").read_bytes())["r"]
+    assert kwargs["enable_lora"] and kwargs["max_lora_rank"] == max(8, rank)
+    assert kwargs["model"] == run.cfg.model.base and kwargs["trust_remote_code"] is False
+    assert run.files.reads == {str(world.adapter / "adapter_config.json"): 1}
+
+
+def test_the_vllm_engine_names_an_unusable_adapter_config(world, tmp_path):
+    from sftcheck.fixtures.broken.run_config import variant_config
+
+    from sftcheck.backends.vllm_engine import engine_kwargs
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{oops")
+    cfg = cfgmod.load(variant_config(world, tmp_path, model={"adapter": str(adapter)}))
+    with pytest.raises(ValueError, match="adapter_config.json is not valid JSON"):
+        engine_kwargs(cfg, Run(cfg))

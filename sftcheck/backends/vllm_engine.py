@@ -11,10 +11,8 @@ deadline (those rows end with finish reason ``time``).
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from sftcheck.backends.stops import cut_at_stop
 from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet
@@ -36,6 +34,32 @@ def _import_vllm():
     return vllm, LLM, SamplingParams, LoRARequest
 
 
+def engine_kwargs(cfg, run) -> dict:
+    """``vllm.LLM(**kwargs)`` for a run config; the adapter's rank is read from
+    ``run.adapter_config`` (the session's ``Run``), never from the file itself."""
+    from sftcheck.checks.support.lora_layout import Unreadable
+    from sftcheck.loading import tokenizer_source
+
+    m = cfg.model
+    model = m.finetuned or m.base
+    if not model:
+        raise ValueError(f"{cfg.source}: backend = \"vllm\" needs [model] base (+ adapter) or finetuned.")
+    kwargs = {"model": model, "tokenizer": tokenizer_source(cfg), "trust_remote_code": False,
+              "seed": cfg.generation.seed, "dtype": "auto" if m.dtype == "auto" else m.dtype}
+    adapter = m.adapter if not m.finetuned else None
+    if adapter:
+        ac = run.adapter_config
+        if not isinstance(ac, dict):
+            why = ac.reason if isinstance(ac, Unreadable) else f"{adapter}: no adapter_config.json"
+            raise ValueError(f"backend = \"vllm\" needs the adapter's rank: {why} (see artifact.config_valid).")
+        rank = ac.get("r", 16)
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
+            raise ValueError(f"{adapter}/adapter_config.json: r = {rank!r} is not a positive integer "
+                             "(see artifact.config_valid).")
+        kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=max(8, rank))
+    return kwargs
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -46,29 +70,25 @@ class VLLMBackend:
         self.tokenizer_source = tokenizer_source
 
     @classmethod
-    def from_config(cls, cfg) -> VLLMBackend:
+    def from_config(cls, cfg, run=None) -> VLLMBackend:
+        """The engine for ``cfg``; the adapter's rank comes from the session's one ``Run``
+        (``sftcheck.run_files``: adapter_config.json read once, one error policy)."""
         import torch
 
-        from sftcheck.loading import model_identity, resolve_placement, tokenizer_source
+        from sftcheck.loading import model_identity, resolve_placement
+        from sftcheck.run_files import Run
 
         vllm, LLM, SamplingParams, LoRARequest = _import_vllm()
         if not torch.cuda.is_available():
             raise VLLMUnavailable("[generation] backend = \"vllm\" needs a CUDA GPU and none is visible. Fix: "
                                   "run on a GPU machine, or use backend = \"openai\" / \"transformers\".")
-        m = cfg.model
-        model = m.finetuned or m.base
-        if not model:
-            raise ValueError(f"{cfg.source}: backend = \"vllm\" needs [model] base (+ adapter) or finetuned.")
-        adapter = m.adapter if not m.finetuned else None
-        kwargs = {"model": model, "tokenizer": tokenizer_source(cfg), "trust_remote_code": False,
-                  "seed": cfg.generation.seed, "dtype": "auto" if m.dtype == "auto" else m.dtype}
-        if adapter:
-            rank = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("r", 16)
-            kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=max(8, int(rank)))
+        run = run or Run(cfg)
+        kwargs = engine_kwargs(cfg, run)
         llm = LLM(**kwargs)
-        model_id, keyed = model_identity(cfg, resolve_placement(cfg))
-        return cls(llm, kwargs["tokenizer"], adapter, model_id if keyed else "", LoRARequest, SamplingParams,
-                   vllm.__version__)
+        model_id, keyed = model_identity(cfg, resolve_placement(cfg), run)
+        adapter = cfg.model.adapter if not cfg.model.finetuned else None
+        return cls(llm, kwargs["tokenizer"], adapter, model_id if keyed else "", LoRARequest,
+                   SamplingParams, vllm.__version__)
 
     def identity(self) -> dict:
         return {"backend": self.name, "vllm": self.version}
