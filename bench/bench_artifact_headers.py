@@ -83,7 +83,8 @@ def synthetic_adapter() -> Path:
 def header_only(folder: Path, shapes: dict) -> list:
     """What the header-only artifact checks do: read the config + header, compare shapes."""
     from sftcheck.checks import artifact
-    from sftcheck.checks.support.lora_layout import BaseInfo, layer_of, parse_key
+    from sftcheck.checks.support.base_identity import BaseInfo
+    from sftcheck.checks.support.lora_layout import layer_of, parse_key
     from sftcheck.checks.support.safetensors_header import read_header
 
     parse_key.cache_clear()  # a fresh process: no key parsed yet

@@ -14,14 +14,9 @@ from typing import Any
 from sftcheck.checks.support import lora_fit
 from sftcheck.checks.support.adapter_folder import CONFIG, PICKLE, WEIGHTS, file_sizes, missing_or_empty
 from sftcheck.checks.support.artifact_inputs import base_not_found, unavailable
+from sftcheck.checks.support.base_identity import BaseInfo, match_base
 from sftcheck.checks.support.lora_config import config_problems
-from sftcheck.checks.support.lora_layout import (
-    BaseInfo,
-    Unreadable,
-    identity_known,
-    name_matches,
-    strip_prefix,
-)
+from sftcheck.checks.support.lora_layout import Unreadable, strip_prefix
 from sftcheck.checks.support.lora_payload import nonfinite_counts, scan_updates, summarise_updates
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
@@ -190,10 +185,11 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                       unchecked_fix, metrics=metrics)
         return _r(Status.PASS, "no recorded base", threshold,
                   f"The adapter records no base_model_name_or_path; {shapes_note}.", metrics=metrics)
-    if name_matches(str(recorded), base) or not base.names():
+    match = match_base(str(recorded), base)
+    if (match is not None and match.confirmed) or not base.names():
         if base.shapes is None:
             named = (f"the recorded base {recorded!r} is only the configured name itself"
-                     if name_matches(str(recorded), base) else "there is no base name to compare with")
+                     if match is not None else "there is no base name to compare with")
             return _r(Status.SKIP, None, threshold,
                       f"{unchecked}, and {named}: nothing about the base was verified.",
                       unchecked_fix, metrics=metrics)
@@ -207,7 +203,7 @@ def base_match(adapter_config: Mapping[str, Any] | Unreadable | None,
                   f"Make sure [model] base points at a copy of that model, and set [model] base_id to "
                   f"its hub id (e.g. the base's config.json _name_or_path "
                   f"{base.config_name or '<id>'!r}) to record the identity.", metrics=metrics)
-    if not identity_known(base):
+    if not base.identity_known():
         return _r(Status.WARN, str(recorded), threshold,
                   f"The adapter was trained on {recorded!r}; the configured base is the local folder "
                   f"{base.configured!r}, which does not say which model it is, so the identity cannot "

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import PurePath
 
 from sftcheck.checks.support import plots, stats
+from sftcheck.checks.support.base_identity import BaseInfo, match_base
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.samples import FinishReason, GenerationSet, Outcome, Scored
@@ -308,18 +308,6 @@ _INSTRUCT = re.compile(r"instruct|(?:^|[-_./ ])(?:chat|it|sft|rlhf|dpo|orpo|kto|
                        re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class BaseProvenance:
-    """What the run config and the files say about the base (read by the session plugin
-    from headers and small JSON files; no weights)."""
-    configured_base: str | None        # [model] base as given (path or hub id)
-    base_id: str | None = None         # [model] base_id
-    base_config_name: str | None = None  # config.json `_name_or_path`, if recorded
-    chat_template: str | None = None   # where the base ships a chat template, if it does
-    adapter_base: str | None = None    # adapter_config.json base_model_name_or_path
-    adapter_path: str | None = None
-
-
 def instruct_markers(name: str | None) -> list[str]:
     """Instruct / chat markers in the last path component or hub-id name."""
     if not name:
@@ -328,47 +316,16 @@ def instruct_markers(name: str | None) -> list[str]:
     return [m.group(0).strip("-_./ ") for m in _INSTRUCT.finditer(last)]
 
 
-def _aliases(name: str) -> set[str]:
-    name = name.rstrip("/")
-    out = {name, name.lower(), PurePath(name).name.lower()}
-    for part in PurePath(name).parts:  # HF cache: models--org--name/snapshots/<sha>
-        if part.startswith("models--"):
-            out.add(part[len("models--"):].replace("--", "/").lower())
-            out.add(part.split("--")[-1].lower())
-    if "/" in name and not name.startswith(("/", ".")):
-        out.add(name.split("/")[-1].lower())
-    return out
-
-
-def same_base(recorded: str, configured: Sequence[str]) -> bool:
-    """Loose identity: equal strings, the same folder, or the same model name (hub id vs a
-    local snapshot of it)."""
-    from pathlib import Path
-
-    rec = _aliases(recorded)
-    for c in configured:
-        if not c:
-            continue
-        try:
-            if Path(recorded).exists() and Path(c).exists() and Path(recorded).resolve() == Path(c).resolve():
-                return True
-        except OSError:
-            pass
-        if rec & _aliases(c):
-            return True
-    return False
-
-
 @check("gate.contamination", stage="gate", title="The declared base is a plain base model, and the one the adapter was trained on")
-def contamination(info: BaseProvenance, base_accuracy: float | None = None, *,
+def contamination(info: BaseInfo, base_accuracy: float | None = None, *,
                   max_base_accuracy: float = 0.30) -> CheckResult:
     """The declared base is not an instruct/chat model (name markers, a chat template shipped
     with the base, base accuracy above the ceiling), and the adapter's recorded base equals
     the configured one."""
     signals: list[tuple[str, str, str]] = []   # (signal, what was seen, verdict)
     fails, warns = [], []
-    for label, name in (("[model] base_id", info.base_id), ("[model] base", info.configured_base),
-                        ("base config.json _name_or_path", info.base_config_name)):
+    for label, name in (("[model] base_id", info.declared_id), ("[model] base", info.configured),
+                        ("base config.json _name_or_path", info.config_name)):
         marks = instruct_markers(name)
         if marks:
             fails.append(f"{label} {name!r} carries instruct/chat marker(s) {', '.join(sorted(set(marks)))}")
@@ -386,17 +343,18 @@ def contamination(info: BaseProvenance, base_accuracy: float | None = None, *,
         if not ok:
             fails.append(f"the base already scores {base_accuracy:.1%} with the adapter disabled "
                          f"(ceiling {max_base_accuracy:.0%})")
-    configured = [x for x in (info.configured_base, info.base_id) if x]
-    if info.adapter_base:
-        if configured and not same_base(info.adapter_base, configured):
-            fails.append(f"the adapter records base {info.adapter_base!r} but the config uses "
+    configured = [x for x in (info.configured, info.declared_id) if x]
+    recorded = info.recorded
+    if recorded:
+        if configured and match_base(recorded, info, config_name=False) is None:
+            fails.append(f"the adapter records base {recorded!r} but the config uses "
                          f"{' / '.join(configured)}")
-            signals.append(("adapter's recorded base", info.adapter_base, "fail"))
+            signals.append(("adapter's recorded base", recorded, "fail"))
         else:
-            signals.append(("adapter's recorded base", info.adapter_base, "ok"))
-        marks = instruct_markers(info.adapter_base)
+            signals.append(("adapter's recorded base", recorded, "ok"))
+        marks = instruct_markers(recorded)
         if marks:
-            fails.append(f"the adapter's recorded base {info.adapter_base!r} carries marker(s) "
+            fails.append(f"the adapter's recorded base {recorded!r} carries marker(s) "
                          f"{', '.join(sorted(set(marks)))}: it was trained on an instruct model")
     else:
         signals.append(("adapter's recorded base", "not recorded (base_model_name_or_path = null)", "ok"))
@@ -421,7 +379,7 @@ def contamination(info: BaseProvenance, base_accuracy: float | None = None, *,
             + ". Some true base models ship a template (Qwen2.5 bases do); an instruct model always does.",
             fix="Confirm on the model card that the base is the pre-trained (not instruct) variant.",
             metrics=metrics, evidence=(table,))
-    note = "" if info.adapter_base else (" The adapter does not record its base (base_model_name_or_path "
+    note = "" if recorded else (" The adapter does not record its base (base_model_name_or_path "
                                           "is null), so base identity could not be cross-checked.")
     return CheckResult(Status.PASS, value, threshold,
                        "No instruct/chat markers, no chat template in the base folder"

@@ -20,5 +20,5 @@ def test_effect_size(sft_check, sft_scored, sft_eval_ids):
     sft_check(gates.effect_size, sft_scored["base"], sft_scored["tuned"], sft_eval_ids)
 
 
-def test_contamination(sft_check, sft_base_provenance, sft_base_accuracy):
-    sft_check(gates.contamination, sft_base_provenance, sft_base_accuracy)
+def test_contamination(sft_check, sft_base_info, sft_base_accuracy):
+    sft_check(gates.contamination, sft_base_info, sft_base_accuracy)

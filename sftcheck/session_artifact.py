@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from sftcheck.checks.support.lora_layout import BaseInfo, Unreadable, base_weight_name
+from sftcheck.checks.support.base_identity import BaseInfo
+from sftcheck.checks.support.lora_layout import Unreadable, base_weight_name
 from sftcheck.checks.support.safetensors_header import (
     Header,
     HeaderError,
@@ -69,11 +70,14 @@ def _meta_shapes(source: str) -> dict[str, tuple[int, ...]]:
     return {n: tuple(p.shape) for n, p in model.state_dict().items()}
 
 
-def read_base_info(cfg: Config, run: Run | None = None) -> BaseInfo | None:
+def read_base_info(cfg: Config, run: Run | None = None) -> BaseInfo:
+    """The base's identity and weight shapes (headers only), its chat template and the base
+    the adapter records, through the run's one reader: the one ``BaseInfo`` the artifact
+    checks and the gates judge.  ``configured`` is None when no base is configured."""
+    run = run or Run(cfg)
     base = cfg.model.base
     if not base:
-        return None
-    run = run or Run(cfg)
+        return BaseInfo(configured=None, declared_id=cfg.model.base_id, recorded=run.recorded_base)
     local = Path(base) if Path(base).is_dir() else None
     base_cfg: dict[str, Any] = {}
     shapes, source = None, ""
@@ -94,10 +98,12 @@ def read_base_info(cfg: Config, run: Run | None = None) -> BaseInfo | None:
                 source = (f"not found: {near} is not a folder, and {base!r} is not a hub id in the local "
                           "cache (sftcheck never downloads)")
             source = source or f"unavailable ({type(exc).__name__}: {str(exc)[:200]})"
+    saved = run.base_chat_template
+    template_where = str(saved.folder / saved.template_source) if saved and saved.template else None
     return BaseInfo(configured=base, resolved_path=str(local.resolve()) if local else None,
-                    declared_id=cfg.model.base_id, config_name=base_cfg.get("_name_or_path"),
+                    declared_id=cfg.model.base_id, config_name=run.base_config_name,
                     shapes=shapes, shapes_source=source, config=base_cfg,
-                    recorded_only=cfg.base_recorded)
+                    recorded_only=cfg.base_recorded, recorded=run.recorded_base, chat_template=template_where)
 
 
 def base_tensor_reader(base: BaseInfo | None) -> Callable[[str], Any] | None:
@@ -158,8 +164,9 @@ def sft_adapter_weights(sft_adapter_dir: Path | None,
 
 
 @pytest.fixture(scope="session")
-def sft_base_info(sft_config: Config, sft_run: Run) -> BaseInfo | None:
-    """Identity and weight shapes of the configured base (headers only)."""
+def sft_base_info(sft_config: Config, sft_run: Run) -> BaseInfo:
+    """The base's identity, weight shapes (headers only), chat template and the adapter's
+    recorded base: what ``artifact.base_match`` and ``gate.contamination`` both judge."""
     return read_base_info(sft_config, sft_run)
 
 

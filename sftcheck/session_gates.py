@@ -5,7 +5,6 @@ Built on the model session's fixtures (``sftcheck.session_model``): ``sft_eval_r
 
 ``sft_eval_ids``          the eval file's example ids, in file order (duplicates kept: the
                           gates fail loudly on them)
-``sft_base_provenance``   ``sftcheck.checks.gates.BaseProvenance`` read from config + small JSON files
 ``sft_human_labels``      ``{id: label}`` from ``[scoring] human_labels``, or None
 ``sft_judge_verdicts``    ``{id: score}`` of ``[scoring] scorer`` on the labelled outputs, or None
 ``sft_throughput``        ``(base, tuned)`` ``Throughput``: the session's own passes, or extra timed rounds
@@ -24,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from sftcheck.checks.gates import BaseProvenance
 from sftcheck.checks.perf import Throughput
 from sftcheck.config import Config
 from sftcheck.verdict import setup_failure
@@ -41,24 +39,6 @@ def _row_id(row: Any) -> str:
 @pytest.fixture(scope="session")
 def sft_eval_ids(sft_eval_rows) -> list[str]:
     return [_row_id(r) for r in sft_eval_rows]
-
-
-def read_provenance(cfg: Config, run=None) -> BaseProvenance:
-    """What the config and the files say about the base (through the run's one reader): no
-    weights are read."""
-    from sftcheck.run_files import Run
-
-    run = run or Run(cfg)
-    m = cfg.model
-    saved = run.base_chat_template
-    template_where = str(saved.folder / saved.template_source) if saved and saved.template else None
-    return BaseProvenance(configured_base=m.base, base_id=m.base_id, base_config_name=run.base_config_name,
-                          chat_template=template_where, adapter_base=run.recorded_base, adapter_path=m.adapter)
-
-
-@pytest.fixture(scope="session")
-def sft_base_provenance(sft_config: Config, sft_run) -> BaseProvenance:
-    return read_provenance(sft_config, sft_run)
 
 
 @pytest.fixture(scope="session")

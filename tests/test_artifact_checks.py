@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sftcheck.checks import artifact, training
-from sftcheck.checks.support.lora_layout import BaseInfo, Unreadable, parse_key, scale_of
+from sftcheck.checks.support.base_identity import BaseInfo
+from sftcheck.checks.support.lora_layout import Unreadable, parse_key, scale_of
 from sftcheck.checks.support.lora_payload import scan_updates
 from sftcheck.checks.support.result import Status
 from sftcheck.checks.support.safetensors_header import HeaderError, read_header

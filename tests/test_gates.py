@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from sftcheck.checks import gates, scoring
+from sftcheck.checks.support.base_identity import BaseInfo, match_base
 from sftcheck.checks.support.result import Image, Status, Table
 from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
 from sftcheck.fixtures.broken import gates as broken
 
 from sftcheck import config as cfgmod
-from sftcheck import session_gates
+from sftcheck import session_artifact, session_gates
 
 
 def scored(correct, ids=None, unparsable=()):
@@ -143,29 +144,39 @@ def test_instruct_markers():
         assert not gates.instruct_markers(name), name
 
 
-def test_same_base_matches_hub_ids_and_local_snapshots():
-    assert gates.same_base("Qwen/Qwen2.5-0.5B", ["/data/models/Qwen2.5-0.5B"])
-    assert gates.same_base("/root/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/abc",
-                           ["Qwen/Qwen2.5-0.5B"])
-    assert not gates.same_base("Qwen/Qwen2.5-0.5B-Instruct", ["Qwen/Qwen2.5-0.5B"])
+def test_one_matcher_matches_hub_ids_and_local_snapshots():
+    """match_base (artifact.base_match and gate.contamination both use it): a folder of the
+    hub id's name only suggests the identity; a cache snapshot of the id confirms it."""
+    by_name = match_base("Qwen/Qwen2.5-0.5B", BaseInfo("/data/models/Qwen2.5-0.5B"))
+    assert by_name is not None and not by_name.confirmed and by_name.how == "same model name"
+    snap = match_base("/root/.cache/huggingface/hub/models--Qwen--Qwen2.5-0.5B/snapshots/abc",
+                      BaseInfo("Qwen/Qwen2.5-0.5B"))
+    assert snap is not None and snap.confirmed and snap.how == "hub cache snapshot"
+    assert match_base("Qwen/Qwen2.5-0.5B-Instruct", BaseInfo("Qwen/Qwen2.5-0.5B")) is None
+    declared = match_base("org/m", BaseInfo("/local/x", declared_id="org/m"))
+    assert declared is not None and declared.confirmed and declared.source == "[model] base_id"
+    # a merged model keeps its parent's _name_or_path: the gate does not take it as the base's name
+    parent = BaseInfo("/local/merged-Instruct", config_name="/work/base")
+    assert match_base("/work/base", parent).confirmed
+    assert match_base("/work/base", parent, config_name=False) is None
 
 
 def test_contamination_passes_on_the_healthy_world(world):
-    info = session_gates.read_provenance(cfgmod.load(world.config))
-    assert info.chat_template is None and info.adapter_base == "sftcheck-fixtures/unitconv-base-1m"
+    info = session_artifact.read_base_info(cfgmod.load(world.config))
+    assert info.chat_template is None and info.recorded == "sftcheck-fixtures/unitconv-base-1m"
     r = gates.contamination(info, 0.0)
     assert r.status is Status.PASS, r.summary()
 
 
 def test_contamination_fails_on_a_declared_instruct_base(world, tmp_path):
-    info = session_gates.read_provenance(cfgmod.load(broken.instruct_declared(world, tmp_path)))
+    info = session_artifact.read_base_info(cfgmod.load(broken.instruct_declared(world, tmp_path)))
     r = gates.contamination(info, 0.0)
     assert r.status is Status.FAIL and "Qwen/Qwen2.5-0.5B-Instruct" in r.explanation
     assert "instruct" in r.explanation
 
 
 def test_contamination_fails_on_a_merged_instruct_base(world, tmp_path):
-    info = session_gates.read_provenance(cfgmod.load(broken.instruct_base(world, tmp_path)))
+    info = session_artifact.read_base_info(cfgmod.load(broken.instruct_base(world, tmp_path)))
     assert info.chat_template is not None
     r = gates.contamination(info, None)
     assert r.status is Status.FAIL
@@ -177,19 +188,19 @@ def test_contamination_both_ways_on_world2(world2, tmp_path):
     """World 2 (a Llama base recorded by hub id, base_id set as the README's GSM8K example
     says): its real base passes; an instruct id declared, or the tuned weights merged into
     an '-Instruct' base with the chat template, fail naming the marker."""
-    healthy = gates.contamination(session_gates.read_provenance(cfgmod.load(world2.config)), 0.0)
+    healthy = gates.contamination(session_artifact.read_base_info(cfgmod.load(world2.config)), 0.0)
     assert healthy.status is Status.PASS, healthy.summary()
-    declared = gates.contamination(session_gates.read_provenance(
+    declared = gates.contamination(session_artifact.read_base_info(
         cfgmod.load(broken.instruct_declared(world2, tmp_path / "declared"))), 0.0)
     assert declared.status is Status.FAIL and "Qwen/Qwen2.5-0.5B-Instruct" in declared.explanation
-    merged = gates.contamination(session_gates.read_provenance(
+    merged = gates.contamination(session_artifact.read_base_info(
         cfgmod.load(broken.instruct_base(world2, tmp_path / "merged"))), None)
     assert merged.status is Status.FAIL and "Instruct" in merged.explanation
     assert "chat template" in merged.explanation
 
 
 def test_contamination_base_score_and_template_alone():
-    info = gates.BaseProvenance(configured_base="org/plain-base", chat_template="tokenizer_config.json")
+    info = BaseInfo(configured="org/plain-base", chat_template="tokenizer_config.json")
     assert gates.contamination(info, 0.1).status is Status.WARN
     high = gates.contamination(info, 0.75)
     assert high.status is Status.FAIL and "already scores 75.0%" in high.explanation

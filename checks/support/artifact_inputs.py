@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sftcheck.checks.support.lora_layout import BaseInfo, Unreadable
+from sftcheck.checks.support.base_identity import BaseInfo
+from sftcheck.checks.support.lora_layout import Unreadable
 from sftcheck.checks.support.registry import see
 from sftcheck.checks.support.result import CheckResult, Status
 from sftcheck.checks.support.safetensors_header import Header, HeaderError
@@ -22,8 +23,10 @@ def why_unavailable(x: Any, payload: bool = False) -> str | None:
     Missing (``None``) and unreadable inputs, an adapter config with an unusable rank, and
     (``payload``: for checks that read tensor payloads) a header with problems.
     """
-    if x is None or isinstance(x, (Unreadable, HeaderError)):
-        return "not configured" if x is None else (x.reason if isinstance(x, Unreadable) else str(x))
+    if x is None or (isinstance(x, BaseInfo) and not x.configured):
+        return "not configured"
+    if isinstance(x, (Unreadable, HeaderError)):
+        return x.reason if isinstance(x, Unreadable) else str(x)
     if isinstance(x, Mapping) and not (isinstance(x.get("r"), int) and x.get("r", 0) > 0):
         return f"adapter_config.json has r = {x.get('r')!r} (see {see('artifact.config_valid')})"
     if payload and isinstance(x, Header) and x.problems():

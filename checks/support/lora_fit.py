@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sftcheck.checks.support.base_identity import BaseInfo
 from sftcheck.checks.support.lora_layout import (
-    BaseInfo,
     base_weight_name,
     is_embedding_name,
     is_head_name,

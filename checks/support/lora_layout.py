@@ -12,8 +12,7 @@ import functools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "base_model.model."
@@ -29,22 +28,6 @@ class Unreadable:
     ``broken``: the file exists but its content is bad (a failure, not a missing input)."""
     reason: str
     broken: bool = False
-
-
-@dataclass(frozen=True)
-class BaseInfo:
-    """What is known about the configured base, from the run config and its files."""
-    configured: str | None            # [model] base as written / resolved
-    resolved_path: str | None = None  # a local folder, if it is one
-    declared_id: str | None = None    # [model] base_id
-    config_name: str | None = None    # the base config.json's _name_or_path
-    shapes: Mapping[str, tuple[int, ...]] | None = None  # weight name -> shape
-    shapes_source: str = ""           # "safetensors headers" / "meta-device model"
-    config: Mapping[str, Any] = field(default_factory=dict)  # the base config.json
-    recorded_only: bool = False       # the base is only the adapter's record, not configured
-
-    def names(self) -> list[str]:
-        return [n for n in (self.configured, self.resolved_path, self.declared_id, self.config_name) if n]
 
 
 @dataclass(frozen=True)
@@ -125,25 +108,3 @@ def is_embedding_name(name: str) -> bool:
 def is_head_name(name: str) -> bool:
     n = strip_prefix(name)
     return any(s in n for s in ("lm_head", "embed_out", "output.weight"))
-
-
-def name_matches(recorded: str, base: BaseInfo) -> bool:
-    """Recorded base == one of the configured base's names: the same string, the same local
-    folder, or a hub id whose cache snapshot (``models--org--name``) is the configured path."""
-    rec = recorded.rstrip("/")
-    for name in base.names():
-        n = str(name).rstrip("/")
-        if rec == n:
-            return True
-        if (Path(rec).is_absolute() and Path(n).exists() and Path(rec).exists()
-                and Path(rec).resolve() == Path(n).resolve()):
-            return True
-        if "/" in rec and not rec.startswith("/") and f"models--{rec.replace('/', '--')}" in n:
-            return True
-    return False
-
-
-def identity_known(base: BaseInfo) -> bool:
-    """The configured base has a name to compare with: a hub id, [model] base_id or its
-    config's ``_name_or_path`` (a bare local folder does not say what it is)."""
-    return bool(base.declared_id or base.config_name or (base.configured and base.resolved_path is None))
