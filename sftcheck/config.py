@@ -249,6 +249,15 @@ class LimitsSection:
     max_json_bytes: int = 200_000_000
     """A ``.json`` data file is parsed whole: larger files are refused (convert to JSONL,
     which is streamed)."""
+    report_html_bytes: int = field(default=30_000_000, metadata=COUNT)
+    """Total size of the HTML report.  Past it, evidence blocks are left out (FAIL / ERROR /
+    WARN checks' evidence kept first), each replaced by a line saying so, and the banner
+    counts them and names the JSON verdict, which keeps them; the verdict and every check's
+    status, value, threshold, explanation and fix are never cut.  0 = no limit."""
+    report_json_bytes: int = field(default=100_000_000, metadata=COUNT)
+    """Total size of the JSON verdict (``--sft-json``).  Past it, evidence (then metrics over
+    4 KB) of passing and skipped checks is replaced by ``{"kind": "elided", "bytes": N}``,
+    then that of the others; ``"truncated"`` counts what was left out.  0 = no limit."""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class ReportState:
     durations: dict[str, float] = field(default_factory=dict)
     collected: int = 0
     exit_status: int | None = None
+    json_truncated: int = 0     # evidence blocks the JSON verdict left out (report_budget)
 
 
 STATE_KEY: pytest.StashKey[ReportState] = pytest.StashKey()
@@ -189,9 +190,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     redact = _redactor(config)
     if sft.json_path:
+        from sftcheck.report_budget import fit_json
+
         data = report_json.build(rows(config), _provenance(config), verdict=verdict(config),
                                  not_run=not_run(config), collected=st.collected, exit_status=st.exit_status)
-        report_json.write(sft.json_path, redact.deep(data) if redact else data)
+        data = fit_json(redact.deep(data) if redact else data, _limits(config).report_json_bytes,
+                        "Raise [limits] report_json_bytes (or select fewer checks with -k / -m) and rerun "
+                        "for the evidence left out here.")
+        st.json_truncated = (data.get("truncated") or {}).get("elided", 0)
+        report_json.write(sft.json_path, data)
     summary_path = config.getoption("sft_summary", None)
     if summary_path:
         from sftcheck import report_summary
@@ -199,6 +206,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         text = report_summary.markdown(rows(config), verdict(config), not_run=not_run(config),
                                        collected=st.collected, report_path=html_path)
         report_summary.write(summary_path, redact.text(text) if redact else text)
+
+
+def _limits(config: pytest.Config):
+    from sftcheck.config import LimitsSection
+
+    cfg = sft_session(config).config
+    return cfg.limits if cfg is not None else LimitsSection()
+
+
+def _full_data(config: pytest.Config) -> str:
+    """Where the evidence the HTML page leaves out can be found."""
+    path = sft_session(config).json_path
+    if not path:
+        return ("Write the JSON verdict (--sft-json PATH or [report] json) for the left-out evidence, "
+                "or raise [limits] report_html_bytes.")
+    cut = state(config).json_truncated
+    return (f"The JSON verdict {path} holds the left-out evidence"
+            + (f" except {cut:,} blocks it too left out (over [limits] report_json_bytes)." if cut else "."))
 
 
 def _redactor(config: pytest.Config):
@@ -257,5 +282,6 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     page = render_page(
         rows(config), verdict(config), provenance=_provenance(config), not_run=not_run(config),
         collected=st.collected, config_source=sft.config.source if sft.config else None,
-        problem=sft.problem if sft.config is None else None, exit_status=st.exit_status)
+        problem=sft.problem if sft.config is None else None, exit_status=st.exit_status,
+        size_limit=_limits(config).report_html_bytes, full_data=_full_data(config))
     prefix.append(redact.html(page) if redact else page)

@@ -4,7 +4,8 @@ One record per check run (id, stage, title, status, value, threshold, metrics,
 explanation, fix, evidence without image bytes; raw, unrounded values), the counts per
 stage, the overall verdict (``pass`` / ``warn`` / ``fail`` / ``incomplete`` / ``error`` /
 ``empty``) with ``complete`` and the number of checks not run, tests that produced no check
-result, and the provenance.  Strictly
+result, the provenance, and ``truncated`` (null, or what ``[limits] report_json_bytes`` left out:
+``sftcheck.report_budget``).  Strictly
 valid JSON: NaN / Inf are written as the strings ``"nan"`` / ``"inf"`` / ``"-inf"``.
 """
 from __future__ import annotations

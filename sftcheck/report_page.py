@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sftcheck import report_budget
 from sftcheck.report_assets import CSS, JS
 from sftcheck.report_render import esc, fmt_value, render_mapping, render_result, status_badge
 from sftcheck.report_rows import BAD, STATUSES, VERDICT_WORDS, Row, counts_by_stage, sort_key, stage_index
@@ -30,7 +31,7 @@ def _counts_line(rows: Sequence[Row]) -> str:
 
 def render_banner(rows: Sequence[Row], verdict: str, *, not_run: int = 0, collected: int = 0,
                   config_source: str | None = None, problem: str | None = None,
-                  exit_status: int | None = None) -> str:
+                  exit_status: int | None = None, notice: str = "") -> str:
     word = VERDICT_WORDS.get(verdict, verdict.upper())
     out = [f'<div class="sft-banner sft-verdict-{esc(verdict)}" id="sft-verdict" role="status">',
            f"<h2>sftcheck verdict: {esc(word)}</h2>",
@@ -44,6 +45,8 @@ def render_banner(rows: Sequence[Row], verdict: str, *, not_run: int = 0, collec
     if not_run:
         out.append(f"<p><b>Incomplete:</b> {not_run} of {collected} collected checks did not run "
                    "(interrupted, stopped early or crashed): nothing here vouches for them.</p>")
+    if notice:
+        out.append(f'<p class="sft-size-notice"><b>Shortened:</b> {esc(notice)}</p>')
     bad = sorted((r for r in rows if r.status in BAD), key=sort_key)
     if bad:
         items = "".join(
@@ -98,10 +101,24 @@ def _row(row: Row, order: int, seen: dict[str, tuple[str, str]]) -> str:
         if row.title:
             body = f"<p><b>{esc(row.title)}</b></p>" + body
     else:
-        body = f"<p>{esc(row.cause)}</p>" + (f"<pre>{esc(row.message)}</pre>" if row.message else "")
+        body = f"<p>{esc(row.cause)}</p>" + (_message(row) if row.message else "")
     body += f'<p class="sft-ref">pytest test <code>{esc(row.nodeid)}</code>, {row.duration:.2f} s</p>'
     return (f'<details class="sft-check sft-s-{esc(row.status)}" id="{esc(row.anchor)}" {keys}{is_open}>'
             f'{summary}<div class="sft-body">{body}</div></details>')
+
+
+def _message(row: Row) -> str:
+    """pytest's text for a test without a check result (head and tail past 20,000 characters,
+    as evidence texts are), within the page's size budget."""
+    from sftcheck.checks.support import caps
+
+    text = f"<pre>{esc(caps.text(row.message))}</pre>"
+    budget = report_budget.HTML_BUDGET.get()
+    size = report_budget.nbytes(text)
+    if budget is None or size <= 4096 or budget.take(size, row.anchor):
+        return text
+    return f"<pre>{esc(row.message[:2000])}</pre>" + report_budget.elided_block("the rest of this message", size,
+                                                                                 budget.where)
 
 
 def render_checks(rows: Sequence[Row], seen: dict[str, tuple[str, str]] | None = None) -> str:
@@ -116,15 +133,27 @@ def render_checks(rows: Sequence[Row], seen: dict[str, tuple[str, str]] | None =
 
 def render_page(rows: Sequence[Row], verdict: str, *, provenance: Mapping[str, Any],
                 not_run: int = 0, collected: int = 0, config_source: str | None = None,
-                problem: str | None = None, exit_status: int | None = None) -> str:
-    """The whole sftcheck part of the page: style, banner, suites summary, checks, provenance, script."""
+                problem: str | None = None, exit_status: int | None = None,
+                size_limit: int | None = None, full_data: str = "") -> str:
+    """The whole sftcheck part of the page: style, banner, suites summary, checks, provenance,
+    script; with ``size_limit`` (``[limits] report_html_bytes``) evidence is left out past it
+    (``report_budget``), the banner saying how much and ``full_data`` where it is."""
     from sftcheck.report_suites import render_summary
 
-    seen: dict[str, tuple[str, str]] = {}
-    return (f"<style>{CSS}</style><div class=\"sft-page\">"
-            + render_banner(rows, verdict, not_run=not_run, collected=collected, config_source=config_source,
-                            problem=problem, exit_status=exit_status)
-            + render_summary(rows, seen)
-            + render_checks(rows, seen)
-            + '<div id="sft-provenance">' + render_mapping("Provenance", provenance) + "</div>"
-            + f"</div><script>{JS}</script>")
+    def page(budget: report_budget.Budget) -> str:
+        token = report_budget.HTML_BUDGET.set(budget)
+        try:
+            seen: dict[str, tuple[str, str]] = {}
+            middle = render_summary(rows, seen) + render_checks(rows, seen)
+        finally:
+            report_budget.HTML_BUDGET.reset(token)
+        notice = report_budget.html_notice(budget, size_limit, full_data) if size_limit else ""
+        return (f"<style>{CSS}</style><div class=\"sft-page\">"
+                + render_banner(rows, verdict, not_run=not_run, collected=collected, config_source=config_source,
+                                problem=problem, exit_status=exit_status, notice=notice)
+                + middle
+                + '<div id="sft-provenance">' + render_mapping("Provenance", provenance) + "</div>"
+                + f"</div><script>{JS}</script>")
+
+    fragment_limit = max(0, size_limit - report_budget.PAGE_WRAPPER_BYTES) if size_limit else None
+    return report_budget.fit_html(page, fragment_limit, full_data)[0]

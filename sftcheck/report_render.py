@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sftcheck import report_budget
 from sftcheck.checks.support.result import CheckResult, Evidence, Image, SideBySide, Table, Text, TokenStrip
 
 # Every element this module emits (the XSS self-test asserts nothing else appears).
@@ -178,13 +179,18 @@ def render_evidence(ev: Evidence, seen: dict[str, tuple[str, str]] | None = None
     if renderer is None:  # an evidence type this report does not know: show it as text
         return f'<div class="sft-evidence"><h4>{esc(type(ev).__name__)}</h4>{_pre(repr(ev))}</div>'
     body = renderer(ev)
-    if seen is None:
-        return f'<div class="sft-evidence"><h4>{esc(ev.title)}</h4>{body}</div>'
-    key = hashlib.sha1(body.encode("utf-8")).hexdigest()[:12]
-    if key in seen:
+    key = hashlib.sha1(body.encode("utf-8")).hexdigest()[:12] if seen is not None else ""
+    if seen is not None and key in seen:
         _, check_id = seen[key]
         return (f'<div class="sft-evidence"><h4>{esc(ev.title)}</h4><p class="sft-ref">Same evidence as '
                 f'shown under <a href="#ev-{key}">{esc(check_id)}</a>.</p></div>')
+    budget = report_budget.HTML_BUDGET.get()
+    if budget is not None:  # the page's total size budget (report_budget)
+        size = report_budget.nbytes(body)
+        if not budget.take(size, owner[0] or owner[1]):
+            return report_budget.elided_block(ev.title, size, budget.where)
+    if seen is None:
+        return f'<div class="sft-evidence"><h4>{esc(ev.title)}</h4>{body}</div>'
     seen[key] = owner
     return f'<div class="sft-evidence" id="ev-{key}"><h4>{esc(ev.title)}</h4>{body}</div>'
 
