@@ -18,6 +18,10 @@ from sftcheck import environment
 
 DEFAULT_HTML = "reports/sftcheck.html"
 USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
+# Installed pytest plugins the model tests never use, not loaded by the console script: their
+# imports (and pytest's assertion rewriting of their packages) cost ~1 CPU-s a run (bench/README.md).
+# (plain ``pytest model_tests --sft-config run.toml`` loads every installed plugin.)
+UNUSED_PLUGINS = ("-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:benchmark")
 
 
 def model_tests_dir() -> Path:
@@ -31,14 +35,16 @@ def _pytest(tests: Path, html: str, extra: list[str], json_path: str | None = No
 
     import pytest
 
+    from sftcheck.gc_freeze import ProcessEnds
+
     html_path = Path(html).expanduser().resolve()
     args = ["-p", "sftcheck.plugin", "-p", "no:cacheprovider", str(tests),
             f"--html={html_path}", "--self-contained-html",
             # the demo imports torch & co. before pytest starts: nothing to rewrite there
             "-W", "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
-            *extra]
+            *UNUSED_PLUGINS, *extra]
     started = time.time()
-    code = int(pytest.main(args))
+    code = int(pytest.main(args, plugins=[ProcessEnds()]))
     fresh = html_path.exists() and html_path.stat().st_mtime >= started - 1
     if code == USAGE_ERROR or not fresh:
         # pytest wrote no report this time: an older one at this path must not pass for it.

@@ -36,12 +36,12 @@ environment.apply()
 def area_plugins() -> tuple:
     """Each area's session fixtures and the report hooks, registered at configure (imported
     then, after the environment defaults above)."""
-    from sftcheck import report_hooks, session_artifact, session_data, session_gates, session_model
+    from sftcheck import gc_freeze, report_hooks, session_artifact, session_data, session_gates, session_model
     from sftcheck.nway import session as session_nway
     from sftcheck.suites import session as session_suites
 
     return (session_artifact, session_data, session_model, session_gates, session_suites, session_nway,
-            report_hooks)
+            report_hooks, gc_freeze)
 
 
 def _checked(o: cfgmod.Override) -> Callable[[str], str]:
@@ -196,10 +196,12 @@ def sft_config(pytestconfig: pytest.Config) -> cfgmod.Config:
 def sft_tokenizer_or_error(sft_config: cfgmod.Config):
     """The tokenizer training and inference share, loaded once — or the ``LoadError`` that
     says why it cannot be (artifact checks report that as a finding instead of erroring)."""
+    from sftcheck.gc_freeze import loading_quietly
     from sftcheck.loading import LoadError, load_tokenizer
 
     try:
-        return load_tokenizer(sft_config)
+        with loading_quietly():  # the first import of transformers (and torch)
+            return load_tokenizer(sft_config)
     except LoadError as exc:
         return exc
 

@@ -92,8 +92,11 @@ def sft_model(sft_config: Config, sft_tokenizer, sft_run):
 
     if sft_config.model.device == "cpu" or not torch.cuda.is_available():
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    from sftcheck.gc_freeze import loading_quietly
+
     try:
-        return load_model(sft_config, sft_tokenizer, sft_run)
+        with loading_quietly():  # torch / transformers / peft and the weights live to the end
+            return load_model(sft_config, sft_tokenizer, sft_run)
     except LoadError as exc:
         _fail(str(exc))
 

@@ -67,3 +67,20 @@ def test_checks_never_import_the_runtime() -> None:
     bad = {m: sorted(d for d in deps if not d.startswith("sftcheck.checks"))
            for m, deps in g.items() if m.startswith("sftcheck.checks")}
     assert not {m: d for m, d in bad.items() if d}, bad
+
+
+# (numpy is not on the list: the check library computes with it, and torch imports it anyway)
+HEAVY = ("torch", "transformers", "peft", "matplotlib", "scipy", "statsmodels", "pandas", "hypothesis")
+
+
+def test_plugin_and_cli_import_nothing_heavy() -> None:
+    """``-p sftcheck.plugin`` and the console script start light: the libraries only some
+    checks, the model or the report need are imported by the function that uses them (each
+    costs 0.2-3 CPU-s to import; bench/README.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sftcheck.plugin, sftcheck.cli; sftcheck.cli.parser(); sftcheck.plugin.area_plugins(); "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]", f"imported at plugin / CLI start: {out.stdout.strip()} ({out.stderr[-500:]})"
