@@ -24,3 +24,12 @@ def world2() -> World:
     """Fixture world 2 (tiny Llama, Llama-3 chat template, GSM8K-style rows, row-style hooks),
     built once like world 1. Read-only."""
     return build_world_chat()
+
+
+@pytest.fixture(scope="session")
+def gap_world(world: World) -> World:
+    """The gap sub-world next to world 1 (a reference: world 1's adapter merged; an alternative
+    base; gap.toml / nway.toml), built once per world 1 version. Read-only."""
+    from sftcheck.fixtures.world_gap import build_gap_world
+
+    return build_gap_world(world)

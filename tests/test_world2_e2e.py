@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 # summary reports the skip).  Every other check has what it needs (adapter, base, data,
 # scorer, human labels).
 JUSTIFIED_SKIPS: dict[str, str] = {"suite.summary": "No [[suites]] in the run config.",
-                                   "models.tuned_vs_reference": "No model of role reference is configured"}
+                                   "models.tuned_vs_reference": "No model of role reference is configured",
+                                   **{f"gap.{c}": "No model of role reference is configured" for c in (
+                                       "reference_floor", "significance", "effect_size", "power", "verdict")}}
 NOT_RUN_WITHOUT_SUITES = "no [[suites]] in"
 
 

@@ -35,3 +35,14 @@ def sft_model_runs(request: pytest.FixtureRequest, sft_config: Config, sft_model
                       passes=lambda: get("sft_passes"), tokenizer=lambda: get("sft_tokenizer"),
                       prompts=lambda: get("sft_prompts"), scored=lambda: get("sft_scored"))
     return run_models(sft_models, session, log=sft_session(request.config).generation_passes)
+
+
+@pytest.fixture(scope="session")
+def sft_gap_thresholds(sft_config: Config) -> dict:
+    """``{gap check id: its [gates] overrides}`` for ``gap.verdict``, which weighs every gap check
+    as configured (None: the check is skipped by ``[gates] skip``)."""
+    from sftcheck.checks.gap import COMPONENTS
+    from sftcheck.checks.support.registry import thresholds_for
+
+    return {cid: None if sft_config.skipped(cid) else thresholds_for(cid, sft_config.thresholds(cid))
+            for cid in COMPONENTS}
