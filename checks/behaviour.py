@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sftcheck.checks.support import score_length
+from sftcheck.checks.support import outputs, score_length
 from sftcheck.checks.support.example_tables import clip as _clip
 from sftcheck.checks.support.example_tables import every_example
 from sftcheck.checks.support.outputs import CLASSES, class_counts, class_notes, find_leak, is_empty
@@ -195,18 +195,23 @@ def stop_rate(generations: Mapping[str, GenerationSet], *, min_rate: float = 0.9
 def no_role_leak(generations: Mapping[str, GenerationSet], markers: Sequence[str],
                  stop_tokens: Sequence[str] = (), *, max_rate: float = 0.0) -> CheckResult:
     """Share of tuned outputs containing a role header or template token (other than the
-    stop token that ends them)."""
+    stop token that ends them).  Markers that are special tokens are searched only when the
+    backend's text carries special tokens (``outputs.searchable_markers``)."""
     items = generations["tuned"].items
     n = len(items)
+    markers, unseen = outputs.searchable_markers(generations["tuned"], markers)
+    if not markers:
+        return CheckResult(Status.SKIP, None, f"<= {max_rate}", f"Nothing to search: {unseen}")
     leaks = {g.id: m for g in items if (m := find_leak(g, markers, stop_tokens))}
     rate = _rate(len(leaks), n)
     metrics = {"n": n, "leaking": len(leaks), "markers": list(markers),
-               "by_marker": dict(Counter(leaks.values()))}
+               "by_marker": dict(Counter(leaks.values())), **({"not_searched": unseen} if unseen else {})}
     if rate <= max_rate:
         return CheckResult(Status.PASS, rate, f"<= {max_rate}",
-                           f"No tuned output contains a role header or template token "
-                           f"({len(markers)} markers searched)." if not leaks else
-                           f"{len(leaks)}/{n} outputs leak, within the threshold.", metrics=metrics)
+                           (f"No tuned output contains a role header or template token "
+                            f"({len(markers)} markers searched)." if not leaks else
+                            f"{len(leaks)}/{n} outputs leak, within the threshold.") + (f" {unseen}" if unseen else ""),
+                           metrics=metrics)
     top = Counter(leaks.values()).most_common(3)
     return CheckResult(
         Status.FAIL, rate, f"<= {max_rate}",
@@ -214,7 +219,7 @@ def no_role_leak(generations: Mapping[str, GenerationSet], markers: Sequence[str
         f"(most common: {', '.join(f'{m!r} x{c}' for m, c in top)}): the model writes the next turn "
         "instead of stopping. Most likely: the turn-end token is not trained or not a stop token "
         "(multi-turn rows packed without masks, EOT given to the next turn — axolotl#3754), or training "
-        "targets contained the following turn's header.",
+        "targets contained the following turn's header." + (f" {unseen}" if unseen else ""),
         "Train the turn-end token as the last label of each answer, add it to "
         "generation_config.eos_token_id / [format] stop_strings, and mask everything after it.",
         metrics=metrics,

@@ -140,16 +140,38 @@ def transformers_passes(loaded, stops: StopSet | None = None) -> Passes:
     return passes
 
 
-def openai_passes(cfg: Config, tokenizer, stops: StopSet | None = None) -> Passes:
+def openai_passes(cfg: Config, tokenizer, stops: StopSet | None = None, *, stream: bool = False) -> Passes:
     """Passes on the configured server; the served model list is checked first.  Memory
-    cache only: what a server serves can change between runs without a file changing here."""
+    cache only: what a server serves can change between runs without a file changing here.
+    ``stream``: each answer streamed, its time to first token recorded (for ``perf``)."""
     from sftcheck.backends.openai_api import Endpoint, OpenAIBackend
 
-    backend = OpenAIBackend(Endpoint.from_config(cfg))
+    stops = stops or stop_set(cfg, tokenizer)
+    backend = OpenAIBackend(Endpoint.from_config(cfg), stream=stream, stop_texts=token_texts(tokenizer, stops.ids),
+                            specials=special_token_texts(tokenizer))
     backend.check_models()
-    return Passes("openai", lambda _variant: contextlib.nullcontext(backend), stops or stop_set(cfg, tokenizer),
+    return Passes("openai", lambda _variant: contextlib.nullcontext(backend), stops,
                   model_id=f"openai:{backend.ep.base_url}", tuned_weights=f"served as {backend.ep.tuned_model_name!r}",
                   tokenizer=tokenizer)
+
+
+def token_texts(tokenizer, ids) -> list[str]:
+    """Each token id as the text a server returns for it (special tokens kept)."""
+    out = []
+    for i in ids:
+        try:
+            out.append(tokenizer.decode([int(i)], skip_special_tokens=False))
+        except (IndexError, KeyError, TypeError, ValueError, OverflowError):
+            continue
+    return out
+
+
+def special_token_texts(tokenizer) -> list[str]:
+    """The tokens ``decode(..., skip_special_tokens=True)`` leaves out: the named special tokens
+    and every added token marked special."""
+    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    return sorted({*getattr(tokenizer, "all_special_tokens", ()),
+                   *(str(t.content) for t in added.values() if getattr(t, "special", False))})
 
 
 def vllm_passes(cfg: Config, tokenizer, stops: StopSet | None = None, run=None) -> Passes:

@@ -135,6 +135,12 @@ def generate_both(loaded, prompts, settings, stops=None) -> dict:
     return transformers_passes(loaded, stops).both(prompts, settings)
 
 
+def perf_runs(session: pytest.Session) -> bool:
+    """Whether a ``perf`` check runs in this session (selected, not skipped): then a server's
+    answers are streamed, so the one pass also gives each request's time to first token."""
+    return any(item.get_closest_marker("perf") and not item.get_closest_marker("skip") for item in session.items)
+
+
 @pytest.fixture(scope="session")
 def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer):
     """``sftcheck.passes.Passes`` of the configured backend (``[generation] backend``)."""
@@ -146,7 +152,7 @@ def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer
     stops = request.getfixturevalue("sft_stop_set")  # the run's one stop set, for every backend
     try:
         if name == "openai":
-            made = passes.openai_passes(sft_config, sft_tokenizer, stops)
+            made = passes.openai_passes(sft_config, sft_tokenizer, stops, stream=perf_runs(request.session))
         elif name == "vllm":
             made = passes.vllm_passes(sft_config, sft_tokenizer, stops, request.getfixturevalue("sft_run"))
         else:

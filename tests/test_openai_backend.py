@@ -61,11 +61,14 @@ def test_greedy_outputs_are_token_identical_with_the_transformers_backend(world,
         for r, h in zip(remote[variant].items, local[variant].items, strict=True):
             assert r.id == h.id
             assert r.text == h.text, (variant, r.id)
+            assert r.raw_text == h.raw_text, (variant, r.id)  # special tokens and the stop token kept
             h_ids = tok(h.raw_text, add_special_tokens=False).input_ids
             assert tok(r.text, add_special_tokens=False).input_ids == [t for t in h_ids if t != eos]
             assert (r.new_tokens, r.finish_reason, r.prompt_tokens) == (h.new_tokens, h.finish_reason,
                                                                           h.prompt_tokens)
     assert {g.finish_reason for g in remote["tuned"].items} == {FinishReason.EOS}
+    assert remote["tuned"].settings["raw_text_special_tokens"] is True
+    assert "ttft_seconds" not in remote["tuned"].settings  # not streamed unless perf asks
 
 
 def test_stop_strings_and_length_and_chat(world, tmp_path, server):
@@ -167,6 +170,9 @@ def test_model_tests_end_to_end_over_the_server(world, tmp_path, server):
     assert all(c["id"].startswith("suite.") and "[[suites]]" in c["explanation"] for c in skips), skips
     perf = next(c for c in verdict["checks"] if c["id"] == "perf.throughput")
     assert perf["metrics"]["tuned"]["backend"] == "openai" and "via the openai backend" in perf["explanation"]
+    assert perf["metrics"]["tuned"]["median_ttft_s"] > 0 and "first token after" in perf["explanation"]  # streamed
+    passes = verdict["provenance"]["generation passes"]
+    assert not [p for p in passes.values() if p["cache"] == "off"], passes  # no extra (timed) pass
     assert verdict["verdict"] == "pass" and len(verdict["checks"]) >= 16
     no_weights = variant_config(world, tmp_path / "without", generation=gen, model={
         "base": REMOVE, "adapter": REMOVE, "tokenizer": world.adapter})

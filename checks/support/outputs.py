@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from sftcheck.checks.support.samples import FinishReason, Generation, Outcome, Scored
+from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet, Outcome, Scored
 
 # Headers that start another turn in the common plain-text and chat formats.
 GENERIC_MARKERS = (
@@ -41,6 +41,25 @@ def role_markers(special_tokens: Iterable[str], stop_tokens: Iterable[str] = (),
     for m in out:
         seen.setdefault(m, None)
     return tuple(seen)
+
+
+def searchable_markers(gs: GenerationSet, markers: Sequence[str]) -> tuple[list[str], str]:
+    """The markers a pass's raw text can show, and a sentence naming those it cannot: a
+    server that returns text without special tokens (``raw_text_special_tokens`` False, e.g.
+    OpenAI's API, or a server that ignores ``skip_special_tokens``) hides every marker that is
+    a special token (``unseen_special_tokens``)."""
+    settings = gs.settings or {}
+    if settings.get("raw_text_special_tokens") is not False:
+        return list(markers), ""
+    unseen = set(settings.get("unseen_special_tokens") or ())
+    hidden = [m for m in markers if m in unseen]
+    if not hidden:
+        return list(markers), ""
+    return [m for m in markers if m not in unseen], (
+        f"{len(hidden)} of the {len(markers)} markers are special tokens this pass's text cannot show "
+        f"({', '.join(map(repr, hidden[:4]))}{' …' if len(hidden) > 4 else ''}): "
+        f"{settings.get('special_tokens_note') or 'the backend returns text without special tokens'}; "
+        "they were not searched. Serve with vLLM or SGLang (which return them) to search them.")
 
 
 def strip_stop(raw_text: str, stop_tokens: Iterable[str]) -> str:
