@@ -103,6 +103,16 @@ def accuracy(run: SuiteRun, *, max_drop: float = 0.0, alpha: float = 0.05, min_a
                        ("subject", "n", "base (letter)", "tuned (letter)", "base (log-lik.)", "tuned (log-lik.)"),
                        tuple(per_subject(run))),)
     label = "accuracy (generated letter)" if run.kind == "multiple_choice" else "accuracy"
+    if run.conversation is not None:
+        from sftcheck.checks.support.conversations import categories, category_cells
+
+        label = "conversation success (every scored turn)"
+        cells = {m: category_cells(run.conversation, m) for m in run.conversation.models}
+        cats = categories(run.conversation)
+        extra = (Table(f"suite {run.name}: conversation success per category (Wilson 95 %)",
+                       ("category", *run.conversation.models),
+                       tuple((c, *(cells[m][c].text() if c in cells[m] else "n/a" for m in run.conversation.models))
+                             for c in cats)),)
     return _accuracy(run, run.scored, label, max_drop, alpha, min_accuracy, extra)
 
 
@@ -128,6 +138,9 @@ def unparsable(run: SuiteRun, *, max_unparsable: float = 0.1) -> CheckResult:
     skipped = _skip_not_run(run)
     if skipped:
         return skipped
+    if run.conversation is not None:
+        return CheckResult(Status.SKIP, None, None, f"Suite {run.name!r} is a conversation suite: its replies are "
+                           f"scored by rules and the judge, not parsed (see {see('conversation.turn_format')}).")
     row = proportion_row(run.name, "unparsable rate", paired_outcomes(run.scored["base"], run.scored["tuned"],
                                                                    lambda s: s.outcome is Outcome.UNPARSABLE))
     thr = f"tuned unparsable <= {max_unparsable:g}"

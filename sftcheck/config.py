@@ -494,11 +494,14 @@ def _gates(raw: dict, source: str) -> GatesSection:
     return GatesSection(skip=list(skip), thresholds=thresholds)
 
 
+SCOPED_AREAS = ("suite", "conversation")  # check areas whose ids take a suite name: suite.<name>.<metric>
+
+
 def registered_id(check_id: str) -> str:
     """The registered check behind a gate id: ``suite.<name>.<metric>`` (one suite's
     ``suite.<metric>``) -> ``suite.<metric>``; any other id is itself."""
     parts = check_id.split(".")
-    return f"{parts[0]}.{parts[2]}" if parts[0] == "suite" and len(parts) == 3 else check_id
+    return f"{parts[0]}.{parts[2]}" if parts[0] in SCOPED_AREAS and len(parts) == 3 else check_id
 
 
 def parse(raw: dict, source: str, base_dir: Path) -> Config:
@@ -527,7 +530,7 @@ def parse(raw: dict, source: str, base_dir: Path) -> Config:
     names = [s.name for s in cfg.suites]
     for gate_id in [*cfg.gates.skip, *cfg.gates.thresholds]:
         parts = gate_id.split(".")
-        if parts[0] == "suite" and len(parts) == 3 and parts[1] not in names:
+        if parts[0] in SCOPED_AREAS and len(parts) == 3 and parts[1] not in names:
             raise ConfigError(f"{source}: [gates] {gate_id!r} names suite {parts[1]!r}, which no [[suites]] "
                               f"block defines (suites: {', '.join(names) or 'none'}). Fix: use a configured "
                               "suite's name, or 'suite.<metric>' for every suite.")

@@ -31,6 +31,8 @@ class Prompt:
     text: str
     input_ids: tuple[int, ...] | None = None  # the builder's token ids; else ``tokenizer(text)``
     question: str | None = None  # the row's bare question (``openai_api = "chat"`` sends it as a message)
+    messages: tuple[tuple[str, str], ...] | None = None  # a conversation so far ((role, content), ...):
+    # ``openai_api = "chat"`` sends these instead of the question (multi-turn suites)
 
 
 @dataclass(frozen=True)

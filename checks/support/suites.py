@@ -14,6 +14,7 @@ import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from sftcheck.checks.support.answers import normalise
@@ -47,6 +48,7 @@ class SuiteRun:
     loglik: Mapping[str, Sequence[Scored]] | None = None   # multiple_choice: the top choice by log-likelihood
     subjects: Mapping[str, str] = field(default_factory=dict)  # id -> subject (multiple_choice)
     error: str | None = None                          # why the suite could not run at all
+    conversation: Any = None                          # kind conversation: the ``ConversationRun`` (per turn)
 
     @property
     def n_scored(self) -> int:
@@ -207,6 +209,10 @@ def metric_rows(run: SuiteRun) -> list[MetricRow]:
     """The summary rows of one suite (empty when it could not run)."""
     if run.error or not all(v in run.scored for v in VARIANTS):
         return []
+    if run.conversation is not None:
+        from sftcheck.checks.support.conversations import summary_rows
+
+        return summary_rows(run)
     base, tuned = run.scored["base"], run.scored["tuned"]
     label = "accuracy (generated letter)" if run.kind == "multiple_choice" else "accuracy"
     rows = [proportion_row(run.name, label, paired_outcomes(base, tuned, lambda s: s.outcome is Outcome.CORRECT))]

@@ -244,6 +244,10 @@ class OpenAIBackend:
             body.update(stream=True, stream_options={"include_usage": True})
         if self.ep.api == "chat":
             msgs = [{"role": "system", "content": self.ep.system_prompt}] if self.ep.system_prompt else []
+            if getattr(prompt, "messages", None):
+                turns = [{"role": r, "content": c} for r, c in prompt.messages]
+                msgs = [] if turns[0]["role"] == "system" else msgs
+                return "chat/completions", {**body, "messages": [*msgs, *turns]}
             question = prompt.question if prompt.question is not None else prompt.text
             return "chat/completions", {**body, "messages": [*msgs, {"role": "user", "content": question}]}
         sent = list(prompt.input_ids) if prompt.input_ids is not None else prompt.text

@@ -99,6 +99,10 @@ def run_suite(spec: SuiteSpec, cfg, passes, tokenizer, hooks, loaded_model) -> S
     limit = spec.generation.get("n_examples", cfg.generation.n_examples)
     pattern = spec.answer_regex(cfg.format.answer_pattern)
     blank = SuiteRun(spec.name, spec.kind, spec.shape, spec.data, pattern)
+    if spec.kind == "conversation":
+        from sftcheck.suites.conversation_runner import run_conversation_suite
+
+        return run_conversation_suite(spec, cfg, passes, tokenizer, hooks, replace(blank, answer_pattern=""))
     try:
         data = read_suite(spec, limit)
     except SuiteFileError as exc:

@@ -6,6 +6,9 @@
 ``sft_suite_run``    the ``SuiteRun`` of the test's suite (``test_accuracy[gsm8k]``)
 ``sft_suite_all``    every suite's ``SuiteRun`` in config order ([] without suites: no model load)
 ``sft_suite_name``   parametrised from the config's ``[[suites]]`` names at collection
+``sft_conversation_run``  the ``SuiteRun`` of a ``kind = "conversation"`` suite (without one the
+                     conversation tests skip saying how to add one), parametrised by
+                     ``sft_conversation_name``
 """
 from __future__ import annotations
 
@@ -17,6 +20,11 @@ from sftcheck.verdict import setup_failure
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "sft_conversation_name" in metafunc.fixturenames:
+        cfg = sft_session(metafunc.config).config
+        names = [s.name for s in cfg.suites if s.kind == "conversation"] if cfg is not None else []
+        metafunc.parametrize("sft_conversation_name", names or [None], ids=names or ["no-conversations"],
+                             scope="session")
     if "sft_suite_name" not in metafunc.fixturenames:
         return
     cfg = sft_session(metafunc.config).config
@@ -54,3 +62,12 @@ def sft_suite_all(sft_config: Config, request: pytest.FixtureRequest) -> list:
     if not sft_config.suites:
         return []
     return list(request.getfixturevalue("sft_suite_runs").values())
+
+
+@pytest.fixture(scope="session")
+def sft_conversation_run(sft_conversation_name, sft_config: Config, request: pytest.FixtureRequest):
+    if sft_conversation_name is None:
+        pytest.skip(f'no [[suites]] in {sft_config.source} with kind = "conversation": add one (name, data: a JSONL '
+                    "of conversations) to evaluate multi-turn memory, constraints, preferences and topic per turn "
+                    "(README 'Multi-turn conversations')")
+    return request.getfixturevalue("sft_suite_runs")[sft_conversation_name]

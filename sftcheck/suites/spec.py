@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-KINDS = ("exact", "numeric", "multiple_choice")
+KINDS = ("exact", "numeric", "multiple_choice", "conversation")
+CONVERSATION_PROMPTS = ("chat_template", "prompt_builder")
 SHAPES = ("auto", "qa", "gsm8k", "mmlu")
 # [generation] keys a suite may override (the rest are the run's).
 GENERATION_KEYS = ("max_new_tokens", "batch_size", "n_examples", "do_sample", "temperature", "top_p",
@@ -32,7 +33,9 @@ class SuiteSpec:
     """The suite's data file (.jsonl, .json or .parquet), relative to the config file."""
     kind: str
     """``exact`` (string match), ``numeric`` (numbers within ``rel_tol`` / ``abs_tol``) or
-    ``multiple_choice`` (the generated letter and the choices' log-likelihood)."""
+    ``multiple_choice`` (the generated letter and the choices' log-likelihood) or
+    ``conversation`` (multi-turn: each model fed its own replies, every turn scored by rules
+    and the ``judge``; the file format is ``sftcheck.suites.conversations``)."""
     shape: str = "auto"
     """File shape: ``qa`` (id, question, answer), ``gsm8k`` (question, answer ending ``#### N``),
     ``mmlu`` (question, subject, choices, answer index or letter); ``auto`` detects it."""
@@ -63,6 +66,18 @@ class SuiteSpec:
     generation: dict[str, Any] = field(default_factory=dict)
     """``[suites.generation]``: overrides of ``[generation]`` keys for this suite only
     (``max_new_tokens``, ``batch_size``, ``n_examples``, sampling settings, ``max_time``, ``seed``)."""
+    conversation_prompt: str = "chat_template"
+    """``conversation``: how each turn's prompt is rendered from the conversation so far (the user's
+    messages and the model's own replies): ``chat_template`` (the tokenizer's chat template) or
+    ``prompt_builder`` (the run's ``[format] prompt_builder`` in row form, given ``{"id", "messages",
+    "question", "category"}``)."""
+    judge: str | None = None
+    """``conversation``: ``"module:function"`` scoring the expectations only a judge can
+    (``"judge": "..."`` in a turn): ``judge(example, output) -> bool | number | "yes"/"no"``, where
+    ``example`` is ``{"id", "category", "turn", "messages", "expectation", "expect"}``."""
+    human_labels: str | None = None
+    """``conversation``: JSONL of ``{"id", "turn", "output", "label"}`` (a person's 1 / 0 on a reply)
+    to calibrate the judge against (Cohen's kappa, the disagreements shown)."""
 
     def answer_regex(self, run_pattern: str) -> str:
         if self.answer_pattern:
@@ -77,8 +92,13 @@ KEYS = tuple(f.name for f in fields(SuiteSpec))
 REQUIRED = ("name", "data", "kind")
 _TYPES = {"name": str, "data": str, "kind": str, "shape": str, "prompt_template": str,
           "answer_pattern": str, "gold_pattern": str, "choice_continuation": str, "rel_tol": float,
-          "abs_tol": float, "question_field": str, "answer_field": str, "id_field": str, "generation": dict}
-_CHOICES = {"kind": KINDS, "shape": SHAPES}
+          "abs_tol": float, "question_field": str, "answer_field": str, "id_field": str, "generation": dict,
+          "conversation_prompt": str, "judge": str, "human_labels": str}
+_CHOICES = {"kind": KINDS, "shape": SHAPES, "conversation_prompt": CONVERSATION_PROMPTS}
+# keys that only mean something for conversation suites, and those that mean nothing there
+CONVERSATION_ONLY = ("conversation_prompt", "judge", "human_labels")
+NOT_CONVERSATION = ("shape", "prompt_template", "answer_pattern", "gold_pattern", "choice_continuation", "id_field",
+                    "rel_tol", "abs_tol", "question_field", "answer_field")
 
 
 def _unknown(key: str, known: tuple[str, ...], where: str, error: type[Exception]) -> Exception:
@@ -148,6 +168,17 @@ def parse_suites(raw: Any, source: str, base_dir: Path, error: type[Exception],
             raise error(f"{where}: data = {values['data']!r}: {data} does not exist. Fix: correct the path "
                         f"(relative paths are relative to the config file's folder {base_dir}).")
         values["data"] = str(data)
+        _check_kind_keys(values, where, error)
+        if "human_labels" in values:
+            labels = Path(values["human_labels"]).expanduser()
+            labels = labels if labels.is_absolute() else base_dir / labels
+            if not labels.is_file():
+                raise error(f"{where}: human_labels = {values['human_labels']!r}: {labels} does not exist. Fix: "
+                            f"correct the path (relative to {base_dir}).")
+            values["human_labels"] = str(labels)
+        if "judge" in values and ":" not in values["judge"]:
+            raise error(f"{where}: judge = {values['judge']!r} is not 'module:function'. Fix: write e.g. "
+                        "'myproject.judge:judge_turn' or 'judge.py:judge_turn'.")
         values["generation"] = _generation(values.get("generation", {}), where, error, parse_generation)
         template = values.get("prompt_template")
         if template is not None:
@@ -156,6 +187,15 @@ def parse_suites(raw: Any, source: str, base_dir: Path, error: type[Exception],
                         f"{where}: choice_continuation", error)
         out.append(SuiteSpec(**values))
     return tuple(out)
+
+
+def _check_kind_keys(values: dict, where: str, error: type[Exception]) -> None:
+    conversation = values["kind"] == "conversation"
+    wrong = [k for k in (NOT_CONVERSATION if conversation else CONVERSATION_ONLY) if k in values]
+    if wrong:
+        what = "a conversation suite (its file is conversations, scored by rules and the judge)" if conversation \
+            else f"kind {values['kind']!r} (only kind = \"conversation\" uses it)"
+        raise error(f"{where}: {wrong[0]} does not apply to {what}. Fix: remove it, or change kind.")
 
 
 def _generation(raw: dict, where: str, error: type[Exception], parse: Callable[[dict, str], Any]) -> dict:
