@@ -27,8 +27,6 @@ from sftcheck.checks.support.result import CheckResult, Image, Status, Table
 from sftcheck.checks.support.samples import FinishReason
 from sftcheck.checks.support.suites import SuiteRun
 
-MODEL = "tuned"
-
 
 def _not_run(run: SuiteRun | None) -> CheckResult | None:
     if run is None:
@@ -38,7 +36,7 @@ def _not_run(run: SuiteRun | None) -> CheckResult | None:
         return CheckResult(Status.SKIP, None, None, f"Conversation suite {run.name!r} could not be run "
                            f"({run.error}); see {see('suite.data')}.")
     conv = run.conversation
-    if conv is None or not any(r.passed is not None for r in conv.results.get(MODEL, ())):
+    if conv is None or not any(r.passed is not None for r in conv.results.get(conv.tuned, ())):
         return CheckResult(Status.SKIP, 0, None, f"Conversation suite {run.name!r}: no turn was scored; see "
                            f"{see('suite.data')}.")
     return None
@@ -79,12 +77,13 @@ def _plot(conv: ConversationRun) -> Image | None:
 
 def _transcripts(conv: ConversationRun, keys: list[tuple[str, int]], title: str) -> Table:
     """The failing replies at their turn, with what the model saw before (its own replies)."""
-    by = {(r.conversation, r.turn): r for r in conv.results.get(MODEL, ())}
+    model = conv.tuned
+    by = {(r.conversation, r.turn): r for r in conv.results.get(model, ())}
     convs = {c.id: c for c in conv.conversations}
     rows = []
     for cid, turn in keys[:8]:
         c = convs[cid]
-        earlier = " | ".join(f"{j}. user: {c.turns[j - 1].user} / {MODEL}: {by[(cid, j)].reply}"
+        earlier = " | ".join(f"{j}. user: {c.turns[j - 1].user} / {model}: {by[(cid, j)].reply}"
                              for j in range(1, turn) if (cid, j) in by)
         r = by[(cid, turn)]
         rows.append((cid, c.category, turn, earlier, c.turns[turn - 1].user, r.reply, "; ".join(r.failures)))
@@ -113,7 +112,8 @@ def turn_success(run: SuiteRun | None, *, min_turn_success: float = 0.5, max_dro
     if skipped:
         return skipped
     conv: ConversationRun = run.conversation
-    cells = turn_cells(conv, MODEL)
+    model = conv.tuned
+    cells = turn_cells(conv, model)
     thr = (f"per (category, turn): tuned success >= {min_turn_success:g} and no significant drop (exact McNemar "
            f"p < {alpha:g}) of more than {max_drop:g} from the category's first scored turn")
     problems: list[tuple[int, str, str]] = []  # (turn, category, why)
@@ -128,7 +128,7 @@ def turn_success(run: SuiteRun | None, *, min_turn_success: float = 0.5, max_dro
             if cell.rate < min_turn_success:
                 why.append(f"{cell.rate:.2f} < {min_turn_success:g}")
             if t != turns[0] and first.rate - cell.rate > max_drop:
-                p = drop_pvalue(paired_turns(conv, MODEL, cat, turns[0], t))
+                p = drop_pvalue(paired_turns(conv, model, cat, turns[0], t))
                 if p < alpha:
                     why.append(f"down {first.rate - cell.rate:.2f} from {first.rate:.2f} at turn {turns[0]} "
                                f"(exact McNemar p = {p:.3g})")
@@ -148,12 +148,13 @@ def turn_success(run: SuiteRun | None, *, min_turn_success: float = 0.5, max_dro
     turn = min(t for t, _, _ in problems)
     at = [p for p in problems if p[0] == turn]
     cats = [c for _, c, _ in at]
-    failing = [r for r in conv.results[MODEL] if r.turn == turn and r.category in cats and r.passed is False]
+    failing = [r for r in conv.results[model] if r.turn == turn and r.category in cats and r.passed is False]
     common = Counter(f.split(" (set at")[0] for r in failing for f in r.failures).most_common(1)
     lost = [r for r in failing if r.history_lost]
     base_note = ""
-    if "base" in conv.models:
-        base = turn_cells(conv, "base")
+    base_model = next((m for m in conv.models if conv.roles.get(m, m) == "base"), None)
+    if base_model is not None:
+        base = turn_cells(conv, base_model)
         base_note = " Base at that turn: " + ", ".join(f"{c} {base[(c, turn)].text()}" for c in cats
                                                         if (c, turn) in base) + "."
     metrics.update({"drop_turn": turn, "drop_categories": cats, "history_lost": len(lost)})
@@ -194,7 +195,7 @@ def turn_format(run: SuiteRun | None, *, min_stop_rate: float = 0.9, max_leak_ra
     if skipped:
         return skipped
     conv: ConversationRun = run.conversation
-    sets = conv.passes[MODEL]
+    sets = conv.passes[conv.tuned]
     thr = (f"every turn: stop rate >= {min_stop_rate:g}, role-leak rate <= {max_leak_rate:g}, median length <= "
            f"{max_length_growth:g} x turn 1's")
     rows, problems, bad_ids = [], [], {}

@@ -148,6 +148,21 @@ class ConversationRun:
     stop_tokens: tuple[str, ...] = ()
     max_new_tokens: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    roles: Mapping[str, str] = field(default_factory=dict)   # model -> role (base / tuned / reference / …)
+
+    @property
+    def tuned(self) -> str:
+        """The model the checks hold to their thresholds: the first of role ``tuned``."""
+        return next((m for m in self.results if self.roles.get(m, m) == "tuned"), "tuned")
+
+    def role_keys(self) -> dict[str, str]:
+        """model -> its key in ``SuiteRun.scored``: ``base`` / ``tuned`` for the first model of
+        that role (what ``suite.accuracy`` compares), the model's name for every other."""
+        out: dict[str, str] = {}
+        for m in self.results:
+            role = self.roles.get(m, m)
+            out[m] = role if role in ("base", "tuned") and role not in out.values() else m
+        return out
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -12,8 +12,10 @@ hook; the judge is calibrated on the suite's human labels.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -166,9 +168,17 @@ def read_labels(path: str, convs: dict[str, Conversation]) -> tuple[list[tuple[s
     return rows, bad
 
 
-def run_conversation_suite(spec: SuiteSpec, cfg, passes, tokenizer, hooks, blank: SuiteRun) -> SuiteRun:
-    """The suite for every model of the run; a suite that cannot be read or set up becomes a
-    ``SuiteRun`` with ``error`` (reported by ``suite.data``)."""
+def session_models(passes, tokenizer) -> list[tuple[str, str, Callable]]:
+    """The session's base and tuned model as ``(name, role, opener)``: ``opener()`` is a context
+    yielding ``(passes, variant, tokenizer)`` (the ``sftcheck.nway.runner.opened`` contract)."""
+    return [(v, v, lambda v=v: contextlib.nullcontext((passes, v, tokenizer)))
+            for v in tuple(getattr(passes, "models", MODELS))]
+
+
+def run_conversation_suite(spec: SuiteSpec, cfg, models, tokenizer, hooks, blank: SuiteRun) -> SuiteRun:
+    """The suite for every model (``models``: ``(name, role, opener)``, one model open at a time;
+    within a model one batched pass per turn index); a suite that cannot be read or set up
+    becomes a ``SuiteRun`` with ``error`` (reported by ``suite.data``)."""
     from sftcheck.suites.runner import settings_for
 
     limit = spec.generation.get("n_examples", cfg.generation.n_examples)
@@ -180,70 +190,98 @@ def run_conversation_suite(spec: SuiteSpec, cfg, passes, tokenizer, hooks, blank
     if not data.conversations:
         return blank
     try:
-        render = Renderer(spec, cfg, tokenizer, hooks)
+        Renderer(spec, cfg, tokenizer, hooks)  # a setup problem is the suite's, before any model loads
         judge = load_judge(spec, cfg)
     except ConversationSetupError as exc:
         return replace(blank, error=str(exc))
     convs = data.conversations
-    models = tuple(getattr(passes, "models", MODELS))
     settings = settings_for(spec, cfg)
-    system = cfg.format.system_prompt
-    replies: dict[str, dict[tuple[str, int], str]] = {m: {} for m in models}
-    results: dict[str, list[TurnResult]] = {m: [] for m in models}
-    gen_sets: dict[str, list] = {m: [] for m in models}
     errors: list[str] = []
-    from sftcheck.generation import Prompt
-
-    for turn in range(1, max(len(c.turns) for c in convs) + 1):
-        active = [c for c in convs if len(c.turns) >= turn]
-        for m in models:
-            msgs, prompts, lost = {}, [], {}
-            for c in active:
-                msgs[c.id] = _messages(c, turn, replies[m], system)
-                try:
-                    text, ids = render(c, turn, msgs[c.id])
-                except Exception as exc:  # noqa: BLE001 - the user's builder / template raised: a finding
-                    return replace(blank, error=f"rendering turn {turn} of conversation {c.id!r} (row {c.row}) with "
-                                                f"{render.via} raised {type(exc).__name__}: {exc}. Fix: the builder "
-                                                "must render row[\"messages\"] (role, content) for any turn")
-                lost[c.id] = _lost(c, turn, text)
-                prompts.append(Prompt(c.turn_id(turn), text, tuple(ids), question=c.turns[turn - 1].user,
-                                      messages=tuple((x["role"], x["content"]) for x in msgs[c.id])))
-            gs = passes.run(prompts, settings, m)
-            gen_sets[m].append(gs)
-            by_id = gs.by_id()
-            for c in active:
-                g = by_id[c.turn_id(turn)]
-                replies[m][(c.id, turn)] = g.text
-                verdict = None
-                if judge is not None and c.turns[turn - 1].judge_text:
-                    verdict = _verdict(judge, _judge_example(c, turn, msgs[c.id]), g.text, errors)
-                results[m].append(score_turn(c, turn, g, verdict, lost[c.id]))
+    replies: dict[str, dict[tuple[str, int], str]] = {}
+    results: dict[str, tuple[TurnResult, ...]] = {}
+    gen_sets: dict[str, tuple] = {}
+    roles: dict[str, str] = {}
+    via, stops = "", None
+    for name, role, opener in models:
+        with opener() as (passes, variant, tok):
+            render = Renderer(spec, cfg, tok, hooks)
+            try:
+                replies[name], results[name], gen_sets[name] = _model_turns(
+                    convs, render, passes, variant, settings, judge, cfg.format.system_prompt, errors)
+            except _RenderFailed as exc:
+                return replace(blank, error=str(exc))
+            roles[name], via, stops = role, render.via, (stops or (tok, passes.stops))
+    tuned = next((n for n, r in roles.items() if r == "tuned"), next(iter(roles), None))
     labels = None
     if spec.human_labels:
-        rows, bad = read_labels(spec.human_labels, {c.id: c for c in convs})
+        labels, bad = _labels(spec, convs, judge, replies.get(tuned, {}), cfg.format.system_prompt, errors)
         errors.extend(bad)
-        labels = []
-        tuned = "tuned" if "tuned" in models else models[-1]
-        for cid, turn, out, label in rows:
-            conv = next(c for c in convs if c.id == cid)
-            ex = _judge_example(conv, turn, _messages(conv, turn, replies[tuned], system))
-            j = _verdict(judge, ex, out, errors) if judge is not None else None
-            labels.append(JudgeLabel(cid, turn, out, label, None if j is None else int(j)))
-        labels = tuple(labels)
-    markers, stop_tokens = _markers(tokenizer, passes, gen_sets)
+    markers, stop_tokens = _markers(*stops) if stops else ((), ())
     conv_run = ConversationRun(
-        spec.name, spec.data, convs, {m: tuple(r) for m, r in results.items()},
-        {m: tuple(v) for m, v in gen_sets.items()}, prompt_via=render.via, judge=spec.judge, labels=labels,
+        spec.name, spec.data, convs, results, gen_sets, prompt_via=via, judge=spec.judge, labels=labels,
         labels_file=spec.human_labels, judge_errors=tuple(errors), markers=markers, stop_tokens=stop_tokens,
-        max_new_tokens=settings.max_new_tokens)
-    scored = {m: conv_run.conversation_scored(m) for m in models}
+        max_new_tokens=settings.max_new_tokens, roles=roles)
+    scored = {key: conv_run.conversation_scored(name) for name, key in conv_run.role_keys().items()}
     return replace(blank, scored=scored, conversation=conv_run)
 
 
-def _markers(tokenizer, passes, gen_sets: dict[str, list]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+class _RenderFailed(ValueError):
+    pass
+
+
+def _model_turns(convs, render: Renderer, passes, variant: str, settings, judge, system, errors: list[str]):
+    """One model through every turn: its replies, verdicts and one pass per turn index."""
+    from sftcheck.generation import Prompt
+
+    replies: dict[tuple[str, int], str] = {}
+    results: list[TurnResult] = []
+    sets = []
+    for turn in range(1, max(len(c.turns) for c in convs) + 1):
+        active = [c for c in convs if len(c.turns) >= turn]
+        msgs, prompts, lost = {}, [], {}
+        for c in active:
+            msgs[c.id] = _messages(c, turn, replies, system)
+            try:
+                text, ids = render(c, turn, msgs[c.id])
+            except Exception as exc:
+                raise _RenderFailed(f"rendering turn {turn} of conversation {c.id!r} (row {c.row}) with {render.via} "
+                                    f"raised {type(exc).__name__}: {exc}. Fix: the builder must render "
+                                    "row[\"messages\"] (role, content) for any turn") from exc
+            lost[c.id] = _lost(c, turn, text)
+            prompts.append(Prompt(c.turn_id(turn), text, tuple(ids), question=c.turns[turn - 1].user,
+                                  messages=tuple((x["role"], x["content"]) for x in msgs[c.id])))
+        gs = passes.run(prompts, settings, variant)
+        sets.append(gs)
+        by_id = gs.by_id()
+        for c in active:
+            g = by_id[c.turn_id(turn)]
+            replies[(c.id, turn)] = g.text
+            verdict = None
+            if judge is not None and c.turns[turn - 1].judge_text:
+                verdict = _verdict(judge, _judge_example(c, turn, msgs[c.id]), g.text, errors)
+            results.append(score_turn(c, turn, g, verdict, lost[c.id]))
+    return replies, tuple(results), tuple(sets)
+
+
+def _labels(spec: SuiteSpec, convs, judge, replies, system, errors: list[str]):
+    """The human labels with the judge's verdict on each labelled reply (the conversation so far
+    taken from the tuned model's run)."""
+    rows, bad = read_labels(spec.human_labels, {c.id: c for c in convs})
+    out = []
+    by_id = {c.id: c for c in convs}
+    for cid, turn, output, label in rows:
+        conv = by_id[cid]
+        history = {k: v for k, v in replies.items() if k[0] == cid}
+        ex = _judge_example(conv, turn, _messages(conv, turn, history, system)) if len(history) >= turn - 1 else \
+            _judge_example(conv, turn, [{"role": "user", "content": conv.turns[turn - 1].user}])
+        j = _verdict(judge, ex, output, errors) if judge is not None else None
+        out.append(JudgeLabel(cid, turn, output, label, None if j is None else int(j)))
+    return tuple(out), bad
+
+
+def _markers(tokenizer, stops) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Role-leak markers and stop-token strings, as the behaviour checks compute them."""
     from sftcheck.session_model import output_markers
 
-    om = output_markers(tokenizer, passes.stops, [], [])
+    om = output_markers(tokenizer, stops, [], [])
     return om.markers, om.stop_tokens

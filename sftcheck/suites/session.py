@@ -42,11 +42,27 @@ def sft_suite_runs(sft_config: Config, sft_passes, sft_tokenizer, sft_hooks, req
     def loaded():
         return request.getfixturevalue("sft_model")
 
+    models = conversation_models(sft_config, sft_passes, sft_tokenizer) \
+        if any(s.kind == "conversation" for s in sft_config.suites) else None
     try:
-        return {spec.name: run_suite(spec, sft_config, sft_passes, sft_tokenizer, sft_hooks, loaded)
+        return {spec.name: run_suite(spec, sft_config, sft_passes, sft_tokenizer, sft_hooks, loaded, models)
                 for spec in sft_config.suites}
     except (LoadError, ServerError) as exc:
         setup_failure(f"sftcheck: {exc}")
+
+
+def conversation_models(cfg: Config, passes, tokenizer) -> list:
+    """Every model of the run (``[models.*]`` and the ``[model]`` section's base / tuned) as
+    ``(name, role, opener)`` for the conversation suites: the section's two run on the session's
+    passes, each other model is loaded when its turn comes and freed after (``sftcheck.nway``)."""
+    from sftcheck.nway.runner import Session, opened
+    from sftcheck.nway.spec import implied_models
+    from sftcheck.suites.conversation_runner import session_models
+
+    session = Session(cfg, [], None, None, passes=lambda: passes, tokenizer=lambda: tokenizer,
+                      prompts=list, scored=dict)
+    models = [(m.name, m.role, lambda m=m: opened(m, session)) for m in implied_models(cfg)]
+    return models or session_models(passes, tokenizer)
 
 
 @pytest.fixture(scope="session")
