@@ -1,8 +1,10 @@
 """Hostile inputs (issue 9) stay fixed: each ends, in bounded time, in a finding that names
 the culprit — never a hang, a traceback or a PASS.
 
-Fast by design: the table runs the session's own readers and hook callers in-process on
-the variants of ``fixtures/broken/hostile.py``; two end-to-end runs prove the plugin path.
+Fast by design: the session's own readers and hook callers run in-process on the variants
+of ``fixtures/broken/hostile.py``.  Issue 9's 26 reproductions themselves (with their runs
+end to end) are one table in ``tests/test_reproductions.py``, which reuses the helpers here
+(``data_variant_result``, ``stopped_and_named``, ``PRETRAIN_FILES``).
 """
 from __future__ import annotations
 
@@ -98,21 +100,28 @@ def test_a_finished_call_leaves_no_timer_behind():
 
 # ---------------------------------------------------------------- the hostile table
 
-DATA_VARIANTS = ["huge_row", "nested_row", "utf16_train", "latin1_train", "zero_device_train", "fifo_train"]
+# huge_row, nested_row, utf16_train and zero_device_train are rows of tests/test_reproductions.py
+DATA_VARIANTS = ["latin1_train", "fifo_train"]
+
+
+def data_variant_result(world, tmp_path, name, **make):
+    """data.schema on the hostile data file ``name``, read as the session reads it (bounded time)."""
+    from sftcheck.session_data import load_data
+
+    cfg = cfgmod.load(hostile.HOSTILE[name].make(world, tmp_path / name, **make))
+    bounded.configure(cfg.limits)
+    t0 = time.monotonic()
+    result = data_checks.schema(load_data(cfg, cfg.data.train).audit)
+    assert time.monotonic() - t0 < 10
+    assert len(result.summary()) < 5000
+    return result
 
 
 @pytest.mark.parametrize("name", DATA_VARIANTS)
 def test_hostile_data_file_fails_data_schema_naming_the_problem(world, tmp_path, name):
-    from sftcheck.session_data import load_data
-
-    cfg = _load(world, tmp_path, name)
-    t0 = time.monotonic()
-    loaded = load_data(cfg, cfg.data.train)
-    result = data_checks.schema(loaded.audit)
-    assert time.monotonic() - t0 < 10
+    result = data_variant_result(world, tmp_path, name)
     assert result.status is Status.FAIL
     assert fnmatch(result.summary().replace("\n", " "), hostile.HOSTILE[name].expect), result.summary()
-    assert len(result.summary()) < 5000
 
 
 HOOK_VARIANTS = ["sleeping_formatter", "swallowing_prompt_builder", "catastrophic_pattern",
@@ -150,16 +159,16 @@ def _run_where(where, fn, monkeypatch):
 WHERE = ["main", "thread", "no setitimer"]
 
 
-@pytest.mark.parametrize("where", WHERE)
-@pytest.mark.parametrize("name", HOOK_VARIANTS)
-def test_hanging_user_code_is_stopped_and_named(world, tmp_path, monkeypatch, name, where):
+def stopped_and_named(world, tmp_path, monkeypatch, name, where):
+    """The session's hook callers on the hostile variant ``name`` (``where`` as in ``_run_where``):
+    (the status of the check that judges them, the messages naming the culprit).  Bounded:
+    one limit (1 s) for the first call, the rest fail at once, plus the grace re-raise."""
+    from sftcheck.checks.support.hook_failures import hook_failed
+
     from sftcheck import hooks
     from sftcheck.loading import load_tokenizer
     from sftcheck.session_data import build_prompts, format_rows, load_data
 
-    if name == "catastrophic_pattern" and where != "main":
-        pytest.skip("the regex engine used off the main thread matches (a+)+ in linear time: "
-                    "test_a_catastrophic_regex_off_the_main_thread_is_stopped uses (a|aa)+")
     cfg = _load(world, tmp_path, name)
     tok = load_tokenizer(cfg)
     examples = load_data(cfg, cfg.data.train).examples[:5]
@@ -171,14 +180,29 @@ def test_hanging_user_code_is_stopped_and_named(world, tmp_path, monkeypatch, na
 
     t0 = time.monotonic()
     rows, prompts = _run_where(where, run, monkeypatch)
-    messages = [f.traceback for f in rows.failures + prompts.failures]
-    if name == "catastrophic_pattern":
-        assert not messages
+    failures = rows.failures + prompts.failures
+    if failures:
+        result = hook_failed(failures, len(examples))
+        messages = [f.traceback for f in failures]
+    else:
         result = data_checks.answer_roundtrip(rows, h.answer_parser.fn, tok, h.answer_parser.label)
-        assert result.status is Status.FAIL
         messages = [result.summary() + " ".join(str(r) for r in result.evidence[0].rows)]
-    # one limit (1 s) for the first call, the rest fail at once; plus the grace re-raise
     assert time.monotonic() - t0 < 1 + bounded.GRACE_SECONDS + 3
+    return result.status.value, messages
+
+
+# In the main thread, sleeping_formatter, catastrophic_pattern and looping_chat_template are
+# rows of tests/test_reproductions.py; off it the regex engine matches (a+)+ in linear time
+# (test_a_catastrophic_regex_off_the_main_thread_is_stopped uses (a|aa)+).
+IN_TABLE = {"sleeping_formatter", "catastrophic_pattern", "looping_chat_template"}
+HANG_CASES = [(n, w) for n in HOOK_VARIANTS for w in WHERE
+              if not (w == "main" and n in IN_TABLE) and not (n == "catastrophic_pattern" and w != "main")]
+
+
+@pytest.mark.parametrize("name, where", HANG_CASES)
+def test_hanging_user_code_is_stopped_and_named(world, tmp_path, monkeypatch, name, where):
+    status, messages = stopped_and_named(world, tmp_path, monkeypatch, name, where)
+    assert status == "fail"
     assert messages and any(fnmatch(m.replace("\n", " "), hostile.HOSTILE[name].expect) for m in messages), \
         messages[:1]
 
@@ -232,20 +256,6 @@ def test_answer_parser_returning_a_non_string_is_blamed_on_the_parser():
         score_one("e1", "<answer>42</answer>", "42", parser=count_parser)
 
 
-def test_parser_returning_int_fails_the_roundtrip_naming_the_type(world, tmp_path):
-    from sftcheck import hooks
-    from sftcheck.loading import load_tokenizer
-    from sftcheck.session_data import format_rows, load_data
-
-    cfg = cfgmod.load(hostile.parser_returns_int(world, tmp_path))
-    tok = load_tokenizer(cfg)
-    h = hooks.resolve(cfg)
-    rows = format_rows(load_data(cfg, cfg.data.train).examples[:5], tok, h)
-    result = data_checks.answer_roundtrip(rows, h.answer_parser.fn, tok, h.answer_parser.label)
-    assert result.status is Status.FAIL
-    assert "(int, not str" in str(result.evidence[0].rows[0])
-
-
 def test_a_row_on_which_two_hooks_raise_is_counted_once_with_both_causes(world, tmp_path):
     """format.train_infer_aligned once counted such a row twice ("raised on 2 of 1 rows")."""
     from sftcheck.checks import format as fmt
@@ -270,62 +280,9 @@ def test_a_row_on_which_two_hooks_raise_is_counted_once_with_both_causes(world, 
     assert len({r[0] for r in table.rows}) == len(table.rows)  # one table row per data row
 
 
-def test_a_folder_without_tokenizer_files_is_no_tokenizer(world, tmp_path):
-    import shutil
-
-    from sftcheck.loading import LoadError, load_tokenizer
-
-    shutil.copy(world.base / "config.json", tmp_path / "config.json")
-    cfg = cfgmod.load(world.config).with_overrides("model", tokenizer=str(tmp_path))
-    with pytest.raises(LoadError, match="holds no usable tokenizer"):
-        load_tokenizer(cfg)
-
-
-def test_a_base_that_does_not_exist_is_an_error_not_a_pass(world, tmp_path):
-    from sftcheck.checks import artifact
-    from sftcheck.checks.support.safetensors_header import read_header
-
-    from sftcheck.session_artifact import read_base_info
-
-    cfg = cfgmod.load(world.config).with_overrides("model", base="nope_dir")
-    t0 = time.monotonic()
-    info = read_base_info(cfg)
-    assert time.monotonic() - t0 < 10  # local cache only: no hub retries
-    ac = json.loads((world.adapter / "adapter_config.json").read_text())
-    result = artifact.base_match(ac, read_header(world.adapter / "adapter_model.safetensors"), info)
-    assert result.status is Status.ERROR
-    assert "'nope_dir'" in result.explanation and "not a hub id in the local cache" in result.explanation
-
-
-# ---------------------------------------------------------------- end to end
+# ---------------------------------------------------------------- model tests
 
 PRETRAIN_FILES = [str(ROOT / "model_tests" / f"test_{a}.py") for a in ("data", "labels", "format", "tokens")]
-
-
-@pytest.mark.parametrize("name", ["sleeping_formatter", "zero_device_train"])
-def test_hostile_run_ends_with_a_named_failure(pytester, world, tmp_path, name):
-    cfg = hostile.HOSTILE[name].make(world, tmp_path / name)
-    t0 = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider", *PRETRAIN_FILES,
-                                           "-m", "pretrain", "--sft-config", str(cfg), "--rootdir", str(ROOT),
-                                           timeout=300)
-    assert time.monotonic() - t0 < 120
-    out = result.stdout.str()
-    assert "INTERNALERROR" not in out and "Traceback (most recent call last)" not in out.split("short test")[0]
-    result.stdout.fnmatch_lines([hostile.HOSTILE[name].expect])
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-
-
-def test_a_label_for_an_unknown_id_is_blamed_on_the_labels_not_the_scorer(world, tmp_path):
-    from sftcheck.hooks import load_scorer
-    from sftcheck.session_gates import UnknownLabelId, judge_verdicts, read_human_labels
-
-    cfg = cfgmod.load(hostile.label_unknown_id(world, tmp_path))
-    labels = read_human_labels(cfg.scoring.human_labels)
-    examples = {k: {"id": k, "answer": "1"} for k in labels if k != "not-an-eval-id"}
-    outputs = {k: "<answer>1</answer>" for k in examples}
-    with pytest.raises(UnknownLabelId, match="id 'not-an-eval-id' is not an eval id.*the label, not the scorer"):
-        judge_verdicts(load_scorer(cfg), labels, examples, outputs)
 
 
 def test_every_model_test_maps_to_its_registered_check():
@@ -345,15 +302,6 @@ def test_every_model_test_maps_to_its_registered_check():
     assert len(tests) > 30
     assert all(check_id_of(Item(f, name)) in registry for f, name in tests), \
         [(f.name, name) for f, name in tests if check_id_of(Item(f, name)) not in registry]
-
-
-def test_gates_skip_skips_a_check_whose_fixture_cannot_be_built(pytester, world, tmp_path):
-    cfg = hostile.broken_labels_skipped(world, tmp_path)
-    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider",
-                                           str(ROOT / "model_tests" / "test_scoring.py") + "::test_judge_calibrated", "-rs",
-                                           "--sft-config", str(cfg), "--rootdir", str(ROOT))
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*scoring.judge_calibrated skipped by [[]gates[]] skip*"])
 
 
 # ---------------------------------------------------------------- fuzz: any bytes, any JSON
@@ -416,41 +364,3 @@ def test_any_evidence_is_capped(text, n):
     shown = r.evidence[2]
     assert len(shown.tokens) == len(shown.token_ids) == len(shown.trained) == len(shown.special) \
         <= caps.MAX_STRIP_TOKENS + 1
-
-
-def test_an_uncached_hub_id_fails_at_once_even_with_the_hub_online(world, tmp_path):
-    """The user's HF_HUB_OFFLINE=0 must not buy 5 hub retries per load: sftcheck never downloads."""
-    import os
-    import subprocess
-    import sys
-
-    code = ("from sftcheck import config as c, loading as l\n"
-            f"cfg = c.load({str(world.config)!r}).with_overrides('model', base='someorg/not-cached-model')\n"
-            "try:\n    l.load_model(cfg)\nexcept l.LoadError as e:\n    print('LoadError', e)\n")
-    env = {**os.environ, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_HUB_ETAG_TIMEOUT": "10"}
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                         check=False)
-    elapsed = time.monotonic() - t0
-    assert "LoadError could not load the model from 'someorg/not-cached-model'" in out.stdout, out.stderr[-2000:]
-    assert "Retry" not in out.stderr
-    assert elapsed < 60
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("megabytes", [0.9, 4.0])
-def test_a_huge_row_keeps_the_report_small(pytester, world, tmp_path, megabytes):
-    """Under [limits] max_row_bytes the row is checked and its evidence capped; over it the row
-    is a named data.schema problem.  Either way the HTML and JSON stay small (a 1 MB row once
-    made a 187 MB report and an 81 MB JSON)."""
-    cfg = hostile.huge_row(world, tmp_path / "w", megabytes)
-    html, js = tmp_path / "r.html", tmp_path / "r.json"
-    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider", *PRETRAIN_FILES,
-                                           "-m", "pretrain", "--sft-config", str(cfg), "--rootdir", str(ROOT),
-                                           f"--html={html}", "--self-contained-html", "--sft-json", str(js),
-                                           timeout=300)
-    assert html.stat().st_size < 3_000_000 and js.stat().st_size < 3_000_000
-    if megabytes > 1:
-        result.stdout.fnmatch_lines([hostile.HOSTILE["huge_row"].expect])
-    else:
-        assert "more tokens" in js.read_text()  # the row's strip is shown head and tail

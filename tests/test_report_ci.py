@@ -99,50 +99,6 @@ def test_markdown_summary_names_the_warning(project):
     assert "| WARN | `demo.meh` | artifact | 0.2 | <= 0.1 | a few rows look odd |" in text.replace("\\<", "<")
 
 
-def test_interrupted_run_never_reads_pass(tmp_path):
-    (tmp_path / "test_demo.py").write_text(INTERRUPTED)
-    (tmp_path / "run.toml").write_text("")
-    proc = pytest_run(tmp_path, "test_demo.py", "--sft-config", "run.toml",
-                      "--html", "r.html", "--self-contained-html", "--sft-json", "v.json", "-k", "not meh")
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 2, out[-2000:]
-    assert "sftcheck verdict: INCOMPLETE" in out and "3 of 4 checks not run" in out
-    verdict = json.loads((tmp_path / "v.json").read_text())
-    assert verdict["verdict"] == "incomplete" and verdict["complete"] is False
-    assert verdict["checks_not_run"] == 3 and verdict["checks_collected"] == 4
-    page = (tmp_path / "r.html").read_text()
-    assert "sft-verdict-incomplete" in page and "sftcheck verdict: INCOMPLETE" in page
-    assert "3 of 4 collected checks did not run" in page
-    assert "sftcheck verdict: PASS" not in page and "sft-banner sft-verdict-pass" not in page
-
-
-def test_usage_error_marks_the_previous_report_and_does_not_announce_it(project):
-    good = sftcheck_cmd(project, "run", "--config", "run.toml", "--tests", "test_demo.py",
-                        "--html", "r.html", "--json", "v.json")
-    assert good.returncode == 0, good.stderr[-2000:]
-    assert "sftcheck report:" in good.stdout
-    assert json.loads((project / "v.json").read_text())["verdict"] == "warn"
-    (project / "run.toml").write_text('[report]\ntitel = "typo"\n')
-    bad = sftcheck_cmd(project, "run", "--config", "run.toml", "--tests", "test_demo.py",
-                       "--html", "r.html", "--json", "v.json")
-    assert bad.returncode == 4
-    assert "sftcheck report:" not in bad.stdout + bad.stderr
-    assert "titel" in bad.stderr and "--sft-config" not in bad.stderr
-    page = (project / "r.html").read_text()
-    assert "sftcheck verdict: ERROR" in page and "did not start" in page and "WARN" not in page
-    assert json.loads((project / "v.json").read_text())["verdict"] == "error"
-    # the same through plain pytest: a usage error raised by the plugin marks the old files
-    (project / "run.toml").write_text("")
-    assert pytest_run(project, "test_demo.py", "--sft-config", "run.toml", "--html", "p.html",
-                      "--sft-json", "p.json").returncode == 0
-    (project / "run.toml").write_text("[nope]\n")
-    proc = pytest_run(project, "test_demo.py", "--sft-config", "run.toml", "--html", "p.html",
-                      "--sft-json", "p.json")
-    assert proc.returncode == 4
-    assert "sftcheck verdict: ERROR" in (project / "p.html").read_text()
-    assert json.loads((project / "p.json").read_text())["verdict"] == "error"
-
-
 def test_missing_config_error_names_the_flag_typed(project):
     proc = sftcheck_cmd(project, "run", "--config", "missing.toml")
     assert proc.returncode == 4
