@@ -22,15 +22,17 @@ Off the main thread (pytest driven from a worker thread, an IDE runner), or wher
   could wait it out.  The pattern is compiled with the same flags (``re``-compatible
   ``VERSION0`` syntax); a pattern ``regex`` cannot compile runs in ``re``, unbounded.
 
-What stays unbounded (measured in ``tests/test_hostile.py``): C code that never returns to
-the interpreter.  In the main thread a signal handler runs only between bytecodes, so a
-C extension call that loops without checking signals (a long tokenizer or numpy call, a
-blocking read that retries on EINTR) finishes before the limit is enforced; ``time.sleep``,
-``re`` and Jinja (pure Python) all do see it.  Off the main thread the caller is released
-at the deadline whenever the GIL is free (sleeps, I/O, Python code), but a worker stuck
-in C code that holds the GIL (e.g. ``re`` inside a hook) holds the whole process; an
-abandoned worker blocked in a GIL-releasing call (``time.sleep(3600)``) lingers, idle and
-never called again, until that call returns or the process exits.
+What stays unbounded (measured by ``test_what_stays_unbounded_is_c_code_that_does_not_return_to_python``
+in ``tests/test_hostile.py``): C code that does not return to the interpreter.  In the main
+thread a signal handler runs only between bytecodes, so a C extension call that runs long
+without checking signals (a long tokenizer, numpy or hashing call, a blocking read that
+retries on EINTR) finishes before the limit is enforced, and only then ends named;
+``time.sleep``, ``re`` and Jinja (pure Python) all see the signal.  Off the main thread the
+caller is released at the deadline whenever the GIL is free (sleeps, I/O, Python code, C
+calls that release it), but a worker stuck in C code that holds the GIL (e.g. ``re``
+inside a hook) holds the caller too, until it returns; an abandoned worker blocked in a
+GIL-releasing call (``time.sleep(3600)``) lingers, never called again, until that call
+returns or the process exits.
 """
 from __future__ import annotations
 
