@@ -18,239 +18,33 @@ completion).  The answer parser defaults to the ``answer_pattern`` regex.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
-import inspect
 import re
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sftcheck.checks.support import bounded
 from sftcheck.checks.support.answers import AnswerParser
 from sftcheck.checks.support.rows import UNCONFIGURED_FORMAT, Example
-from sftcheck.checks.support.spans import end_token_ids
-from sftcheck.user_traceback import user_traceback
-
-DEFAULT_PROMPT = "Question: {question}\nAnswer:"
-DEFAULT_COMPLETION = " <answer>{answer}</answer>"
-
-
-class HookError(ValueError):
-    """A hook named in the config cannot be imported; the message has file, key, fix."""
-
-
-# First-parameter names that mark the row form of a hook.
-ROW_NAMES = frozenset({"row", "example", "sample", "record", "item", "ex", "doc",
-                       "rows", "examples", "batch", "features"})
-
-HOOK_CONTRACTS = (
-    ("train_formatter",
-     ("`f(row, tokenizer) -> {\"input_ids\", \"labels\"}` (row form: `row` is the whole data-file "
-     "row as a dict), or `f(question, answer, tokenizer)` (text form); either may return the "
-     "whole training text (`str`) instead: it is tokenized and trained everywhere unless your "
-     "collator masks it. Labels are -100 where not trained. Detected as the row form when the "
-     "first parameter is named row / example / sample / record / item / ex / doc, or when it "
-     "takes exactly two parameters.")),
-    ("prompt_builder",
-     ("`f(row, tokenizer)` or `f(row)` (row form), or `f(question)` / `f(question, tokenizer=...)` "
-     "(text form) `-> str | list[int]`: the served prompt text (tokenized as `tokenizer(text)`) "
-     "or its ids.")),
-    ("collator",
-     ("`f(rows, tokenizer)` or `f(rows)` `-> {\"input_ids\", \"labels\", ...}` (padded lists or "
-     "tensors); `rows` are the formatter's outputs of one batch, as a trainer passes them. Rows "
-     "are read back without padding through `attention_mask` when present.")),
-    ("answer_parser", "`f(text) -> str | None`: the answer in a generation (default: `answer_pattern`)."),
-    ("scorer",
-     ("`f(row, output) -> float` (row form: the whole eval row dict and the generated text) or "
-     "`f(output_text, example)` (text form: `{\"id\", \"question\", \"answer\", \"gold\"}`).")),
+from sftcheck.hook_defaults import (  # noqa: F401 - re-exported: sftcheck.hooks is the hooks' public name
+    DEFAULT_COMPLETION,
+    DEFAULT_PROMPT,
+    chat_prompt,
+    chat_train,
+    encode_batch,
+    template_train,
+    template_train_batch,
 )
-
-
-@dataclass(frozen=True)
-class Hook:
-    key: str          # the config key, e.g. "train_formatter"
-    spec: str         # "module:function" or "builtin:..."
-    fn: Callable[..., Any]
-    form: str = "text"  # "row" (the whole data row), "text" (strings) or "builtin"
-
-    @property
-    def label(self) -> str:
-        return f"{self.key} = {self.spec}"
-
-    @property
-    def row_form(self) -> bool:
-        return self.form == "row"
-
-    def accepts(self, name: str) -> bool:
-        try:
-            params = inspect.signature(self.fn).parameters
-        except (TypeError, ValueError):
-            return False
-        return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-    def positional(self) -> int:
-        """Required positional parameters of the hook (a ``*args`` hook takes any number)."""
-        return _required_positional(self.fn)
-
-
-def _required_positional(fn: Callable[..., Any]) -> int:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return 1
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 99
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-               for p in params)
-
-
-def hook_form(key: str, fn: Callable[..., Any]) -> str:
-    """``"row"`` or ``"text"``: the row form takes the whole data row first (detected by the
-    first parameter's name; a ``train_formatter`` with exactly two parameters is the row form)."""
-    try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return "text"
-    if params and params[0].name in ROW_NAMES:
-        return "row"
-    if key == "train_formatter" and _required_positional(fn) == 2:
-        return "row"
-    return "text"
-
-
-def import_hook(spec: str, *, key: str, base_dir: Path, source: str,
-                section: str = "format") -> Callable[..., Any]:
-    """Import ``module:function`` for config key ``[section] key``; ``module`` may be a
-    ``.py`` path relative to ``base_dir``."""
-    if ":" not in spec:
-        raise HookError(f"{source}: [{section}] {key} = {spec!r} is not 'module:function'. "
-                        "Fix: write e.g. 'mypkg.train:format_example' or 'hooks.py:format_example'.")
-    module_name, _, attr = spec.rpartition(":")
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            path = path if path.is_absolute() else base_dir / path
-            if not path.is_file():
-                raise HookError(f"{source}: [{section}] {key} = {spec!r}: {path} does not exist. "
-                                f"Fix: correct the path (relative to {base_dir}).")
-            unique = f"sftcheck_hook_{abs(hash(str(path.resolve())))}"
-            module = sys.modules.get(unique)
-            if module is None:
-                mspec = importlib.util.spec_from_file_location(unique, path)
-                module = importlib.util.module_from_spec(mspec)  # type: ignore[arg-type]
-                sys.modules[unique] = module
-                mspec.loader.exec_module(module)  # type: ignore[union-attr]
-        else:
-            if str(base_dir) not in sys.path:
-                sys.path.append(str(base_dir))
-            module = importlib.import_module(module_name)
-    except HookError:
-        raise
-    except Exception as exc:
-        raise HookError(f"{source}: [{section}] {key} = {spec!r}: importing {module_name!r} failed: "
-                        f"{type(exc).__name__}: {exc}. Fix: make the module importable from "
-                        f"{base_dir} (or give a .py file path).") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise HookError(f"{source}: [{section}] {key} = {spec!r}: {module_name!r} has no callable "
-                        f"{attr!r}. Fix: name an existing function.")
-    return fn
-
-
-def _base_dir(cfg) -> Path:
-    src = Path(cfg.source)
-    return src.resolve().parent if src.exists() else Path.cwd()
-
-
-# ---------------------------------------------------------------- built-in defaults
-
-def _chat_messages(ex: Example, system: str | None) -> list[dict[str, str]]:
-    msgs: list[dict[str, str]] = []
-    if ex.messages:
-        msgs = [{"role": r, "content": c} for r, c in ex.messages]
-        if system and not any(m["role"] == "system" for m in msgs):
-            msgs.insert(0, {"role": "system", "content": system})
-        # the last user turn is the question
-        return msgs
-    if system:
-        msgs.append({"role": "system", "content": system})
-    msgs.append({"role": "user", "content": ex.question})
-    return msgs
-
-
-def _ids(result: Any) -> list[int]:
-    """``apply_chat_template(tokenize=True)`` returns ids or a BatchEncoding by version."""
-    if hasattr(result, "keys") and "input_ids" in result:
-        result = result["input_ids"]
-    return [int(i) for i in result]
-
-
-def chat_train(ex: Example, tokenizer, system: str | None,
-               completion_t: str | None = None) -> dict[str, list[int]]:
-    """TRL-style completion-only row: prompt (with generation header) masked, the assistant
-    turn trained through its end-of-turn token (whitespace after it is not part of the row).
-    The assistant content is ``completion_t.format(answer=...)`` (stripped) when given."""
-    prompt_msgs = _chat_messages(ex, system)
-    content = completion_t.format(answer=ex.answer).strip() if completion_t else ex.answer
-    prompt = _ids(bounded.template(tokenizer.apply_chat_template, prompt_msgs, add_generation_prompt=True,
-                                   tokenize=True, culprit=_template_culprit(tokenizer)))
-    full = _ids(bounded.template(tokenizer.apply_chat_template,
-                                 prompt_msgs + [{"role": "assistant", "content": content}], tokenize=True,
-                                 culprit=_template_culprit(tokenizer)))
-    ends = end_token_ids(tokenizer)
-    last_end = max((i for i, t in enumerate(full) if t in ends and i >= len(prompt)), default=None)
-    if last_end is not None:
-        full = full[:last_end + 1]
-    n = len(prompt) if full[:len(prompt)] == prompt else 0
-    return {"input_ids": full, "labels": [-100] * n + full[n:]}
-
-
-def chat_prompt(ex: Example, tokenizer, system: str | None) -> list[int]:
-    return _ids(bounded.template(tokenizer.apply_chat_template, _chat_messages(ex, system),
-                                 add_generation_prompt=True, tokenize=True, culprit=_template_culprit(tokenizer)))
-
-
-def _template_culprit(tokenizer) -> str:
-    return f"the chat template of the tokenizer {getattr(tokenizer, 'name_or_path', '') or '?'}"
-
-
-def template_train(ex: Example, tokenizer, prompt_t: str, completion_t: str) -> dict[str, list[int]]:
-    prompt = tokenizer(prompt_t.format(question=ex.question)).input_ids
-    completion = tokenizer(completion_t.format(answer=ex.answer), add_special_tokens=False).input_ids
-    completion = list(completion) + [tokenizer.eos_token_id]
-    return {"input_ids": list(prompt) + completion, "labels": [-100] * len(prompt) + completion}
-
-
-def encode_batch(tokenizer, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:
-    """Ids of many texts in one call to the Rust tokenizer behind a fast tokenizer (no offsets,
-    no per-row Python wrapping: ~2x ``tokenizer(texts)``); same ids as ``tokenizer(text)``."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    encode = getattr(backend, "encode_batch_fast", None) or getattr(backend, "encode_batch", None)
-    if encode is None:
-        return [list(ids) for ids in tokenizer(texts, add_special_tokens=add_special_tokens).input_ids]
-    ids = [e.ids for e in encode(texts, add_special_tokens=add_special_tokens)]
-    if texts and ids[0] != list(tokenizer(texts[0], add_special_tokens=add_special_tokens).input_ids):
-        # the Python wrapper adds something the backend does not: use the wrapper
-        return [list(x) for x in tokenizer(texts, add_special_tokens=add_special_tokens).input_ids]
-    return ids
-
-
-def template_train_batch(examples: list[Example], tokenizer, prompt_t: str,
-                         completion_t: str) -> list[dict[str, list[int]]]:
-    """``template_train`` for many rows in two fast-tokenizer batch calls (same ids)."""
-    prompts = encode_batch(tokenizer, [prompt_t.format(question=ex.question) for ex in examples])
-    completions = encode_batch(tokenizer, [completion_t.format(answer=ex.answer) for ex in examples],
-                               add_special_tokens=False)
-    eos = [tokenizer.eos_token_id]
-    out = []
-    for p, c in zip(prompts, completions):
-        c = list(c) + eos
-        out.append({"input_ids": list(p) + c, "labels": [-100] * len(p) + c})
-    return out
+from sftcheck.hook_import import (  # noqa: F401 - re-exported
+    HOOK_CONTRACTS,
+    ROW_NAMES,
+    Hook,
+    HookError,
+    hook_form,
+    import_hook,
+)
+from sftcheck.hook_import import base_dir as _base_dir
+from sftcheck.hook_scorer import Scorer, ScorerFailed, load_scorer  # noqa: F401 - re-exported
+from sftcheck.user_traceback import user_traceback
 
 
 def answer_parser(pattern: str, hook: Hook | None) -> Hook:
@@ -406,49 +200,3 @@ def resolve(cfg) -> Hooks:
     return Hooks(train_formatter=user("train_formatter") or fmt_default, collator=user("collator"),
                  prompt_builder=user("prompt_builder") or prompt_default, answer_parser=parser,
                  scorer=load_scorer(cfg))
-
-
-class ScorerFailed(ValueError):
-    """The user's scorer raised on one example; the message names the example and the fix."""
-
-
-@dataclass(frozen=True)
-class Scorer:
-    """``[scoring] scorer``, called the way its signature asks: ``f(row, output)`` with the
-    whole eval row (row form) or ``f(output_text, example_dict)`` (text form)."""
-    hook: Hook
-
-    @property
-    def __name__(self) -> str:  # read by reports as a callable's name
-        return self.hook.spec
-
-    def __call__(self, output: str, example: Example | dict) -> float:
-        return float(self.value(output, example))
-
-    def value(self, output: str, example: Example | dict) -> Any:
-        """What the scorer returned: a number or a table of named reward components
-        (read by ``sftcheck.scorers.records.parse_reward``)."""
-        if isinstance(example, Example):
-            ex = example
-            data = ex.row_dict() if self.hook.row_form else {
-                "id": ex.id, "question": ex.question, "answer": ex.answer, "gold": ex.gold_answer}
-            where = f"example {ex.id!r} (row {ex.row} of {ex.file})"
-        else:
-            data, where = dict(example), f"example {example.get('id')!r}"
-        try:
-            return self.hook.fn(data, output) if self.hook.row_form else self.hook.fn(output, data)
-        except Exception as exc:  # the user's scorer raised: name the row
-            form = "scorer(row, output)" if self.hook.row_form else "scorer(output_text, example_dict)"
-            raise ScorerFailed(f"[scoring] scorer = {self.hook.spec} raised {type(exc).__name__}: {exc} "
-                               f"on {where}. Fix: it is called as {form} -> float or a table of components "
-                               "(a first parameter named row / example / … selects the row form).") from exc
-
-
-def load_scorer(cfg) -> Scorer | None:
-    """``[scoring] scorer`` as a ``Scorer``, or None."""
-    if not cfg.scoring.scorer:
-        return None
-    fn = import_hook(cfg.scoring.scorer, key="scorer", base_dir=_base_dir(cfg), source=cfg.source,
-                     section="scoring")
-    return Scorer(Hook("scorer", cfg.scoring.scorer, bounded.hook(fn, f"[scoring] scorer = {cfg.scoring.scorer!r}"),
-                         hook_form("scorer", fn)))

@@ -39,7 +39,7 @@ class CheckSpec:
     title: str
     defaults: Mapping[str, Any]
     doc: str
-    area: str = ""        # the module under ``sftcheck.checks`` that defines it
+    area: str = ""        # the module (or package) under ``sftcheck.checks`` that defines it
     function: str = ""    # its function name there (model test ``test_<area>.py::test_<function>``)
 
 
@@ -64,7 +64,7 @@ def check(check_id: str, *, stage: str, title: str) -> Callable:
         defaults = {n: p.default for n, p in sig.parameters.items()
                     if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
         spec = CheckSpec(check_id, stage, title, defaults, inspect.getdoc(fn) or "",
-                         area=fn.__module__.rpartition(".")[2], function=fn.__name__)
+                         area=area_of(fn.__module__), function=fn.__name__)
         if check_id in REGISTRY and REGISTRY[check_id].title != title:
             raise ValueError(f"check id {check_id!r} registered twice")
         REGISTRY[check_id] = spec
@@ -88,6 +88,13 @@ def check(check_id: str, *, stage: str, title: str) -> Callable:
         return run
 
     return decorate
+
+
+def area_of(module: str) -> str:
+    """The area of a check module: ``sftcheck.checks.<area>`` or a module of the package
+    ``sftcheck.checks.<area>`` (``sftcheck.checks.behaviour.outputs`` -> ``behaviour``)."""
+    _, sep, tail = module.partition("sftcheck.checks.")
+    return tail.split(".")[0] if sep else module.rpartition(".")[2]
 
 
 def spec_for(area: str, function: str) -> CheckSpec | None:
@@ -123,6 +130,6 @@ def load_all() -> dict[str, CheckSpec]:
 
     areas = Path(__file__).resolve().parents[1]  # checks/ (installed: sftcheck/checks/)
     for mod in pkgutil.iter_modules([str(areas)]):
-        if not mod.ispkg:  # the areas; ``support`` holds helpers, not checks
+        if mod.name != "support":  # the areas (a module, or a package of modules); ``support`` holds helpers
             importlib.import_module(f"sftcheck.checks.{mod.name}")
     return REGISTRY
