@@ -23,3 +23,16 @@ def median_of(fn, *args, rounds: int = 5) -> float:
         fn(*args)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved_medians(methods: dict, rounds: int = 5) -> dict[str, float]:
+    """``{name: median seconds}`` of zero-argument callables run in turn, one call of each per
+    round: on a shared machine a load spike then hits every method alike instead of whichever
+    happened to run in its block of rounds."""
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
