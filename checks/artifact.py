@@ -323,12 +323,12 @@ def finite(weights: Header | HeaderError | Unreadable | None) -> CheckResult:
 
 
 @check("artifact.tokenizer_saved", stage="artifact", title="Tokenizer and chat template saved")
-def tokenizer_saved(adapter_dir: str | Path | None, tokenizer: str | None = None,
+def tokenizer_saved(adapter_dir: str | Path | None, tokenizer_path: str | None = None,
                     chat: bool = False, saved_in: Callable[[str], SavedTokenizer] = find_saved_tokenizer
                     ) -> CheckResult:
     """The tokenizer and chat template training used are saved with the checkpoint (or
     ``[model] tokenizer`` points at them); the template's sha256 is recorded."""
-    where = tokenizer if tokenizer else (str(adapter_dir) if adapter_dir else None)
+    where = tokenizer_path if tokenizer_path else (str(adapter_dir) if adapter_dir else None)
     if where is None:
         return _r(Status.SKIP, None, None, "No adapter or [model] tokenizer configured.")
     if not Path(where).is_dir():

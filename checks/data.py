@@ -15,9 +15,9 @@ from sftcheck.checks.support.token_strip import strips
 
 
 @check("data.schema", stage="pretrain", title="Data rows parse and have the required fields")
-def schema(train: DataAudit, eval: DataAudit | None = None, *, max_bad_rows: int = 0) -> CheckResult:
+def schema(train_audit: DataAudit, eval_audit: DataAudit | None = None, *, max_bad_rows: int = 0) -> CheckResult:
     """Every row of the training (and eval) file fits the schema; an empty file fails."""
-    audits = [a for a in (train, eval) if a is not None]
+    audits = [a for a in (train_audit, eval_audit) if a is not None]
     bad = sum(a.problem_count for a in audits)
     table = Table("rows that do not fit", ("file", "row", "field", "problem"),
                   tuple((p.file, p.row, p.field, p.problem) for a in audits for p in a.problems)[:50])
@@ -187,24 +187,24 @@ def normalise(text: str) -> str:
 
 
 @check("data.leakage", stage="pretrain", title="Eval rows do not appear in the training data")
-def leakage(train: Iterable[Example], eval: Iterable[Example] | None, *, max_exact_share: float = 0.0,
+def leakage(train_examples: Iterable[Example], eval_examples: Iterable[Example] | None, *, max_exact_share: float = 0.0,
             max_normalized_share: float = 0.01) -> CheckResult:
     """Share of eval rows whose question appears in the training data, exactly and after
-    normalisation.  Streams ``train``; memory is bounded by the eval set."""
-    if eval is None:
+    normalisation.  Streams ``train_examples``; memory is bounded by the eval set."""
+    if eval_examples is None:
         return CheckResult(Status.SKIP, None, None,
                            "No eval data configured ([data] eval); nothing to compare.")
     exact: dict[str, list[Example]] = {}
     norm: dict[str, list[Example]] = {}
     n_eval = 0
-    for e in eval:
+    for e in eval_examples:
         n_eval += 1
         exact.setdefault(e.question, []).append(e)
         norm.setdefault(normalise(e.question), []).append(e)
     hit_exact: dict[int, tuple[Example, Example]] = {}
     hit_norm: dict[int, tuple[Example, Example]] = {}
     n_train = 0
-    for t in train:
+    for t in train_examples:
         n_train += 1
         for e in exact.get(t.question, ()):
             hit_exact.setdefault(id(e), (e, t))

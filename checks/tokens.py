@@ -130,7 +130,7 @@ def _nearest(emb, ids: list[int], chunk: int = 8192) -> tuple[list[float], list[
 
 @check("tokens.format_embeddings_trained", stage="pretrain",
        title="The format tokens the model must emit have trained (distinct) embeddings")
-def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: str = "",
+def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, embeddings_source: str = "",
                               adapter_trains: frozenset[int] | None = frozenset(),
                               emission: Callable[[list[int]], dict[int, float] | None] | None = None, *,
                               min_row_share: float = 0.5, max_similarity: float = 0.85,
@@ -151,7 +151,7 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
     threshold = f"max cosine to another row < {max_similarity}; norm >= {min_norm_ratio} x median"
     if embeddings is None:
         return CheckResult(Status.SKIP, None, threshold,
-                           f"No embedding matrix to read ({source or 'no local safetensors for the base'}).")
+                           f"No embedding matrix to read ({embeddings_source or 'no local safetensors for the base'}).")
     fmt = format_token_ids(train, tokenizer, min_row_share)
     ids = [t for t in fmt if t < embeddings.shape[0]]
     if not ids:
@@ -172,12 +172,12 @@ def format_embeddings_trained(train: TrainSet, tokenizer, embeddings, source: st
         if bad:
             flagged.append((name, sim, tokenizer.convert_ids_to_tokens(near), ratio))
             flag_ids[name] = tid
-    table = Table(f"format tokens (output embedding from {source})",
+    table = Table(f"format tokens (output embedding from {embeddings_source})",
                   ("token", "id", "share of rows", "norm / median", "max cosine", "nearest row", "verdict"),
                   tuple(rows))
     worst = max(sims)
     metrics = {"format_tokens": len(ids), "flagged": [f[0] for f in flagged], "max_cosine": worst,
-               "embedding_source": source}
+               "embedding_source": embeddings_source}
     if not flagged:
         how = " (the adapter trains the embedding rows)" if adapter_trains is None else ""
         return CheckResult(Status.PASS, worst, threshold,

@@ -2,5 +2,5 @@
 from sftcheck.checks import training
 
 
-def test_log_sane(sft_check, sft_trainer_state):
-    sft_check(training.log_sane, sft_trainer_state)
+def test_log_sane(sft_check, sft_inputs):
+    sft_check(training.log_sane, **sft_inputs)

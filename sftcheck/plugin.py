@@ -17,13 +17,12 @@ from sftcheck import config as cfgmod
 from sftcheck import environment
 from sftcheck.checks.support.registry import (
     STAGE_DOCS,
-    CheckSpec,
     UnknownThreshold,
     load_all,
-    spec_for,
     thresholds_for,
 )
 from sftcheck.checks.support.result import CheckResult
+from sftcheck.model_test_map import check_id_of, model_test_spec  # noqa: F401 - check_id_of: public
 from sftcheck.session_state import RESULT_KEY, SESSION_KEY, SftSession, sft_session
 from sftcheck.verdict import assert_result, setup_failure
 
@@ -36,12 +35,20 @@ environment.apply()
 def area_plugins() -> tuple:
     """Each area's session fixtures and the report hooks, registered at configure (imported
     then, after the environment defaults above)."""
-    from sftcheck import gc_freeze, report_hooks, session_artifact, session_data, session_gates, session_model
+    from sftcheck import (
+        gc_freeze,
+        report_hooks,
+        session_artifact,
+        session_data,
+        session_gates,
+        session_inputs,
+        session_model,
+    )
     from sftcheck.nway import session as session_nway
     from sftcheck.suites import session as session_suites
 
-    return (session_artifact, session_data, session_model, session_gates, session_suites, session_nway,
-            report_hooks, gc_freeze)
+    return (session_inputs, session_artifact, session_data, session_model, session_gates, session_suites,
+            session_nway, report_hooks, gc_freeze)
 
 
 def _checked(o: cfgmod.Override) -> Callable[[str], str]:
@@ -97,11 +104,10 @@ CONFIG_FLAGS = tuple(o.dest for o in cfgmod.OVERRIDES if o.describes_run)
 def _session(cfg: cfgmod.Config) -> SftSession:
     """The session of a config: its ``Run`` (the run's files, read once) built here, once;
     the base defaults to the one the adapter records."""
-    from sftcheck.run_files import Run
+    from sftcheck.check_inputs import session_config
 
-    run = Run(cfg)
-    cfg = cfgmod.infer_base(cfg, run)
-    return SftSession(config=cfg, run=run.with_config(cfg))
+    cfg, run = session_config(cfg)
+    return SftSession(config=cfg, run=run)
 
 
 def build_session(opt: pytest.Config) -> SftSession:
@@ -152,22 +158,6 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(module, module.__name__)
 
 
-def model_test_spec(item: pytest.Item) -> CheckSpec | None:
-    """The check a model test runs: ``model_tests/test_<area>.py::test_<name>`` runs
-    ``sftcheck.checks.<area>.<name>`` (None for any other test)."""
-    path = Path(str(getattr(item, "path", "")))
-    func = getattr(item, "originalname", item.name)
-    if path.parent.name != "model_tests" or not path.stem.startswith("test_") or not func.startswith("test_"):
-        return None
-    load_all()
-    return spec_for(path.stem.removeprefix("test_"), func.removeprefix("test_"))
-
-
-def check_id_of(item: pytest.Item) -> str | None:
-    spec = model_test_spec(item)
-    return spec.id if spec is not None else None
-
-
 @pytest.hookimpl(tryfirst=True)  # before -m selects: the stage marker comes from the check's spec
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each model test gets its check's stage marker; ``[gates] skip`` skips a check before its
@@ -193,17 +183,10 @@ def sft_config(pytestconfig: pytest.Config) -> cfgmod.Config:
 
 
 @pytest.fixture(scope="session")
-def sft_tokenizer_or_error(sft_config: cfgmod.Config):
+def sft_tokenizer_or_error(sft_sources):
     """The tokenizer training and inference share, loaded once — or the ``LoadError`` that
     says why it cannot be (artifact checks report that as a finding instead of erroring)."""
-    from sftcheck.gc_freeze import loading_quietly
-    from sftcheck.loading import LoadError, load_tokenizer
-
-    try:
-        with loading_quietly():  # the first import of transformers (and torch)
-            return load_tokenizer(sft_config)
-    except LoadError as exc:
-        return exc
+    return sft_sources.tokenizer_or_error
 
 
 @pytest.fixture(scope="session")

@@ -143,49 +143,35 @@ def sft_run(pytestconfig: pytest.Config, sft_config: Config) -> Run:
     return run if run is not None and run.cfg is sft_config else Run(sft_config)
 
 
+# The per-input fixtures below are views of the session's one ArtifactInputs bundle
+# (``sftcheck.inputs_artifact``); model tests take ``sft_inputs``.
+
 @pytest.fixture(scope="session")
-def sft_adapter_dir(sft_config: Config) -> Path | None:
+def sft_adapter_dir(sft_artifact_inputs) -> Path | None:
     """The configured adapter folder (``None`` for a full fine-tune)."""
-    return Path(sft_config.model.adapter) if sft_config.model.adapter else None
+    return sft_artifact_inputs.adapter_dir
 
 
 @pytest.fixture(scope="session")
-def sft_adapter_config(sft_run: Run) -> dict | Unreadable | None:
+def sft_adapter_config(sft_artifact_inputs) -> dict | Unreadable | None:
     """The parsed ``adapter_config.json``."""
-    return sft_run.adapter_config
+    return sft_artifact_inputs.adapter_config
 
 
 @pytest.fixture(scope="session")
-def sft_adapter_weights(sft_adapter_dir: Path | None,
-                        sft_config: Config) -> Header | HeaderError | Unreadable | None:
+def sft_adapter_weights(sft_artifact_inputs) -> Header | HeaderError | Unreadable | None:
     """The adapter's safetensors header (tensor payloads are read lazily by checks)."""
-    d = sft_adapter_dir
-    return read_adapter_weights(d, sft_config.model.allow_pickle) if d else None
+    return sft_artifact_inputs.weights
 
 
 @pytest.fixture(scope="session")
-def sft_base_info(sft_config: Config, sft_run: Run) -> BaseInfo:
+def sft_base_info(sft_artifact_inputs) -> BaseInfo:
     """The base's identity, weight shapes (headers only), chat template and the adapter's
     recorded base: what ``artifact.base_match`` and ``gate.contamination`` both judge."""
-    return read_base_info(sft_config, sft_run)
+    return sft_artifact_inputs.base
 
 
 @pytest.fixture(scope="session")
-def sft_base_tensor(sft_base_info: BaseInfo | None) -> Callable[[str], Any] | None:
-    return base_tensor_reader(sft_base_info)
-
-
-@pytest.fixture(scope="session")
-def sft_tokenizer_len(sft_tokenizer_or_error) -> int | Unreadable:
-    """``len(tokenizer)`` of the tokenizer training and inference share (the session's one load)."""
-    from sftcheck.loading import LoadError
-
-    if isinstance(sft_tokenizer_or_error, LoadError):
-        return Unreadable(str(sft_tokenizer_or_error))
-    return len(sft_tokenizer_or_error)
-
-
-@pytest.fixture(scope="session")
-def sft_trainer_state(sft_run: Run) -> dict | Unreadable | None:
+def sft_trainer_state(sft_artifact_inputs) -> dict | Unreadable | None:
     """The run's ``trainer_state.json`` ([model] training_log or the adapter folder's)."""
-    return sft_run.training_log
+    return sft_artifact_inputs.trainer_state

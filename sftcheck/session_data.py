@@ -58,28 +58,29 @@ def load_data(cfg: Config, path: str) -> LoadedData:
     return LoadedData(audit, kept)
 
 
+# The fixtures below are views of the session's one PretrainInputs bundle
+# (``sftcheck.inputs_pretrain``) and its Sources; model tests take ``sft_inputs``.
+
 @pytest.fixture(scope="session")
-def sft_hooks(sft_config: Config) -> hookmod.Hooks:
+def sft_hooks(sft_sources) -> hookmod.Hooks:
     """The formatter, collator, prompt builder and answer parser of this run (imported once)."""
-    try:
-        return hookmod.resolve(sft_config)
-    except hookmod.HookError as exc:
-        setup_failure(f"sftcheck: {exc}")
+    from sftcheck.session_inputs import got
+
+    return got(sft_sources, "hooks")
 
 
 @pytest.fixture(scope="session")
-def sft_train_data(sft_config: Config) -> LoadedData:
+def sft_train_data(sft_pretrain_inputs) -> LoadedData:
     """The training file, audited in one streaming pass (first ``check_rows`` rows kept)."""
-    if not sft_config.data.train:
-        setup_failure(f"sftcheck: {sft_config.source}: [data] train is not set. Fix: add "
-                      "[data] train = \"path/to/train.jsonl\" (or pass --sft-train).")
-    return load_data(sft_config, sft_config.data.train)
+    from sftcheck.session_inputs import got
+
+    return got(sft_pretrain_inputs, "train_data")
 
 
 @pytest.fixture(scope="session")
-def sft_eval_data(sft_config: Config) -> LoadedData | None:
+def sft_eval_data(sft_pretrain_inputs) -> LoadedData | None:
     """The eval file (None when ``[data] eval`` is not set)."""
-    return load_data(sft_config, sft_config.data.eval) if sft_config.data.eval else None
+    return sft_pretrain_inputs.eval_data
 
 
 def format_rows(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> TrainSet:
@@ -123,15 +124,19 @@ def build_prompts(examples: list[Example], tokenizer, hooks: hookmod.Hooks) -> P
 
 
 @pytest.fixture(scope="session")
-def sft_train_rows(sft_train_data: LoadedData, sft_tokenizer, sft_hooks: hookmod.Hooks) -> TrainSet:
+def sft_train_rows(sft_pretrain_inputs) -> TrainSet:
     """Training rows through the user's formatter and collator (computed once)."""
-    return format_rows(sft_train_data.examples, sft_tokenizer, sft_hooks)
+    from sftcheck.session_inputs import got
+
+    return got(sft_pretrain_inputs, "train")
 
 
 @pytest.fixture(scope="session")
-def sft_infer_prompts(sft_train_data: LoadedData, sft_tokenizer, sft_hooks: hookmod.Hooks) -> PromptSet:
+def sft_infer_prompts(sft_pretrain_inputs) -> PromptSet:
     """Inference prompts (ids) for the same rows, through the user's prompt builder."""
-    return build_prompts(sft_train_data.examples, sft_tokenizer, sft_hooks)
+    from sftcheck.session_inputs import got
+
+    return got(sft_pretrain_inputs, "prompts")
 
 
 # ---------------------------------------------------------------- header-only model facts
@@ -214,47 +219,12 @@ def output_embeddings(cfg: Config):
 
 
 @pytest.fixture(scope="session")
-def sft_output_embeddings(sft_config: Config):
-    try:
-        return output_embeddings(sft_config)
-    except (OSError, ValueError) as exc:
-        setup_failure(f"sftcheck: {sft_config.source}: cannot read the output embedding of [model] base "
-                      f"({exc}). Fix: point [model] base at a folder with valid *.safetensors.")
-
-
-@pytest.fixture(scope="session")
-def sft_adapter_trains(sft_run):
-    """Token rows the configured adapter trains (see ``sftcheck.checks.tokens.ids_trained_by_adapter``)."""
-    from sftcheck.checks.tokens import ids_trained_by_adapter
-
-    if not isinstance(sft_run.adapter_config, dict):
-        return frozenset()  # none, or broken: artifact.config_valid reports it
-    try:
-        return ids_trained_by_adapter(sft_run.adapter_config)
-    except (ValueError, TypeError, AttributeError):
-        return frozenset()
-
-
-@pytest.fixture(scope="session")
-def sft_embedding_rows(sft_config: Config, sft_run) -> tuple[int | None, str]:
-    try:
-        return embedding_rows(sft_config, sft_run)
-    except (LookupError, OSError, ValueError) as exc:
-        setup_failure(f"sftcheck: {sft_config.source}: cannot read the embedding size ({exc}) from "
-                      "[model] adapter / finetuned / base. Fix: point [model] base at a folder with "
-                      "config.json and *.safetensors.")
-
-
-@pytest.fixture(scope="session")
-def sft_stop_set(sft_config: Config, sft_tokenizer, sft_run):
+def sft_stop_set(sft_pretrain_inputs):
     """The run's one stop set (``sftcheck.stopset``): the engine stops on it, format.stop_tokens
     judges it, scoring reads generations up to it."""
-    from sftcheck.stopset import StopSetError, build_stop_set
+    from sftcheck.session_inputs import got
 
-    try:
-        return build_stop_set(sft_config, sft_tokenizer, read_json=sft_run.json_or_raise)
-    except StopSetError as exc:
-        setup_failure(f"sftcheck: {exc}")
+    return got(sft_pretrain_inputs, "stops")
 
 
 def iter_file(cfg: Config, path: str):

@@ -18,7 +18,6 @@ Contract (other areas build on these names):
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pytest
@@ -84,21 +83,11 @@ def build_prompts(cfg: Config, tokenizer, rows, *, raw: bool = False, hooks=None
 
 
 @pytest.fixture(scope="session")
-def sft_model(sft_config: Config, sft_tokenizer, sft_run):
+def sft_model(sft_sources):
     """The model under test, loaded once per session (with the session's one tokenizer)."""
-    import torch
+    from sftcheck.session_inputs import got
 
-    from sftcheck.loading import LoadError, load_model
-
-    if sft_config.model.device == "cpu" or not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    from sftcheck.gc_freeze import loading_quietly
-
-    try:
-        with loading_quietly():  # torch / transformers / peft and the weights live to the end
-            return load_model(sft_config, sft_tokenizer, sft_run)
-    except LoadError as exc:
-        _fail(str(exc))
+    return got(sft_sources, "model")
 
 
 @pytest.fixture(scope="session")
@@ -387,22 +376,6 @@ def emission_probs(loaded, train, ids, n_rows: int = 16) -> dict[int, float]:
                     sums[t] = sums.get(t, 0.0) + float(logp[i - 1, t].exp())
                     counts[t] = counts.get(t, 0) + 1
     return {t: sums[t] / counts[t] for t in sums}
-
-
-@pytest.fixture
-def sft_format_emission(request: pytest.FixtureRequest, sft_config: Config):
-    """``measure(ids) -> {id: p}`` for ``tokens.format_embeddings_trained`` (the model is
-    loaded only if the check flags a token); None without a tuned model (adapter / finetuned)."""
-    if not (sft_config.model.adapter or sft_config.model.finetuned):
-        return None
-
-    def measure(ids):
-        try:
-            loaded = request.getfixturevalue("sft_model")
-        except (Exception, pytest.fail.Exception):  # noqa: BLE001 - unloadable: the check warns instead
-            return None
-        return emission_probs(loaded, request.getfixturevalue("sft_train_rows"), ids)
-    return measure
 
 
 NEEDS_TUNED_MODEL = ("behaviour", "gate", "perf")

@@ -20,7 +20,7 @@ from sftcheck.fixtures.broken import artifact as broken
 
 from sftcheck import config as cfgmod
 from sftcheck import session_artifact as session
-from sftcheck.loading import load_tokenizer
+from sftcheck.check_inputs import bundle_for, run_check
 
 # What each variant's failing explanation must name (the cause, in words a user can act on).
 CAUSE = {
@@ -48,24 +48,16 @@ CAUSE = {
 }
 
 
+ARTIFACT_IDS = ("artifact.adapter_files", "artifact.safetensors_valid", "artifact.config_valid",
+                "artifact.base_match", "artifact.target_coverage", "artifact.lora_b_nonzero", "artifact.finite",
+                "artifact.tokenizer_saved", "artifact.vocab_consistent", "training.log_sane")
+
+
 def run_all(config_path: Path) -> dict[str, object]:
-    """All ten checks on one run config, with inputs built the way the session fixtures do."""
-    cfg = cfgmod.infer_base(cfgmod.load(config_path))  # as the plugin loads it
-    d = Path(cfg.model.adapter)
-    ac = session.read_json(d / "adapter_config.json", "adapter_config.json")
-    w = session.read_adapter_weights(d, cfg.model.allow_pickle)
-    base = session.read_base_info(cfg)
-    log = session.training_log_path(cfg)
-    th = cfg.thresholds  # the run config's [gates."<id>"] overrides, as sft_check applies them
-    results = [
-        artifact.adapter_files(d, cfg.model.allow_pickle), artifact.safetensors_valid(w),
-        artifact.config_valid(ac), artifact.base_match(ac, w, base), artifact.target_coverage(ac, w, base),
-        artifact.lora_b_nonzero(w, ac, session.base_tensor_reader(base)), artifact.finite(w),
-        artifact.tokenizer_saved(d, cfg.model.tokenizer, cfg.format.chat),
-        artifact.vocab_consistent(len(load_tokenizer(cfg)), w, base),
-        training.log_sane(session.read_json(log, "training log") if log else None,
-                          **th("training.log_sane")),
-    ]
+    """All ten checks on one run config, with the session's own inputs (``ArtifactInputs``,
+    built as the plugin builds it) and the config's [gates."<id>"] thresholds, as sft_check runs them."""
+    inputs = bundle_for(cfgmod.load(config_path), "artifact")
+    results = [run_check(check_id, inputs) for check_id in ARTIFACT_IDS]
     return {r.id: r for r in results}
 
 

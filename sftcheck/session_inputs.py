@@ -1,0 +1,79 @@
+"""Session fixtures of the check inputs (``sftcheck.check_inputs``): the shared ``Sources``,
+one input bundle per area, built once per session, and ``sft_inputs``, the keyword
+arguments of the check a model test runs.
+
+``sft_inputs`` is function-scoped so that an input that cannot be built fails (or skips)
+that test's setup with its diagnosis, and only the tests whose check needs it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sftcheck.check_inputs import InputUnavailable, Sources, bundle_class, input_names
+from sftcheck.config import Config
+from sftcheck.model_test_map import check_fn_of, model_test_spec
+from sftcheck.verdict import setup_failure
+
+
+def got(bundle: Any, name: str) -> Any:
+    """``bundle.<name>``, with an input that cannot be built as a setup failure / skip."""
+    __tracebackhide__ = True
+    try:
+        return getattr(bundle, name)
+    except InputUnavailable as exc:
+        if exc.skip:
+            pytest.skip(str(exc))
+        setup_failure(str(exc))
+
+
+class Bundles:
+    """One input bundle per bundle class, built on first use from the session's ``Sources``."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self._made: dict[type, Any] = {}
+
+    def for_area(self, area: str) -> Any:
+        cls = bundle_class(area)
+        if cls not in self._made:
+            self._made[cls] = cls(self.sources)
+        return self._made[cls]
+
+
+@pytest.fixture(scope="session")
+def sft_sources(sft_config: Config, sft_run) -> Sources:
+    """Config, Run, tokenizer, hooks and model: what every area's inputs are built from."""
+    return Sources(sft_config, sft_run)
+
+
+@pytest.fixture(scope="session")
+def sft_bundles(sft_sources: Sources) -> Bundles:
+    return Bundles(sft_sources)
+
+
+@pytest.fixture(scope="session")
+def sft_artifact_inputs(sft_bundles: Bundles):
+    """``sftcheck.inputs_artifact.ArtifactInputs`` of this session."""
+    return sft_bundles.for_area("artifact")
+
+
+@pytest.fixture(scope="session")
+def sft_pretrain_inputs(sft_bundles: Bundles):
+    """``sftcheck.inputs_pretrain.PretrainInputs`` of this session."""
+    return sft_bundles.for_area("data")
+
+
+@pytest.fixture
+def sft_inputs(request: pytest.FixtureRequest, sft_bundles: Bundles) -> dict[str, Any]:
+    """The keyword arguments of the check this model test runs
+    (``model_tests/test_<area>.py::test_<name>`` runs ``sftcheck.checks.<area>.<name>``),
+    each by parameter name from the area's bundle."""
+    spec = model_test_spec(request.node)
+    if spec is None:
+        raise pytest.UsageError(f"sft_inputs is for model tests (model_tests/test_<area>.py::test_<check>), "
+                                f"not {request.node.nodeid}")
+    fn = check_fn_of(spec)
+    bundle = sft_bundles.for_area(spec.area)
+    return {name: got(bundle, name) for name in input_names(fn)}
