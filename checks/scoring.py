@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sftcheck.checks.support import score_length
 from sftcheck.checks.support.registry import check, see
-from sftcheck.checks.support.result import CheckResult, Status, Table
+from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
+from sftcheck.checks.support.score_length import LengthFlips
 
 _WORDS = {"correct": 1, "right": 1, "yes": 1, "pass": 1, "true": 1, "good": 1, "1": 1,
           "incorrect": 0, "wrong": 0, "no": 0, "fail": 0, "false": 0, "bad": 0, "0": 0}
@@ -219,3 +221,51 @@ def _missing(run: Any) -> list[str]:
     """Ids neither scored nor errored (a backend that lost track of records)."""
     return [] if len(run.rewards) + len(run.errors) >= run.requested else \
         [f"<{run.requested - len(run.rewards) - len(run.errors)} unaccounted records>"]
+
+
+@check("scoring.length_flip", stage="gap", title="The scorer's verdict does not flip on length alone (every model, every eval set)")
+def length_flip(flips: Sequence[LengthFlips], *, max_flip_rate: float = 0.05) -> CheckResult:
+    """Every model's outputs on every eval set, rescored cut right after their answer and padded
+    past 600 characters with neutral filler: the share of verdicts that change (the answer did not)
+    is at most ``max_flip_rate`` for each model and eval set: the intervention behind the
+    correlation ``behaviour.length_bias`` reports for the tuned model."""
+    if not flips:
+        return CheckResult(Status.SKIP, None, None, f"No model outputs to rescore (see {see('models.table')}: fewer "
+                           "than two models ran).")
+    thr = f"flip rate <= {max_flip_rate:g} per model and eval set"
+    rows = tuple((f.model, f.eval_set, f.n, f.count("padded"), f.n_truncated, f.count("truncated"), f"{f.rate:.3f}",
+                  f.error or "") for f in flips)
+    table = Table("verdicts that flip on length alone", ("model", "eval set", "padded", "flipped", "truncated",
+                                                         "flipped", "flip rate", "error"), rows,
+                  row_tags=tuple(("flagged",) if f.rate > max_flip_rate or f.error else () for f in flips))
+    metrics = {"by_model": [{"model": f.model, "set": f.eval_set, "scorer": f.scorer, "padded": f.n,
+                             "padded_flips": f.count("padded"), "truncated": f.n_truncated,
+                             "truncated_flips": f.count("truncated"), "flip_rate": f.rate, "error": f.error}
+                            for f in flips], "pad_to_chars": score_length.PAD_TO}
+    broken = [f for f in flips if f.error]
+    bad = [f for f in flips if f.rate > max_flip_rate]
+    worst = max(flips, key=lambda f: f.rate)
+    if not bad and not broken:
+        return CheckResult(Status.PASS, worst.rate, thr, f"{sum(f.n + f.n_truncated for f in flips)} rescorings of "
+                           f"{len(flips)} model x eval-set runs: the verdict never flips on length alone beyond "
+                           f"{max_flip_rate:g} (largest: {worst.model} on {worst.eval_set}, {worst.rate:.1%}).",
+                           metrics=metrics, evidence=(table,))
+    if broken and not bad:
+        f = broken[0]
+        return CheckResult(Status.ERROR, None, thr, f"Rescoring {f.model} on {f.eval_set} failed: {f.error}.",
+                           fix="Fix the scorer error named above.", metrics=metrics, evidence=(table,))
+    f = max(bad, key=lambda x: x.rate)
+    example = next((x for x in f.flips if x.how == "padded"), f.flips[0])
+    shown = SideBySide(f"{f.model} on {f.eval_set}: one output, {example.how}", f"as generated ({example.before})",
+                       f"{example.length_before} characters", f"{example.how} ({example.after})", example.text_after,
+                       context=(("id", example.id),))
+    return CheckResult(
+        Status.FAIL, f.rate, thr,
+        f"The verdict flips on length alone: {f.model} on {f.eval_set}: {f.count('padded')} of {f.n} outputs change "
+        f"verdict when padded to {score_length.PAD_TO}+ characters, {f.count('truncated')} of {f.n_truncated} when cut "
+        f"right after the answer ({f.rate:.1%} of rescorings; scorer: {f.scorer}). The answer did not change, so the "
+        "scorer judges length: a rule such as 'over 500 characters = failure' (which voided a reported evaluation), "
+        "a length penalty, or a judge that prefers short / long answers. Every accuracy computed with it is biased.",
+        fix="Score the extracted answer, not the raw length; if length matters, make it a separate, explicit "
+            'criterion; or re-threshold [gates."scoring.length_flip"] max_flip_rate.',
+        metrics=metrics, evidence=(table, shown))

@@ -10,3 +10,7 @@ def test_judge_calibrated(sft_check, sft_config, sft_judge_verdicts, sft_human_l
 
 def test_reward_components(sft_check, sft_rewards, sft_scorer_name):
     sft_check(scoring.reward_components, sft_rewards, sft_scorer_name)
+
+
+def test_length_flip(sft_check, sft_length_flips):
+    sft_check(scoring.length_flip, sft_length_flips)

@@ -152,7 +152,8 @@ def length_bias(generations: Mapping[str, GenerationSet], scored: Mapping[str, S
         "invalidated a whole evaluation), or long outputs are the ones that never stopped (see mean "
         "score by finish reason in the metrics).",
         "Score the extracted answer, not the raw text length; if length matters, make it an explicit, "
-        f"separate criterion; check {see('behaviour.stop_rate')}.", metrics=metrics, evidence=evidence)
+        f"separate criterion; check {see('behaviour.stop_rate')}; {see('scoring.length_flip')} rescores every "
+        "model's outputs at another length.", metrics=metrics, evidence=evidence)
 
 
 @check("behaviour.sentinel", stage="behaviour", title="Sentinel: format cue alone vs tuning")

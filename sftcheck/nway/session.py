@@ -46,3 +46,19 @@ def sft_gap_thresholds(sft_config: Config) -> dict:
 
     return {cid: None if sft_config.skipped(cid) else thresholds_for(cid, sft_config.thresholds(cid))
             for cid in COMPONENTS}
+
+
+@pytest.fixture(scope="session")
+def sft_length_flips(request: pytest.FixtureRequest, sft_config: Config, sft_model_runs) -> list:
+    """``[LengthFlips]``: every model's outputs on every eval set rescored cut after their answer
+    and padded (``sftcheck.nway.rescore``); [] when no model ran."""
+    from sftcheck.nway.rescore import length_flips
+    from sftcheck.nway.runner import Session
+
+    if not sft_model_runs.runs:
+        return []
+    get = request.getfixturevalue
+    session = Session(sft_config, get("sft_eval_rows"), get("sft_hooks"), get("sft_generation_settings"),
+                      passes=lambda: get("sft_passes"), tokenizer=lambda: get("sft_tokenizer"),
+                      prompts=lambda: get("sft_prompts"), scored=lambda: get("sft_scored"))
+    return length_flips(sft_model_runs, session)
