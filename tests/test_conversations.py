@@ -112,7 +112,7 @@ def test_judge_keys_belong_to_conversation_suites_only(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"question": "q", "answer": "a"}\n')
     p = tmp_path / "run.toml"
     p.write_text('[[suites]]\nname = "q"\ndata = "d.jsonl"\nkind = "exact"\njudge = "j.py:f"\n')
-    with pytest.raises(config.ConfigError, match="only kind = \"conversation\" uses it"):
+    with pytest.raises(config.ConfigError, match="judge applies to kind 'winrate' / 'conversation' only"):
         config.load(p)
 
 

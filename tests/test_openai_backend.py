@@ -165,9 +165,11 @@ def test_model_tests_end_to_end_over_the_server(world, tmp_path, server):
                           timeout=600, cwd=tmp_path)
     assert demo.returncode == 0, demo.stdout[-3000:]
     verdict = json.loads((tmp_path / "r.json").read_text())
-    # the world configures no [[suites]]: only the suite checks may skip (they say so)
+    # world 1's four [[suites]] run over the server too (log-likelihoods from the local weights)
     skips = [c for c in verdict["checks"] if c["status"] == "skip"]
-    assert all(c["id"].startswith("suite.") and "[[suites]]" in c["explanation"] for c in skips), skips
+    assert not skips, skips
+    assert {c["nodeid"].split("::")[1] for c in verdict["checks"] if c["id"] == "suite.win_rate"} == {
+        "test_win_rate[units-alpaca]"}
     perf = next(c for c in verdict["checks"] if c["id"] == "perf.throughput")
     assert perf["metrics"]["tuned"]["backend"] == "openai" and "via the openai backend" in perf["explanation"]
     assert perf["metrics"]["tuned"]["median_ttft_s"] > 0 and "first token after" in perf["explanation"]  # streamed
@@ -179,8 +181,11 @@ def test_model_tests_end_to_end_over_the_server(world, tmp_path, server):
     out = subprocess.run([*cmd, str(no_weights)], check=False, capture_output=True, text=True, env=env, timeout=600,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:]
-    skipped = [ln for ln in out.stdout.splitlines() if ln.startswith("SKIPPED") and "[[suites]]" not in ln]
+    skipped = [ln for ln in out.stdout.splitlines() if ln.startswith("SKIPPED") and "test_suite.py" not in ln]
     assert len(skipped) == 2 and all("no local weights are configured" in ln for ln in skipped), out.stdout
+    # the multiple-choice suite is scored by its generated letters; the log-likelihoods need weights
+    suite_skips = [ln for ln in out.stdout.splitlines() if ln.startswith("SKIPPED") and "test_suite.py" in ln]
+    assert len(suite_skips) == 1 and "not scored by log-likelihood" in suite_skips[0], out.stdout
 
 
 def test_readme_vllm_serving_config_is_valid():

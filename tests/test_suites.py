@@ -14,6 +14,7 @@ import pytest
 from sftcheck.checks.support.samples import FinishReason, Generation, GenerationSet, Outcome
 from sftcheck.checks.support.suites import choice_letter, score_choice, throughput_rows
 from sftcheck.fixtures import suites as fixture_suites
+from sftcheck.fixtures.broken import suites as broken_suites
 
 from sftcheck import config
 from sftcheck.suites.loaders import read_suite
@@ -140,13 +141,17 @@ def outcome(out: str, test: str) -> str:
 
 
 def test_healthy_world_suites_pass_with_the_summary_table(world, tmp_path):
-    out, verdict = run(tmp_path, fixture_suites.write_suites(world, tmp_path))
-    for name in fixture_suites.SUITE_NAMES:
-        for check in ("data", "accuracy", "unparsable"):
-            assert outcome(out, f"test_{check}[{name}]") == "PASSED", out
-    assert outcome(out, "test_loglik_accuracy[units-mmlu]") == "PASSED", out
-    skipped = {c["nodeid"].split("::")[1] for c in verdict["checks"] if c["status"] == "skip"}
-    assert skipped == {"test_loglik_accuracy[units-gsm8k]", "test_loglik_accuracy[units-exact]"}, skipped
+    out, verdict = run(tmp_path, world.config)
+    from sftcheck.checks.suite import KINDS_OF
+
+    kinds = {"units-gsm8k": "numeric", "units-mmlu": "multiple_choice", "safety": "refusal",
+             "units-alpaca": "winrate"}
+    assert set(kinds) == set(fixture_suites.SUITE_NAMES)
+    for check, applies in KINDS_OF.items():
+        for name, kind in kinds.items():
+            want = "PASSED" if kind in applies else "missing"   # only parametrised with suites it scores
+            assert outcome(out, f"test_{check}[{name}]") == want, (check, name, out)
+    assert not [c for c in verdict["checks"] if c["status"] not in ("pass",)], out
     assert outcome(out, "test_summary") == "PASSED", out
     (summary,) = [c for c in verdict["checks"] if c["id"] == "suite.summary"]
     rows = {(r["suite"], r["metric"]): r for r in summary["metrics"]["rows"]}
@@ -156,8 +161,15 @@ def test_healthy_world_suites_pass_with_the_summary_table(world, tmp_path):
     assert acc["tuned_ci"][0] < acc["tuned"] < acc["tuned_ci"][1] and acc["change_ci"][0] > 0
     ll = rows[("units-mmlu", "accuracy (log-likelihood)")]
     assert ll["tuned"] > 0.8 and 0 < ll["base"] < ll["tuned"]
+    norm = rows[("units-mmlu", "accuracy (log-likelihood, length-normalised)")]
+    assert norm["tuned"] > 0.8 and norm["base"] != ll["base"]        # lm-eval's acc_norm next to acc
+    safe, over = rows[("safety", "safe rate (harmful prompts)")], rows[("safety", "over-refusal rate (benign prompts)")]
+    assert (safe["n"], over["n"]) == (20, 20) and over["tuned"] == 0.0 and not safe["flags"]
+    win = rows[("units-alpaca", "win rate vs reference")]
+    assert win["tuned"] > 0.6 and win["base"] < 0.4 and win["significant"] and win["change_ci"][0] > 0
+    assert not win["flags"] and ("units-alpaca", "length-controlled win rate") in rows
     for suite in fixture_suites.SUITE_NAMES:
-        for metric in ("unparsable rate", "mean response length (tokens)", "median response length (characters)",
+        for metric in ("mean response length (tokens)", "median response length (characters)",
                        "examples/s", "tokens/s"):
             assert (suite, metric) in rows, sorted(rows)
     assert verdict["suites"] == summary["metrics"]["rows"]
@@ -165,17 +177,102 @@ def test_healthy_world_suites_pass_with_the_summary_table(world, tmp_path):
     (mmlu_acc,) = [c for c in verdict["checks"] if c["id"] == "suite.accuracy" and "units-mmlu" in c["nodeid"]]
     per_subject = [e for e in mmlu_acc["evidence"] if e["title"].endswith("accuracy per subject")]
     assert per_subject and len(per_subject[0]["rows"]) >= 3
+    (agree,) = [c for c in verdict["checks"] if c["id"] == "suite.judge_agreement"]
+    assert agree["metrics"]["kappa"] == 1.0 and agree["metrics"]["pairs"] == 20
 
 
-def test_a_parser_that_never_finds_the_letter_fails_unparsable(world, tmp_path):
-    out, _ = run(tmp_path, fixture_suites.letter_parser(world, tmp_path), "-k", "units-mmlu")
-    assert outcome(out, "test_unparsable[units-mmlu]") == "FAILED", out
-    assert "40 of 40 tuned outputs unparsable" in out and "does not find the answer the model writes" in out, out
-    assert outcome(out, "test_loglik_accuracy[units-mmlu]") == "PASSED", out  # log-likelihood needs no parse
+@pytest.mark.parametrize("variant", sorted(broken_suites.EXPECTED))
+def test_broken_suite_variant_fails_its_check_with_the_cause(world, tmp_path, variant):
+    check_id, suite, words = broken_suites.EXPECTED[variant]
+    config_path = getattr(broken_suites, variant)(world, tmp_path / "variant")
+    out, verdict = run(tmp_path, config_path, "-k", suite)
+    test = f"test_{check_id.split('.')[1]}[{suite}]"
+    assert outcome(out, test) == "FAILED", out
+    (result,) = [c for c in verdict["checks"] if c["id"] == check_id and f"[{suite}]" in c["nodeid"]]
+    for w in words:
+        assert w in result["explanation"], result["explanation"]
+    if variant == "letter_parser":   # log-likelihood scoring needs no parse
+        assert outcome(out, f"test_loglik_accuracy[{suite}]") == "PASSED", out
+    if variant == "refuses_everything":   # "safe" by refusing everything: the safe rate rises, flagged
+        (safe,) = [c["metrics"] for c in verdict["checks"] if c["id"] == "suite.safe_rate"]
+        assert safe["tuned"] == 1.0 and safe["base"] == 0.0 and any("over-refusal" in f for f in safe["flags"]), safe
+    if variant == "length_judge":
+        assert outcome(out, f"test_judge_agreement[{suite}]") == "FAILED", out
 
 
-def test_gsm8k_rows_without_the_marker_fail_suite_data(world, tmp_path):
-    out, _ = run(tmp_path, fixture_suites.gsm8k_no_marker(world, tmp_path), "-k", "data")
-    assert outcome(out, "test_data[units-gsm8k]") == "FAILED", out
-    assert "4 left out" in out and "First: row 1, answer: gold_pattern" in out, out
-    assert outcome(out, "test_data[units-mmlu]") == "PASSED", out
+# ---------------------------------------------------------------- synthetic runs: each gate fails on a regression
+
+def _scored(ids, correct) -> list:
+    from sftcheck.checks.support.samples import Scored
+    return [Scored(i, "1", "1" if c else "2", Outcome.CORRECT if c else Outcome.INCORRECT, "strict", float(c))
+            for i, c in zip(ids, correct)]
+
+
+def test_synthetic_regressions_fail_their_gates():
+    from sftcheck.checks import suite
+    from sftcheck.checks.support.refusal import Calibration, RefusalData
+    from sftcheck.checks.support.suites import SuiteRun
+    from sftcheck.checks.support.winrate import Judged, WinrateData
+
+    ids = [f"e{i}" for i in range(40)]
+    good, bad = _scored(ids, [True] * 36 + [False] * 4), _scored(ids, [True] * 10 + [False] * 30)
+    run = SuiteRun("s", "multiple_choice", "mmlu", "f", "p", n_rows=40, scored={"base": good, "tuned": bad},
+                   loglik={"base": good, "tuned": bad})
+    for fn in (suite.accuracy, suite.loglik_accuracy):
+        r = fn(run)
+        assert r.status.value == "fail" and "significantly worse than base" in r.explanation, r.explanation
+    refused = {"base": {i: True for i in ids}, "tuned": {i: i in ids[:5] for i in ids}}
+    data = RefusalData("patterns", refused, frozenset(ids[30:]), {i: "c" for i in ids}, Calibration("x", ()))
+    r = suite.safe_rate(SuiteRun("r", "refusal", "simple_safety", "f", "p", refusal=data))
+    assert r.status.value == "fail" and "significantly worse than base" in r.explanation, r.explanation
+    judged = {"base": [Judged(i, 1.0, 1.0, 20, 20 + k % 7) for k, i in enumerate(ids)],
+              "tuned": [Judged(i, 0.0, 0.0, 20, 20 + k % 7) for k, i in enumerate(ids)]}
+    r = suite.win_rate(SuiteRun("w", "winrate", "alpaca_eval", "f", "p", winrate=WinrateData("j", judged)))
+    assert r.status.value == "fail" and "wins significantly less often than base" in r.explanation, r.explanation
+    r = suite.summary([SuiteRun("x", "numeric", "qa", "f", "p", error="no such file")])
+    assert r.status.value == "fail" and "no scored example for x" in r.explanation
+    assert suite.safe_rate(run).status.value == "skip"            # wrong kind: says so
+
+
+def test_alpaca_eval_and_simple_safety_shapes_are_detected_and_bad_rows_named(tmp_path):
+    alpaca = [{"instruction": "Say hi", "output": "Hi!", "generator": "gpt4"},
+              {"instruction": "Add", "input": "2 + 2", "output": "4"}, {"instruction": "x", "output": ""}]
+    data = read_suite(_spec(tmp_path, alpaca, kind="winrate", judge="m:f"))
+    assert data.shape == "alpaca_eval" and [(r.question, r.gold, r.generator) for r in data.rows] == [
+        ("Say hi", "Hi!", "gpt4"), ("Add\n\n2 + 2", "4", "reference")]
+    assert [(p.row, p.field) for p in data.problems] == [(3, "output")]
+    sst = [{"id": "sst_001", "harm_area": "Scams", "category": "Instructions", "prompt": "p1"},
+           {"id": "b1", "harm_area": "none", "category": "benign", "prompt": "p2"},
+           {"id": "b2", "category": "x", "prompt": "p3", "benign": "yes"}]
+    data = read_suite(_spec(tmp_path, sst, kind="refusal"))
+    assert data.shape == "simple_safety" and [(r.id, r.subject, r.benign) for r in data.rows] == [
+        ("sst_001", "Instructions", False), ("b1", "benign", True)]
+    assert data.problems[0].field == "benign"
+
+
+@pytest.mark.parametrize("body, words", [
+    (SUITE.replace('"numeric"', '"winrate"'), ["needs judge", "module:function"]),
+    (SUITE.replace('"numeric"', '"winrate"') + 'judge = "nocolon"\n', ["judge = 'nocolon'", "module:function"]),
+    (SUITE + 'classifier = "patterns"\n', ["classifier applies to kind 'refusal' only"]),
+    (SUITE + 'shape = "mmlu"\n', ["shape = 'mmlu' does not fit kind = 'numeric'"]),
+    (SUITE.replace('"numeric"', '"refusal"') + 'benign = "nope.jsonl"\n', ["benign = 'nope.jsonl'", "does not exist"]),
+])
+def test_bad_refusal_and_winrate_config_is_a_config_error(tmp_path, body, words):
+    with pytest.raises(config.ConfigError) as err:
+        config.load(_config(tmp_path, body))
+    for w in words:
+        assert w in str(err.value), str(err.value)
+
+
+def test_refusal_patterns_and_length_control():
+    from sftcheck.checks.support.refusal import LABELLED, pattern_refusal
+    from sftcheck.checks.support.winrate import Judged, length_controlled, longer_wins, tracks_length
+
+    assert all(pattern_refusal("", text) == label for text, label in LABELLED)
+    assert not pattern_refusal("", "x" * 500 + " I cannot help with that.")   # only the start counts
+    longer = [Judged(str(i), float(m > r), float(m > r), m, r) for i, (m, r) in
+              enumerate((20 + 7 * k % 50, 30 + 11 * k % 60) for k in range(40))]
+    assert longer_wins(longer).share == 1.0 and "longer answer won" in tracks_length(longer)
+    fair = [Judged(str(i), s, s, 20, 40 + 13 * i % 90) for i, s in enumerate([1.0, 0.5, 0.0, 1.0] * 10)]
+    lc = length_controlled(fair)
+    assert not lc.separated and tracks_length(fair) is None and 0 <= lc.lc_win_rate <= 1

@@ -7,16 +7,22 @@
                  ``#### <number>`` (the gold answer; ``gold_pattern`` overrides the rule)
 ``mmlu``         MMLU (``cais/mmlu`` rows): ``{"question", "subject", "choices": [..], "answer"}``
                  with the answer a 0-based index (``2``), a digit string or a letter (``"C"``)
+``simple_safety`` SimpleSafetyTests: ``{"id", "harm_area", "category", "prompt"}`` (``question``
+                 / ``instruction`` accepted for the prompt); ``"benign": true`` (or category
+                 ``benign``) marks a prompt the model must answer (over-refusal)
+``alpaca_eval``  AlpacaEval: ``{"instruction", "output", "generator"}``: ``output`` is the
+                 reference answer (by ``generator``) the model's output is judged against
 ================ =======================================================================
 
-``auto`` picks ``mmlu`` when the first row has ``choices``, ``gsm8k`` when its answer holds
-``####``, else ``qa``.  Every bad row becomes a ``RowProblem`` (row number, field, problem);
+``auto`` picks ``mmlu`` when the first row has ``choices``, ``alpaca_eval`` when it has
+``instruction`` and ``output``, ``simple_safety`` when it has ``prompt`` and ``harm_area`` or
+``category``, ``gsm8k`` when its answer holds ``####``, else ``qa``.  Every bad row becomes a ``RowProblem`` (row number, field, problem);
 nothing is raised for a row.  Files are read by ``sftcheck.dataio.iter_raw`` (JSONL, JSON, parquet).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sftcheck.checks.support.suites import LETTERS, RowProblem
 from sftcheck.suites.spec import SuiteSpec
@@ -28,8 +34,10 @@ class SuiteRow:
     question: str
     gold: str                         # the gold answer (multiple choice: its letter)
     choices: tuple[str, ...] = ()
-    subject: str = ""
+    subject: str = ""                 # multiple choice: subject; refusal: category; winrate: dataset
     row: int = 0
+    benign: bool = False              # refusal: a prompt the model must answer
+    generator: str = ""               # winrate: who wrote the reference (``gold``)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,10 @@ class SuiteFileError(ValueError):
 def detect_shape(raw: dict, spec: SuiteSpec) -> str:
     if "choices" in raw:
         return "mmlu"
+    if "instruction" in raw and "output" in raw:
+        return "alpaca_eval"
+    if "prompt" in raw and ("harm_area" in raw or "category" in raw):
+        return "simple_safety"
     answer = raw.get(spec.answer_field)
     if isinstance(answer, str) and "####" in answer:
         return "gsm8k"
@@ -95,17 +107,56 @@ def _mmlu(raw: dict, spec: SuiteSpec) -> tuple[str, str, tuple[str, ...], str]:
     return question, gold, choices, subject if isinstance(subject, str) and subject else "all"
 
 
-def read_suite(spec: SuiteSpec, limit: int = 0) -> SuiteData:
-    """The rows of ``spec.data`` (at most ``limit`` usable rows; 0 = all)."""
+def _safety(raw: dict) -> tuple[str, str, bool]:
+    """(prompt, category, benign) of a SimpleSafetyTests row (or a plain benign-prompt row)."""
+    key = next((k for k in ("prompt", "question", "instruction") if k in raw), "prompt")
+    prompt = _text(raw, key)
+    category = next((raw[k] for k in ("category", "harm_area") if isinstance(raw.get(k), str) and raw[k]), "all")
+    flag = raw.get("benign", False)
+    if flag is not True and flag is not False:
+        raise ValueError(f"benign|expected true or false, got {flag!r}")
+    return prompt, category, flag or category.strip().lower() == "benign"
+
+
+def _alpaca(raw: dict) -> tuple[str, str, str, str]:
+    """(instruction, reference output, generator, dataset) of an AlpacaEval row."""
+    instruction = _text(raw, "instruction")
+    extra = raw.get("input")
+    if isinstance(extra, str) and extra.strip():
+        instruction = f"{instruction}\n\n{extra}"
+    generator, dataset = raw.get("generator"), raw.get("dataset")
+    return (instruction, _text(raw, "output"), generator if isinstance(generator, str) else "reference",
+            dataset if isinstance(dataset, str) and dataset else "all")
+
+
+def _parse_row(raw: dict, shape: str, spec: SuiteSpec, number: int) -> SuiteRow:
+    """One row in ``shape``; ValueError("field|problem") for a bad one (id set by the caller)."""
+    if shape == "mmlu":
+        question, gold, choices, subject = _mmlu(raw, spec)
+        return SuiteRow("", question, gold, choices, subject, number)
+    if shape == "simple_safety":
+        prompt, category, benign = _safety(raw)
+        return SuiteRow("", prompt, "", (), category, number, benign=benign)
+    if shape == "alpaca_eval":
+        instruction, reference, generator, dataset = _alpaca(raw)
+        return SuiteRow("", instruction, reference, (), dataset, number, generator=generator)
+    question = _text(raw, spec.question_field if shape == "qa" else "question")
+    key = spec.answer_field if shape == "qa" else "answer"
+    return SuiteRow("", question, _gold(_text(raw, key), spec.gold_regex(shape), key), (), "", number)
+
+
+def read_suite(spec: SuiteSpec, limit: int = 0, path: str | None = None, shape: str | None = None) -> SuiteData:
+    """The rows of ``spec.data`` (or ``path``: a refusal suite's benign file) in ``spec.shape``
+    (or ``shape``), at most ``limit`` usable rows (0 = all)."""
     from sftcheck.dataio import DataFileError, iter_raw
 
     rows: list[SuiteRow] = []
     problems: list[RowProblem] = []
-    shape = spec.shape
+    shape = shape or spec.shape
     n = 0
     seen: set[str] = set()
     try:
-        for number, raw in iter_raw(spec.data):
+        for number, raw in iter_raw(path or spec.data):
             if limit and len(rows) >= limit:
                 break
             n += 1
@@ -118,12 +169,7 @@ def read_suite(spec: SuiteSpec, limit: int = 0) -> SuiteData:
             if shape == "auto":
                 shape = detect_shape(raw, spec)
             try:
-                if shape == "mmlu":
-                    question, gold, choices, subject = _mmlu(raw, spec)
-                else:
-                    question = _text(raw, spec.question_field if shape == "qa" else "question")
-                    key = spec.answer_field if shape == "qa" else "answer"
-                    gold, choices, subject = _gold(_text(raw, key), spec.gold_regex(shape), key), (), ""
+                row = _parse_row(raw, shape, spec, number)
             except ValueError as exc:
                 field, _, problem = str(exc).partition("|")
                 problems.append(RowProblem(number, field, problem))
@@ -134,7 +180,7 @@ def read_suite(spec: SuiteSpec, limit: int = 0) -> SuiteData:
                 problems.append(RowProblem(number, spec.id_field, f"duplicate id {rid!r}"))
                 continue
             seen.add(rid)
-            rows.append(SuiteRow(rid, question, gold, choices, subject, number))
+            rows.append(replace(row, id=rid))
     except (DataFileError, OSError, UnicodeDecodeError) as exc:
-        raise SuiteFileError(f"{spec.data}: {exc}") from exc
+        raise SuiteFileError(f"{path or spec.data}: {exc}") from exc
     return SuiteData(shape if shape != "auto" else "qa", tuple(rows), tuple(problems), n)

@@ -1,7 +1,7 @@
 """Session fixtures for ``[[suites]]`` and the per-suite parametrisation of the suite tests.
 
 ``sft_suite_runs``   ``{name: SuiteRun}``: every configured suite, base and tuned, run once per
-                     session by the session's engine (``sft_passes``); multiple-choice suites
+                     session (when first asked for) by the session's engine (``sft_passes``); multiple-choice suites
                      also score choices by log-likelihood on the one loaded model (``sft_model``)
 ``sft_suite_run``    the ``SuiteRun`` of the test's suite (``test_accuracy[gsm8k]``)
 ``sft_suite_all``    every suite's ``SuiteRun`` in config order ([] without suites: no model load)
@@ -27,28 +27,56 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              scope="session")
     if "sft_suite_name" not in metafunc.fixturenames:
         return
+    from sftcheck.checks.suite import KINDS_OF
+
     cfg = sft_session(metafunc.config).config
-    names = [s.name for s in cfg.suites] if cfg is not None else []
-    # No suites: one SKIP per check (not an empty parameter set), saying how to add one.
+    kinds = KINDS_OF.get(metafunc.function.__name__.removeprefix("test_"))
+    names = [s.name for s in cfg.suites if kinds is None or s.kind in kinds] if cfg is not None else []
+    # No suite of a kind this check scores: one SKIP (not an empty parameter set), saying how to add one.
     metafunc.parametrize("sft_suite_name", names or [None], ids=names or ["no-suites"], scope="session")
 
 
+class SuiteRuns:
+    """``{name: SuiteRun}``, each suite run the first time it is asked for (``-k safety`` runs
+    one suite), then kept for the session."""
+
+    def __init__(self, cfg: Config, run) -> None:
+        self._specs = {s.name: s for s in cfg.suites}
+        self._run = run
+        self._done: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._done:
+            self._done[name] = self._run(self._specs[name])
+        return self._done[name]
+
+    def values(self) -> list:
+        return [self[name] for name in self._specs]
+
+
 @pytest.fixture(scope="session")
-def sft_suite_runs(sft_config: Config, sft_passes, sft_tokenizer, sft_hooks, request: pytest.FixtureRequest) -> dict:
+def sft_suite_runs(sft_config: Config, sft_passes, sft_tokenizer, sft_hooks, request: pytest.FixtureRequest):
     from sftcheck.backends.openai_api import ServerError
     from sftcheck.loading import LoadError
     from sftcheck.suites.runner import run_suite
 
     def loaded():
+        from sftcheck.passes import local_weights
+
+        if sft_config.generation.backend != "transformers" and not local_weights(sft_config):
+            return (f"generation ran on the {sft_config.generation.backend} backend and no local weights are "
+                    "configured: set [model] base, + adapter, to score the choices here")
         return request.getfixturevalue("sft_model")
 
     models = conversation_models(sft_config, sft_passes, sft_tokenizer) \
         if any(s.kind == "conversation" for s in sft_config.suites) else None
-    try:
-        return {spec.name: run_suite(spec, sft_config, sft_passes, sft_tokenizer, sft_hooks, loaded, models)
-                for spec in sft_config.suites}
-    except (LoadError, ServerError) as exc:
-        setup_failure(f"sftcheck: {exc}")
+
+    def run(spec):
+        try:
+            return run_suite(spec, sft_config, sft_passes, sft_tokenizer, sft_hooks, loaded, models)
+        except (LoadError, ServerError) as exc:
+            setup_failure(f"sftcheck: {exc}")
+    return SuiteRuns(sft_config, run)
 
 
 def conversation_models(cfg: Config, passes, tokenizer) -> list:
@@ -68,8 +96,15 @@ def conversation_models(cfg: Config, passes, tokenizer) -> list:
 @pytest.fixture(scope="session")
 def sft_suite_run(sft_suite_name, sft_config: Config, request: pytest.FixtureRequest):
     if sft_suite_name is None:
-        pytest.skip(f"no [[suites]] in {sft_config.source}: add [[suites]] blocks (name, data, kind) to "
-                    "evaluate suites base vs tuned (README 'Evaluation suites')")
+        if not sft_config.suites:
+            pytest.skip(f"no [[suites]] in {sft_config.source}: add [[suites]] blocks (name, data, kind) to "
+                        "evaluate suites base vs tuned (README 'Evaluation suites')")
+        from sftcheck.checks.suite import KINDS_OF
+
+        kinds = KINDS_OF.get(request.function.__name__.removeprefix("test_"), ())
+        pytest.skip(f"no [[suites]] of kind {' / '.join(kinds)} in {sft_config.source} (configured: "
+                    f"{', '.join(f'{s.name} ({s.kind})' for s in sft_config.suites)}): this check scores those "
+                    "kinds only (README 'Evaluation suites')")
     return request.getfixturevalue("sft_suite_runs")[sft_suite_name]
 
 

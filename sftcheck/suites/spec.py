@@ -13,9 +13,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-KINDS = ("exact", "numeric", "multiple_choice", "conversation")
+KINDS = ("exact", "numeric", "multiple_choice", "refusal", "winrate", "conversation")
 CONVERSATION_PROMPTS = ("chat_template", "prompt_builder")
-SHAPES = ("auto", "qa", "gsm8k", "mmlu")
+SHAPES = ("auto", "qa", "gsm8k", "mmlu", "simple_safety", "alpaca_eval")
+# the shapes each kind reads (the first is what ``auto`` must find)
+KIND_SHAPES = {"exact": ("qa", "gsm8k"), "numeric": ("qa", "gsm8k"), "multiple_choice": ("mmlu",),
+               "refusal": ("simple_safety",), "winrate": ("alpaca_eval",), "conversation": ()}
+CLASSIFIERS = ("patterns", "judge")  # or "module:function"
 # [generation] keys a suite may override (the rest are the run's).
 GENERATION_KEYS = ("max_new_tokens", "batch_size", "n_examples", "do_sample", "temperature", "top_p",
                    "top_k", "repetition_penalty", "max_time", "seed")
@@ -32,13 +36,17 @@ class SuiteSpec:
     data: str
     """The suite's data file (.jsonl, .json or .parquet), relative to the config file."""
     kind: str
-    """``exact`` (string match), ``numeric`` (numbers within ``rel_tol`` / ``abs_tol``) or
-    ``multiple_choice`` (the generated letter and the choices' log-likelihood) or
-    ``conversation`` (multi-turn: each model fed its own replies, every turn scored by rules
-    and the ``judge``; the file format is ``sftcheck.suites.conversations``)."""
+    """``exact`` (string match), ``numeric`` (numbers within ``rel_tol`` / ``abs_tol``),
+    ``multiple_choice`` (the generated letter and the choices' log-likelihood), ``refusal``
+    (safe rate on harmful prompts, over-refusal on benign ones), ``winrate`` (pairwise
+    judge against a reference output, both orders) or ``conversation`` (multi-turn: each model
+    fed its own replies, every turn scored by rules and the ``judge``; the file format is
+    ``sftcheck.suites.conversations``)."""
     shape: str = "auto"
     """File shape: ``qa`` (id, question, answer), ``gsm8k`` (question, answer ending ``#### N``),
-    ``mmlu`` (question, subject, choices, answer index or letter); ``auto`` detects it."""
+    ``mmlu`` (question, subject, choices, answer index or letter), ``simple_safety`` (id,
+    harm_area, category, prompt; ``benign = true`` marks a benign row), ``alpaca_eval``
+    (instruction, output = the reference answer, generator); ``auto`` detects it."""
     prompt_template: str | None = None
     """Prompt with ``{question}``, ``{choices}`` (lettered lines ``A. …``) and ``{subject}``;
     unset: the run's prompt builder / template applied to the question (``multiple_choice``:
@@ -63,21 +71,40 @@ class SuiteSpec:
     """Field holding the gold answer (``qa`` shape)."""
     id_field: str = "id"
     """Field holding the example id (rows without one get ``<name>-<row>``)."""
-    generation: dict[str, Any] = field(default_factory=dict)
-    """``[suites.generation]``: overrides of ``[generation]`` keys for this suite only
-    (``max_new_tokens``, ``batch_size``, ``n_examples``, sampling settings, ``max_time``, ``seed``)."""
+    classifier: str = "patterns"
+    """``refusal``: what decides that an output refuses: ``patterns`` (the built-in refusal
+    phrases, ``sftcheck.checks.support.refusal.REFUSAL_PATTERNS``), ``judge`` (the run's
+    ``[scoring]`` scorer: a score >= 0.5 means refused) or ``"module:function"``
+    ``f(prompt, output) -> bool | float`` (>= 0.5 means refused)."""
+    benign: str | None = None
+    """``refusal``: a file of benign prompts (same shape, or ``{"prompt"}`` / ``{"question"}``
+    rows) the model must still answer: the over-refusal rate. Rows of the suite's own file with
+    ``benign = true`` (or category ``benign``) count too."""
+    classifier_labels: str | None = None
+    """``refusal``: JSONL ``{"output", "refused": true|false}`` the classifier must agree with
+    (``suite.refusal_classifier``); unset: the built-in labelled refusals and answers."""
+    judge: str | None = None
+    """``winrate`` (required): ``"module:function"`` ``f(instruction, a, b)`` returning ``"a"``,
+    ``"b"``, ``"tie"`` or a number in [0, 1] (the probability that ``a`` is better); called
+    with the model's output first and second, to cancel position bias. ``conversation``:
+    scores the expectations only a judge can (``"judge": "..."`` in a turn):
+    ``judge(example, output) -> bool | number | "yes"/"no"``, where ``example`` is ``{"id",
+    "category", "turn", "messages", "expectation", "expect"}``."""
+    human_labels: str | None = None
+    """``winrate``: JSONL of human pairwise judgements (AlpacaEval's annotation shape)
+    ``{"instruction", "output_1", "output_2", "preference": 1 | 2 | 1.5}`` (or ``"a"`` /
+    ``"b"`` / ``"tie"``); the judge's agreement with them is Cohen's kappa
+    (``suite.judge_agreement``). ``conversation``: JSONL of ``{"id", "turn", "output",
+    "label"}`` (a person's 1 / 0 on a reply) to calibrate the judge against (Cohen's kappa,
+    the disagreements shown)."""
     conversation_prompt: str = "chat_template"
     """``conversation``: how each turn's prompt is rendered from the conversation so far (the user's
     messages and the model's own replies): ``chat_template`` (the tokenizer's chat template) or
     ``prompt_builder`` (the run's ``[format] prompt_builder`` in row form, given ``{"id", "messages",
     "question", "category"}``)."""
-    judge: str | None = None
-    """``conversation``: ``"module:function"`` scoring the expectations only a judge can
-    (``"judge": "..."`` in a turn): ``judge(example, output) -> bool | number | "yes"/"no"``, where
-    ``example`` is ``{"id", "category", "turn", "messages", "expectation", "expect"}``."""
-    human_labels: str | None = None
-    """``conversation``: JSONL of ``{"id", "turn", "output", "label"}`` (a person's 1 / 0 on a reply)
-    to calibrate the judge against (Cohen's kappa, the disagreements shown)."""
+    generation: dict[str, Any] = field(default_factory=dict)
+    """``[suites.generation]``: overrides of ``[generation]`` keys for this suite only
+    (``max_new_tokens``, ``batch_size``, ``n_examples``, sampling settings, ``max_time``, ``seed``)."""
 
     def answer_regex(self, run_pattern: str) -> str:
         if self.answer_pattern:
@@ -93,10 +120,11 @@ REQUIRED = ("name", "data", "kind")
 _TYPES = {"name": str, "data": str, "kind": str, "shape": str, "prompt_template": str,
           "answer_pattern": str, "gold_pattern": str, "choice_continuation": str, "rel_tol": float,
           "abs_tol": float, "question_field": str, "answer_field": str, "id_field": str, "generation": dict,
-          "conversation_prompt": str, "judge": str, "human_labels": str}
+          "classifier": str, "benign": str, "classifier_labels": str, "judge": str, "human_labels": str,
+          "conversation_prompt": str}
+_PATHS = ("benign", "classifier_labels", "human_labels")
 _CHOICES = {"kind": KINDS, "shape": SHAPES, "conversation_prompt": CONVERSATION_PROMPTS}
-# keys that only mean something for conversation suites, and those that mean nothing there
-CONVERSATION_ONLY = ("conversation_prompt", "judge", "human_labels")
+# keys that mean nothing for conversation suites (their file is conversations, scored by rules and the judge)
 NOT_CONVERSATION = ("shape", "prompt_template", "answer_pattern", "gold_pattern", "choice_continuation", "id_field",
                     "rel_tol", "abs_tol", "question_field", "answer_field")
 
@@ -162,23 +190,10 @@ def parse_suites(raw: Any, source: str, base_dir: Path, error: type[Exception],
         if any(s.name == values["name"] for s in out):
             raise error(f"{where}: name {values['name']!r} is used by another suite. Fix: give each suite "
                         "its own name.")
-        data = Path(values["data"]).expanduser()
-        data = data if data.is_absolute() else base_dir / data
-        if not data.is_file():
-            raise error(f"{where}: data = {values['data']!r}: {data} does not exist. Fix: correct the path "
-                        f"(relative paths are relative to the config file's folder {base_dir}).")
-        values["data"] = str(data)
-        _check_kind_keys(values, where, error)
-        if "human_labels" in values:
-            labels = Path(values["human_labels"]).expanduser()
-            labels = labels if labels.is_absolute() else base_dir / labels
-            if not labels.is_file():
-                raise error(f"{where}: human_labels = {values['human_labels']!r}: {labels} does not exist. Fix: "
-                            f"correct the path (relative to {base_dir}).")
-            values["human_labels"] = str(labels)
-        if "judge" in values and ":" not in values["judge"]:
-            raise error(f"{where}: judge = {values['judge']!r} is not 'module:function'. Fix: write e.g. "
-                        "'myproject.judge:judge_turn' or 'judge.py:judge_turn'.")
+        for key in ("data", *_PATHS):
+            if key in values:
+                values[key] = _path(values[key], key, base_dir, where, error)
+        _check_kind(values, where, error)
         values["generation"] = _generation(values.get("generation", {}), where, error, parse_generation)
         template = values.get("prompt_template")
         if template is not None:
@@ -189,13 +204,49 @@ def parse_suites(raw: Any, source: str, base_dir: Path, error: type[Exception],
     return tuple(out)
 
 
-def _check_kind_keys(values: dict, where: str, error: type[Exception]) -> None:
-    conversation = values["kind"] == "conversation"
-    wrong = [k for k in (NOT_CONVERSATION if conversation else CONVERSATION_ONLY) if k in values]
-    if wrong:
-        what = "a conversation suite (its file is conversations, scored by rules and the judge)" if conversation \
-            else f"kind {values['kind']!r} (only kind = \"conversation\" uses it)"
-        raise error(f"{where}: {wrong[0]} does not apply to {what}. Fix: remove it, or change kind.")
+def _path(value: str, key: str, base_dir: Path, where: str, error: type[Exception]) -> str:
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise error(f"{where}: {key} = {value!r}: {path} does not exist. Fix: correct the path "
+                    f"(relative paths are relative to the config file's folder {base_dir}).")
+    return str(path)
+
+
+def _hook_spec(value: str, key: str, where: str, error: type[Exception]) -> None:
+    mod, _, fn = value.rpartition(":")
+    if not mod or not fn.isidentifier():
+        raise error(f"{where}: {key} = {value!r} is not 'module:function'. Fix: write e.g. "
+                    "'mypkg.judges:pairwise' or 'judge.py:pairwise' (a .py file relative to the config).")
+
+
+def _check_kind(values: dict, where: str, error: type[Exception]) -> None:
+    """Keys that only make sense for one kind, and what a kind needs."""
+    kind = values["kind"]
+    if kind == "conversation":
+        wrong = [k for k in NOT_CONVERSATION if k in values]
+        if wrong:
+            raise error(f"{where}: {wrong[0]} does not apply to a conversation suite (its file is conversations, "
+                        "scored by rules and the judge). Fix: remove it, or change kind.")
+    owners = {"classifier": ("refusal",), "benign": ("refusal",), "classifier_labels": ("refusal",),
+              "judge": ("winrate", "conversation"), "human_labels": ("winrate", "conversation"),
+              "choice_continuation": ("multiple_choice",), "conversation_prompt": ("conversation",)}
+    for key, kinds in owners.items():
+        if key in values and kind not in kinds:
+            raise error(f"{where}: {key} applies to kind {' / '.join(repr(k) for k in kinds)} only, this suite is "
+                        f"kind {kind!r}. Fix: remove the key or change the kind.")
+    if "judge" in values:
+        _hook_spec(values["judge"], "judge", where, error)
+    shape = values.get("shape", "auto")
+    if shape != "auto" and kind != "conversation" and shape not in KIND_SHAPES[kind]:
+        raise error(f"{where}: shape = {shape!r} does not fit kind = {kind!r} (it reads "
+                    f"{' / '.join(KIND_SHAPES[kind])}). Fix: change the shape or the kind.")
+    if kind == "winrate" and "judge" not in values:
+        raise error(f"{where}: kind 'winrate' needs judge = \"module:function\" (f(instruction, a, b) -> "
+                        "'a' | 'b' | 'tie' or P(a better)). Fix: add the judge key.")
+    classifier = values.get("classifier")
+    if classifier is not None and classifier not in CLASSIFIERS:
+        _hook_spec(classifier, "classifier", where, error)
 
 
 def _generation(raw: dict, where: str, error: type[Exception], parse: Callable[[dict, str], Any]) -> dict:

@@ -1,0 +1,52 @@
+"""The suites' summary table and plot (``suite.summary`` evidence, also shown per check):
+one row per suite x metric with base, tuned, change, interval, significance and flags."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from sftcheck.checks.support.result import Image, Table
+from sftcheck.checks.support.suites import MetricRow
+
+
+def _ci(c) -> str:
+    return f"[{c[0]:.3f}, {c[1]:.3f}]" if c else ""
+
+
+def _num(v: float, kind: str = "") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"×{v:.2f}" if kind == "ratio" else (f"{v:+.3f}" if kind == "difference" else f"{v:.3f}")
+
+
+def table(rows: Sequence[MetricRow], title: str = "suites: base vs tuned") -> Table:
+    out = []
+    for r in rows:
+        sig = "" if r.pvalue is None else f"p = {r.pvalue:.3g} ({r.test})"
+        out.append((r.suite, r.metric, f"{_num(r.base)} {_ci(r.base_ci)}".strip(),
+                    f"{_num(r.tuned)} {_ci(r.tuned_ci)}".strip(),
+                    f"{_num(r.change, r.change_kind)} {_ci(r.change_ci)}".strip(), sig, "; ".join(r.flags)))
+    return Table(title, ("suite", "metric", "base", "tuned", "change (95 % interval)", "significance", "flags"),
+                 tuple(out), row_tags=tuple(tuple(r.flags and ("flagged",) or ()) for r in rows))
+
+
+def plot(rows: Sequence[MetricRow]) -> Image | None:
+    from sftcheck.checks.support.plots import to_png
+
+    shown = [r for r in rows if r.change_ci is not None]
+    if not shown:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 0.45 * len(shown) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    y = list(range(len(shown)))[::-1]
+    for yi, r in zip(y, shown, strict=True):
+        colour = "#2f6fde" if r.significant else "#9aa5b1"
+        ax.errorbar([r.change], [yi], xerr=[[r.change - r.change_ci[0]], [r.change_ci[1] - r.change]],
+                    fmt="o", color=colour, capsize=3)
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.set_yticks(y, [f"{r.suite}: {r.metric}" for r in shown])
+    ax.set_xlabel("tuned − base (paired bootstrap 95 % interval; blue: p < 0.05)")
+    ax.set_title("What fine-tuning changed, per suite")
+    return Image("suites: changes with 95 % intervals", to_png(fig))
