@@ -139,7 +139,7 @@ def _world_config(world, dest: Path, extra: str) -> Path:
     text = (world.root / "sftcheck.toml").read_text()
     for key in ('"base"', '"adapter"'):
         text = text.replace(f"= {key}", f'= "{world.root / key.strip(chr(34))}"')
-    text = text.replace('"data/', f'"{world.root}/data/')
+    text = text.replace('"data/', f'"{world.root}/data/').replace('"suites/', f'"{world.root}/suites/')
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "run.toml").write_text(text + extra)
     return dest / "run.toml"
