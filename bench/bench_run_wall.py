@@ -4,8 +4,9 @@ Two denominators, both measured here, side by side:
 
 * **floor** (a fresh process, the honest comparison): a bare script that imports torch /
   transformers / peft, loads the same model and makes the very passes the demo makes (the
-  eval set base + tuned, the sentinel subset base + tuned, the merge probe) through the same
-  engine, and exits.  Any tool that generates these answers pays this; the demo's extra is
+  eval set base + tuned, the sentinel subset base + tuned, the gap gate's cued prompts on the
+  base, the merge probe) through the same engine, and exits; a warning is printed when the
+  demo's passes (its JSON verdict lists them) are not the floor's.  Any tool that generates these answers pays this; the demo's extra is
   pytest, the data / artifact checks, statistics, plots and the report.
 * **in-process** (the issue's first wording): the model load timed in a warm process
   (torch already imported, median of 3) plus the passes' wall times from the demo's JSON
@@ -54,6 +55,9 @@ def floor(config: str) -> None:
     sentinel = rows[: max(1, cfg.generation.sentinel_examples)]
     passes.both(build_prompts(cfg, loaded.tokenizer, sentinel, raw=True), settings, progress=False,
                 use_cache=False)
+    from sftcheck.nway.runner import cue_prompts  # the gap gate's cued prompts, on the base model
+
+    passes.run(cue_prompts(cfg, loaded.tokenizer, rows), settings, "base", progress=False, use_cache=False)
     print(json.dumps(passes.log))
 
 
@@ -88,8 +92,9 @@ def main() -> None:
             wall, cpu, _ = _child([sys.executable, "-m", "sftcheck.cli", "demo", "--json", "r.json"], tmp, env)
             demo.append((wall, cpu))
             verdict = json.loads((Path(tmp) / "r.json").read_text())
-            wall, cpu, _ = _child([sys.executable, __file__, "--floor", str(world.config)], tmp, env)
+            wall, cpu, proc = _child([sys.executable, __file__, "--floor", str(world.config)], tmp, env)
             bare.append((wall, cpu))
+            floor_log = json.loads(proc.stdout.strip().splitlines()[-1])
     passes = verdict["provenance"].get("generation passes", {})
     gen = sum(p["wall_seconds"] for p in passes.values() if not str(p["cache"]).startswith("hit"))
 
@@ -112,6 +117,9 @@ def main() -> None:
     print(f"{'in-process: generation passes (' + str(len(passes)) + ', the demo)':<44}{gen:>9.2f}")
     for name, p in passes.items():
         print(f"    {name:<28} {p['wall_seconds']:6.2f} s  {p['weights']}")
+    shape = sorted((p["variant"], p["examples"]) for p in passes.values())
+    if shape != sorted((p["variant"], p["examples"]) for p in floor_log):
+        print(f"WARNING: the floor made other passes than the demo ({floor_log}): the ratio is not like for like")
     print(f"whole run / floor:         {med[0] / flo[0]:.2f}x wall, {med[1] / flo[1]:.2f}x CPU (goal <= 1.3x)")
     print(f"whole run / in-process (load + passes): {med[0] / (load + gen):.1f}x wall")
 
