@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -100,7 +101,14 @@ def write_tasks(world_root: Path, folder: Path) -> list[str]:
 
 
 LM_EVAL_RUN = '''
-import json, sys, time
+import glob, importlib.util, json, sys, time
+# the sftcheck of the environment that runs this bench (its refusal detector and judge): its
+# editable-install finder, loaded under its own name (a system-wide one may share the module name)
+for path in glob.glob(sys.argv[5] + "/__editable___sftcheck_*_finder.py"):
+    spec = importlib.util.spec_from_file_location("bench_sftcheck_finder", path)
+    finder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(finder)
+    finder.install()
 import lm_eval
 from lm_eval.tasks import TaskManager
 folder, base, adapter, out = sys.argv[1:5]
@@ -139,7 +147,7 @@ def run_lm_eval(python: str, world_root: Path, tmp: Path) -> tuple[float, dict] 
            "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp / "hf"), "PYTHONPATH": str(folder)}
     t0 = time.perf_counter()
     proc = subprocess.run([python, str(script), str(folder), str(world_root / "base"), str(world_root / "adapter"),
-                           str(tmp / "lm_eval.json")], check=False, env=env, capture_output=True, text=True)
+                           str(tmp / "lm_eval.json"), sysconfig.get_paths()["purelib"]], check=False, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if proc.returncode:
         print(proc.stderr[-3000:], file=sys.stderr)
