@@ -180,6 +180,7 @@ def vllm_passes(cfg: Config, tokenizer, stops: StopSet | None = None, run=None) 
     from sftcheck.backends.vllm_engine import VLLMBackend
 
     backend = VLLMBackend.from_config(cfg, run)
+    backend.specials = tuple(sorted(special_token_texts(tokenizer), key=len, reverse=True))
     return Passes("vllm", lambda _variant: contextlib.nullcontext(backend), stops or stop_set(cfg, tokenizer),
                   model_id=backend.model_id, disk_cache=_disk(cfg), tuned_weights="vLLM LoRARequest",
                   tokenizer=tokenizer)

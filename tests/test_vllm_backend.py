@@ -19,7 +19,8 @@ HAS_VLLM = importlib.util.find_spec("vllm") is not None
 def test_sampling_settings_map_to_vllm_sampling_params():
     backend = VLLMBackend(None, "", None, "", None, dict, "test")
     greedy = backend.sampling_params(GenerationSettings(max_new_tokens=7, stop_strings=("</answer>",)), [2, 5])
-    assert greedy == {"max_tokens": 7, "seed": 0, "stop_token_ids": [2, 5], "skip_special_tokens": True,
+    assert greedy == {"max_tokens": 7, "seed": 0, "stop_token_ids": [2, 5], "skip_special_tokens": False,
+                      "include_stop_str_in_output": True, "spaces_between_special_tokens": False,
                       "stop": ["</answer>"], "temperature": 0.0}
     sampled = backend.sampling_params(GenerationSettings(do_sample=True, temperature=0.7, top_k=20,
                                                          repetition_penalty=1.05), [2])
@@ -55,4 +56,20 @@ def test_vllm_greedy_outputs_match_the_transformers_backend(world, tmp_path):
     for variant in ("base", "tuned"):
         same = sum(a.text == b.text for a, b in zip(remote[variant].items, local[variant].items, strict=True))
         assert same >= 0.95 * len(prompts), (variant, same)  # GPU kernels may flip a near-tie
+        raw = sum(a.raw_text == b.raw_text for a, b in zip(remote[variant].items, local[variant].items, strict=True))
+        assert raw >= 0.95 * len(prompts), (variant, raw)  # special tokens and the stop token kept
     assert remote["tuned"].settings["lora_request"] and not remote["base"].settings["lora_request"]
+
+
+def test_vllm_text_leaves_out_the_special_tokens_its_raw_text_keeps():
+    from types import SimpleNamespace
+
+    from sftcheck.checks.support.samples import FinishReason
+
+    backend = VLLMBackend(None, "", None, "", None, dict, "test")
+    backend.specials = ("<|im_end|>", "<|im_start|>")
+    out = SimpleNamespace(prompt_token_ids=[1, 2], outputs=[SimpleNamespace(
+        text=" <answer>4</answer><|im_end|>", token_ids=[5, 6, 7], finish_reason="stop", stop_reason=None)])
+    g = backend._item(SimpleNamespace(id="1", text="p"), out, GenerationSettings(), 0.1)
+    assert (g.text, g.raw_text, g.finish_reason) == (" <answer>4</answer>", " <answer>4</answer><|im_end|>",
+                                                     FinishReason.EOS)

@@ -38,7 +38,9 @@ from sftcheck.checks.support.samples import FinishReason, Generation, Generation
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # vLLM / SGLang extensions: the text with its special tokens and the stop token that ended it
-EXTRAS = {"skip_special_tokens": False, "include_stop_str_in_output": True, "spaces_between_special_tokens": False}
+# (``no_stop_trim`` is SGLang's name for vLLM's ``include_stop_str_in_output``)
+EXTRAS = {"skip_special_tokens": False, "include_stop_str_in_output": True, "spaces_between_special_tokens": False,
+          "no_stop_trim": True}
 
 
 class ServerError(RuntimeError):

@@ -68,6 +68,7 @@ class VLLMBackend:
         self.llm, self.adapter, self.model_id = llm, adapter, model_id
         self._lora, self._sampling, self.version = lora_request_cls, sampling_cls, version
         self.tokenizer_source = tokenizer_source
+        self.specials: tuple[str, ...] = ()  # special tokens as text (``passes.special_token_texts``)
 
     @classmethod
     def from_config(cls, cfg, run=None) -> VLLMBackend:
@@ -94,8 +95,11 @@ class VLLMBackend:
         return {"backend": self.name, "vllm": self.version}
 
     def sampling_params(self, settings, stop_ids: Sequence[int]):
+        # the text with its special tokens and the stop token / string that ended it, as the
+        # transformers backend's raw_text (``text`` leaves them out: ``_item``)
         kw = {"max_tokens": settings.max_new_tokens, "seed": settings.seed, "stop_token_ids": list(stop_ids),
-              "skip_special_tokens": True}
+              "skip_special_tokens": False, "include_stop_str_in_output": True,
+              "spaces_between_special_tokens": False}
         if settings.stop_strings:
             kw["stop"] = list(settings.stop_strings)
         if settings.do_sample:
@@ -135,10 +139,9 @@ class VLLMBackend:
         return GenerationSet(model=variant, items=tuple(items), wall_seconds=time.monotonic() - t_start,
                              batch_size=settings.batch_size,
                              settings={"backend": self.name, "stop_ids": list(stop_ids), "ttft_seconds": ttfts,
-                                       "lora_request": bool(lora)})
+                                       "lora_request": bool(lora), "raw_text_special_tokens": True})
 
-    @staticmethod
-    def _item(prompt, out, settings, seconds: float) -> Generation:
+    def _item(self, prompt, out, settings, seconds: float) -> Generation:
         c = out.outputs[0]
         if c.finish_reason == "length":
             reason = FinishReason.LENGTH
@@ -146,7 +149,10 @@ class VLLMBackend:
             reason = FinishReason.STOP
         else:
             reason = FinishReason.EOS
-        text, found = cut_at_stop(c.text, settings.stop_strings)
+        text = c.text
+        for special in self.specials:  # as the transformers backend decodes `text`: no special tokens
+            text = text.replace(special, "")
+        text, found = cut_at_stop(text, settings.stop_strings)
         return Generation(id=prompt.id, prompt=prompt.text, text=text, raw_text=c.text,
                           prompt_tokens=len(out.prompt_token_ids or []), new_tokens=len(c.token_ids),
                           finish_reason=FinishReason.STOP if found else reason, seconds=seconds)
