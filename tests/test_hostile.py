@@ -243,7 +243,7 @@ def test_a_catastrophic_regex_off_the_main_thread_is_stopped(monkeypatch):
     t0 = time.monotonic()
     with pytest.raises(bounded.TimeLimitExceeded, match=r"answer_pattern = .*ran past its 0\.5 s limit"):
         _run_where("thread", lambda: ignorecase("<answer>" + "a" * 60 + "!"), monkeypatch)
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 0.5 + 4  # unbounded: ~fib(60) steps; the slack is a loaded machine's
 
 
 def _calibrated(fn, at_least: float):
