@@ -232,7 +232,7 @@ def sentinel(runs: ModelRuns, *, max_accuracy: float = 0.30) -> CheckResult:
         return CheckResult(Status.PASS, acc, thr, text + ": no capability a format cue unlocks" + note + ".",
                            metrics=metrics, evidence=tuple(ev))
     return CheckResult(
-        Status.FAIL, acc, thr, f"A format cue unlocks the base: {text}, above {max_accuracy:g}. The base already has "
+        Status.FAIL, acc, thr, f"A format cue unlocks the base: {text[0].lower() + text[1:]}, above {max_accuracy:g}. The base already has "
         "the capability; the run's prompt only hides it, so a fine-tune would teach a prompt format, not the task "
         "(the case of a base at 81 % that, cued, answered 300/300).",
         fix="Evaluate the base with the cue (or the format you will serve) before deciding to train; if the format "
@@ -272,9 +272,9 @@ def power(runs: ModelRuns, *, alpha: float = 0.01, power: float = 0.8) -> CheckR
 
 
 # the checks gap.verdict weighs, with the function of each
-COMPONENTS = {see("gap.base_ceiling"): base_ceiling, see("gap.reference_floor"): reference_floor,
-              see("gap.significance"): significance, see("gap.effect_size"): effect_size,
-              see("gap.sentinel"): sentinel, see("gap.power"): power}
+COMPONENTS = {see("gap.base_ceiling"): base_ceiling, see("gap.sentinel"): sentinel,
+              see("gap.reference_floor"): reference_floor, see("gap.significance"): significance,
+              see("gap.effect_size"): effect_size, see("gap.power"): power}
 # what a failed component means for the gap, in words
 NOT_REAL = {see("gap.base_ceiling"): "the base already passes", see("gap.sentinel"): "a plain format cue unlocks "
             "the base", see("gap.reference_floor"): "the reference does not reach the floor (the capability is not "

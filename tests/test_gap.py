@@ -118,3 +118,15 @@ def test_gap_run_on_the_fixture_world_is_real_and_the_passing_base_is_not(gap_wo
     assert bad["rc"] != 0 and v["status"] == "fail", v["explanation"]
     assert v["explanation"].startswith("The gap is not real: the base already passes"), v["explanation"]
     assert bad["checks"]["gap.base_ceiling"]["status"] == "fail"
+
+
+@pytest.mark.slow
+def test_a_cue_that_unlocks_the_base_is_caught_by_the_sentinel(gap_world, tmp_path):
+    """The capable model served with the bare question scores 0 % (looks like a base to train);
+    with the cue 'Question: ...\\nAnswer:' it scores 93 %: the gap is not real."""
+    got = _gap_run(broken_gap.cue_unlocks(gap_world, tmp_path), tmp_path)["checks"]
+    s = got["gap.sentinel"]
+    assert s["status"] == "fail" and s["metrics"]["accuracy_run_prompt"] < 0.1 and s["metrics"]["accuracy_cue"] > 0.8, s
+    assert got["gap.base_ceiling"]["status"] == "pass"  # the bare prompt hides the capability from the ceiling
+    v = got["gap.verdict"]["explanation"]
+    assert v.startswith("The gap is not real: a plain format cue unlocks the base"), v

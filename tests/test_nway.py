@@ -163,3 +163,39 @@ def test_an_extra_model_runs_next_to_base_and_tuned_on_the_world(world, tmp_path
     got = _pytest(cfg, tmp_path / "bad")
     table = got["models.table"]
     assert table["status"] == "fail" and "ghost" in table["explanation"] and str(empty) in table["explanation"]
+
+
+@pytest.mark.slow
+def test_served_models_on_an_openai_server_and_one_the_server_does_not_serve(world, tmp_path):
+    from sftcheck.fixtures.broken.run_config import variant_config
+    from sftcheck.fixtures.openai_server import running
+
+    with running(world.root) as url:
+        gen = {"backend": "openai", "base_url": url, "base_model_name": "base", "tuned_model_name": "tuned",
+               "concurrency": 4, "n_examples": 24}
+        models_ = {"again": {"role": "reference", "served": "tuned"}, "ghost": {"role": "alternative", "served": "nope"}}
+        cfg = variant_config(world, tmp_path, generation=gen, models=models_)
+        got = _pytest(cfg, tmp_path)
+    table = got["models.table"]
+    assert table["status"] == "fail" and "ghost: served 'nope'" in table["explanation"], table["explanation"]
+    assert "nope" in table["explanation"] and url.split("/v1")[0] in table["explanation"]
+    rows = {r["model"]: r for r in table["metrics"]["sets"][MAIN]["models"]}
+    assert set(rows) == {"base", "tuned", "again"} and rows["again"]["accuracy"] == rows["tuned"]["accuracy"] > 0.8
+    assert got["models.tuned_vs_reference"]["status"] == "pass", got["models.tuned_vs_reference"]["explanation"]
+
+
+@pytest.mark.slow
+def test_every_model_runs_every_suite(world, gap_world, tmp_path):
+    from sftcheck.fixtures.suites import SUITE_NAMES, write_suites
+
+    cfg = write_suites(world, tmp_path)
+    cfg.write_text(cfg.read_text() + f'\n[models.reference]\nrole = "reference"\npath = "{gap_world.root / "reference"}"\n')
+    got = _pytest(cfg, tmp_path)
+    table = got["models.table"]
+    assert table["status"] == "pass", table["explanation"]
+    sets = table["metrics"]["sets"]
+    assert set(SUITE_NAMES) <= set(sets)
+    for name in SUITE_NAMES:
+        acc = {r["model"]: r["accuracy"] for r in sets[name]["models"]}
+        assert set(acc) == {"base", "tuned", "reference"} and acc["tuned"] > 0.8 and acc["base"] < 0.1, (name, acc)
+        assert len(sets[name]["pairs"]) == 3 and all("p_holm" in p for p in sets[name]["pairs"])
