@@ -12,6 +12,7 @@ metrics) is.
 """
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -86,7 +87,8 @@ def html_notice(budget: Budget, limit: int, where: str) -> str:
 
 
 def elided_block(title: str, size: int, where: str) -> str:
-    from sftcheck.report_render import esc
+    def esc(value: str) -> str:  # report_render.esc (which imports this module)
+        return html.escape(value, quote=True)
 
     return (f'<div class="sft-evidence sft-elided"><h4>{esc(title)}</h4><p class="sft-ref">Not shown: '
             f"this block ({size:,} bytes) is over the report's size limit ([limits] report_html_bytes). "
