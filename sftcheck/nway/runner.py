@@ -34,7 +34,8 @@ class Session:
     passes: Callable[[], Any]         # -> ``sft_passes`` (the [model] section's base / tuned)
     tokenizer: Callable[[], Any]      # -> ``sft_tokenizer``
     prompts: Callable[[], list]       # -> ``sft_prompts``
-    scored: Callable[[], dict]        # -> ``sft_scored`` (the session's strict scores, base / tuned)
+    scored: Callable[[], dict | None]  # -> ``sft_scored`` (the session's strict scores, base / tuned), or
+                                       # None without a tuned model (no base + tuned pass pair to score)
 
 
 def model_config(cfg: Config, spec: ModelSpec) -> Config:
@@ -218,8 +219,10 @@ def run_models(specs: tuple[ModelSpec, ...], s: Session, *, log: list | None = N
                         notes[es.name] = str(exc)
                         continue
                     gs = passes.run(prompts, es.settings, variant)
-                    same = spec.implied and es.name == MAIN  # scored once, as the gates score it
-                    scored = s.scored()[variant] if same else es.score(spec.name, gs)
+                    if log is not None and log and not spec.implied and log[-1].get("variant") == variant:
+                        log[-1] = {**log[-1], "variant": f"{spec.name} ({spec.role}, {es.name})"}
+                    pre = s.scored() if spec.implied and es.name == MAIN else None  # as the gates score it
+                    scored = pre[variant] if pre is not None else es.score(spec.name, gs)
                     runs[(spec.name, es.name)] = ModelEval(spec.name, spec.role, es.name, gs, tuple(scored))
         except (LoadError, ServerError, ScoringError, HookError, OSError, ValueError) as exc:
             errors[spec.name] = f"{spec.describe()}: {exc}"

@@ -13,6 +13,16 @@ import pytest
 from sftcheck.config import Config
 
 
+def _session_scores(request: pytest.FixtureRequest, cfg: Config):
+    """``sft_scored`` when the session has a tuned model (its base / tuned passes are made anyway);
+    without one, None: the base is scored on its own pass (no extra "tuned" pass of the same weights)."""
+    from sftcheck.session_model import missing_tuned_model
+
+    if missing_tuned_model(cfg) is not None:
+        return lambda: None
+    return lambda: request.getfixturevalue("sft_scored")
+
+
 @pytest.fixture(scope="session")
 def sft_models(sft_config: Config) -> tuple:
     from sftcheck.nway.spec import implied_models
@@ -33,7 +43,7 @@ def sft_model_runs(request: pytest.FixtureRequest, sft_config: Config, sft_model
     get = request.getfixturevalue
     session = Session(sft_config, get("sft_eval_rows"), get("sft_hooks"), sft_generation_settings,
                       passes=lambda: get("sft_passes"), tokenizer=lambda: get("sft_tokenizer"),
-                      prompts=lambda: get("sft_prompts"), scored=lambda: get("sft_scored"))
+                      prompts=lambda: get("sft_prompts"), scored=_session_scores(request, sft_config))
     return run_models(sft_models, session, log=sft_session(request.config).generation_passes)
 
 
@@ -60,5 +70,5 @@ def sft_length_flips(request: pytest.FixtureRequest, sft_config: Config, sft_mod
     get = request.getfixturevalue
     session = Session(sft_config, get("sft_eval_rows"), get("sft_hooks"), get("sft_generation_settings"),
                       passes=lambda: get("sft_passes"), tokenizer=lambda: get("sft_tokenizer"),
-                      prompts=lambda: get("sft_prompts"), scored=lambda: get("sft_scored"))
+                      prompts=lambda: get("sft_prompts"), scored=_session_scores(request, sft_config))
     return length_flips(sft_model_runs, session)
