@@ -2,7 +2,7 @@
 input bundle.
 
 Each area has one frozen bundle (``ArtifactInputs`` in ``inputs_artifact``,
-``PretrainInputs`` in ``inputs_pretrain``) whose attributes are named exactly like the
+``PretrainInputs`` in ``inputs_pretrain``, ``BehaviourInputs`` in ``inputs_behaviour``) whose attributes are named exactly like the
 checks' input parameters (everything but the keyword-only thresholds).  Each attribute is
 built on first use and kept, from the session's shared ``Sources`` (config, ``Run``,
 tokenizer, hooks, model).  The pytest session builds one bundle per area
@@ -50,11 +50,13 @@ class Sources:
     """What every area's inputs are built from, each built once on first use: the run
     config, its ``Run`` (the run's files, read once), the tokenizer, the hooks, the model."""
 
-    def __init__(self, cfg: Config, run=None) -> None:
+    def __init__(self, cfg: Config, run=None, *, generation_log: list | None = None, stream: bool = False) -> None:
         from sftcheck.run_files import Run
 
         self.cfg = cfg
         self.run = run if run is not None else Run(cfg)
+        self.generation_log = generation_log  # the report's list of generation passes (a session's)
+        self.stream = stream                  # a server streams its answers (a perf check runs)
 
     @classmethod
     def load(cls, cfg: Config) -> Sources:
@@ -91,6 +93,17 @@ class Sources:
         try:
             return hookmod.resolve(self.cfg)
         except hookmod.HookError as exc:
+            raise InputUnavailable(f"sftcheck: {exc}") from None
+
+    @cached_property
+    def stop_set(self):
+        """The run's one stop set (``sftcheck.stopset``): every backend stops on it,
+        format.stop_tokens judges it, scoring reads generations up to it."""
+        from sftcheck.stopset import StopSetError, build_stop_set
+
+        try:
+            return build_stop_set(self.cfg, self.tokenizer, read_json=self.run.json_or_raise)
+        except StopSetError as exc:
             raise InputUnavailable(f"sftcheck: {exc}") from None
 
     @cached_property
@@ -131,6 +144,7 @@ AREA_BUNDLES = {
     "labels": "sftcheck.inputs_pretrain:PretrainInputs",
     "format": "sftcheck.inputs_pretrain:PretrainInputs",
     "tokens": "sftcheck.inputs_pretrain:PretrainInputs",
+    "behaviour": "sftcheck.inputs_behaviour:BehaviourInputs",
 }
 
 

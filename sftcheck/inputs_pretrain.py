@@ -107,16 +107,10 @@ class PretrainInputs:
         return getattr(self.tokenizer, "chat_template", None)
 
     # ------------------------------------------------------------------ stop set, embeddings
-    @cached_property
+    @property
     def stops(self):
-        """The run's one stop set (``sftcheck.stopset``): the engine stops on it,
-        format.stop_tokens judges it, scoring reads generations up to it."""
-        from sftcheck.stopset import StopSetError, build_stop_set
-
-        try:
-            return build_stop_set(self.src.cfg, self.tokenizer, read_json=self.src.run.json_or_raise)
-        except StopSetError as exc:
-            raise InputUnavailable(f"sftcheck: {exc}") from None
+        """The run's one stop set (shared with generation: ``Sources.stop_set``)."""
+        return self.src.stop_set
 
     @cached_property
     def _embedding_rows(self) -> tuple[int | None, str]:

@@ -43,9 +43,14 @@ class Bundles:
 
 
 @pytest.fixture(scope="session")
-def sft_sources(sft_config: Config, sft_run) -> Sources:
-    """Config, Run, tokenizer, hooks and model: what every area's inputs are built from."""
-    return Sources(sft_config, sft_run)
+def sft_sources(request: pytest.FixtureRequest, sft_config: Config, sft_run) -> Sources:
+    """Config, Run, tokenizer, hooks, stop set and model: what every area's inputs are built
+    from (generation passes are listed in the session's report)."""
+    from sftcheck.session_model import perf_runs
+    from sftcheck.session_state import sft_session
+
+    return Sources(sft_config, sft_run, generation_log=sft_session(request.config).generation_passes,
+                   stream=perf_runs(request.session))
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +68,12 @@ def sft_artifact_inputs(sft_bundles: Bundles):
 def sft_pretrain_inputs(sft_bundles: Bundles):
     """``sftcheck.inputs_pretrain.PretrainInputs`` of this session."""
     return sft_bundles.for_area("data")
+
+
+@pytest.fixture(scope="session")
+def sft_behaviour_inputs(sft_bundles: Bundles):
+    """``sftcheck.inputs_behaviour.BehaviourInputs`` of this session."""
+    return sft_bundles.for_area("behaviour")
 
 
 @pytest.fixture

@@ -91,28 +91,23 @@ def sft_model(sft_sources):
 
 
 @pytest.fixture(scope="session")
-def sft_eval_rows(sft_config: Config):
-    try:
-        return read_eval_rows(sft_config)
-    except (ValueError, OSError) as exc:
-        _fail(str(exc))
+def sft_eval_rows(sft_behaviour_inputs):
+    """The eval examples (``[generation] n_examples``); a view of the session's BehaviourInputs."""
+    from sftcheck.session_inputs import got
+
+    return got(sft_behaviour_inputs, "eval_rows")
 
 
 @pytest.fixture(scope="session")
-def sft_prompts(sft_config: Config, sft_tokenizer, sft_eval_rows, sft_hooks):
-    from sftcheck.hooks import HookError
+def sft_prompts(sft_behaviour_inputs):
+    from sftcheck.session_inputs import got
 
-    try:
-        return build_prompts(sft_config, sft_tokenizer, sft_eval_rows, hooks=sft_hooks)
-    except (HookError, ValueError) as exc:
-        _fail(str(exc))
+    return got(sft_behaviour_inputs, "prompts")
 
 
 @pytest.fixture(scope="session")
-def sft_generation_settings(sft_config: Config):
-    from sftcheck.generation import GenerationSettings
-
-    return GenerationSettings.from_config(sft_config)
+def sft_generation_settings(sft_behaviour_inputs):
+    return sft_behaviour_inputs.settings
 
 
 def generate_both(loaded, prompts, settings, stops=None) -> dict:
@@ -131,37 +126,19 @@ def perf_runs(session: pytest.Session) -> bool:
 
 
 @pytest.fixture(scope="session")
-def sft_passes(request: pytest.FixtureRequest, sft_config: Config, sft_tokenizer):
+def sft_passes(sft_behaviour_inputs):
     """``sftcheck.passes.Passes`` of the configured backend (``[generation] backend``)."""
-    from sftcheck import passes
-    from sftcheck.backends.openai_api import ServerError
-    from sftcheck.session_state import sft_session
+    from sftcheck.session_inputs import got
 
-    name = sft_config.generation.backend
-    stops = request.getfixturevalue("sft_stop_set")  # the run's one stop set, for every backend
-    try:
-        if name == "openai":
-            made = passes.openai_passes(sft_config, sft_tokenizer, stops, stream=perf_runs(request.session))
-        elif name == "vllm":
-            made = passes.vllm_passes(sft_config, sft_tokenizer, stops, request.getfixturevalue("sft_run"))
-        else:
-            made = passes.transformers_passes(request.getfixturevalue("sft_model"), stops)
-    except (ServerError, ImportError, ValueError) as exc:
-        _fail(f"[generation] backend = {name!r}: {exc}")
-    made.log = sft_session(request.config).generation_passes  # the report lists every pass
-    return made
+    return got(sft_behaviour_inputs, "passes")
 
 
 @pytest.fixture(scope="session")
-def sft_generations(sft_passes, sft_prompts, sft_generation_settings) -> dict:
+def sft_generations(sft_behaviour_inputs) -> dict:
     """One batched generation pass per variant: ``{"base": ..., "tuned": ...}``."""
-    from sftcheck.backends.openai_api import ServerError
-    from sftcheck.loading import LoadError
+    from sftcheck.session_inputs import got
 
-    try:
-        return sft_passes.both(sft_prompts, sft_generation_settings)
-    except (LoadError, ServerError) as exc:
-        _fail(str(exc))
+    return got(sft_behaviour_inputs, "generations")
 
 
 class ScoringError(ValueError):
@@ -223,42 +200,32 @@ def _configured(cfg: Config) -> bool:
     return bool(s.scorer or s.server or s.mcp)
 
 
-def _score(cfg: Config, rows, generations: dict, mode: str, hooks, rewards) -> dict:
-    from sftcheck.hooks import HookError
-
-    try:
-        return score(cfg, rows, generations, mode, hooks, rewards)
-    except (HookError, ScoringError) as exc:
-        _fail(str(exc))
-
-
 @pytest.fixture(scope="session")
-def sft_rewards(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks) -> dict | None:
+def sft_rewards(sft_behaviour_inputs) -> dict | None:
     """The configured scorer's rewards per model (``{"base": ScoringRun, ...}``), or None."""
-    from sftcheck.hooks import HookError
+    from sftcheck.session_inputs import got
 
-    try:
-        return score_rewards(sft_config, sft_eval_rows, sft_generations, sft_hooks)
-    except (HookError, ScoringError) as exc:
-        _fail(str(exc))
+    return got(sft_behaviour_inputs, "rewards")
 
 
 @pytest.fixture(scope="session")
-def sft_scored(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks, sft_rewards) -> dict:
+def sft_scored(sft_behaviour_inputs) -> dict:
     """Strict parsing (the verdict) + the configured scorer's total reward per example."""
-    return _score(sft_config, sft_eval_rows, sft_generations, "strict", sft_hooks, sft_rewards)
+    from sftcheck.session_inputs import got
+
+    return got(sft_behaviour_inputs, "scored")
 
 
 @pytest.fixture(scope="session")
-def sft_scored_lenient(sft_config: Config, sft_eval_rows, sft_generations, sft_hooks, sft_rewards) -> dict:
-    return _score(sft_config, sft_eval_rows, sft_generations, "lenient", sft_hooks, sft_rewards)
+def sft_scored_lenient(sft_behaviour_inputs) -> dict:
+    from sftcheck.session_inputs import got
+
+    return got(sft_behaviour_inputs, "lenient")
 
 
 @pytest.fixture(scope="session")
-def sft_scorer_name(sft_config: Config) -> str | None:
-    from sftcheck.scorers import describe
-
-    return describe(sft_config)
+def sft_scorer_name(sft_behaviour_inputs) -> str | None:
+    return sft_behaviour_inputs.scorer_name
 
 
 def output_markers(tok, stops, prompts, rows) -> OutputMarkers:
@@ -326,34 +293,26 @@ def sentinel_scored(cfg: Config, passes, tokenizer, rows, settings, hooks=None) 
 
 
 @pytest.fixture(scope="session")
-def sft_output_markers(sft_tokenizer, sft_passes, sft_prompts, sft_eval_rows) -> OutputMarkers:
-    return output_markers(sft_tokenizer, sft_passes.stops, sft_prompts, sft_eval_rows)
+def sft_output_markers(sft_behaviour_inputs) -> OutputMarkers:
+    from sftcheck.session_inputs import got
+
+    return got(sft_behaviour_inputs, "output_markers")
 
 
 @pytest.fixture(scope="session")
-def sft_probe_logits(request: pytest.FixtureRequest, sft_config: Config, sft_prompts, sft_generations):
-    """Probe logits: tuned / base (adapter disabled) / merged (``ProbeLogits``).  Needs local
-    weights: with a server backend and no [model] base / finetuned the logit checks skip."""
-    from sftcheck.passes import local_weights
+def sft_probe_logits(sft_behaviour_inputs):
+    """Probe logits: tuned / base (adapter disabled) / merged (``ProbeLogits``)."""
+    from sftcheck.session_inputs import got
 
-    if sft_config.generation.backend != "transformers" and not local_weights(sft_config):
-        pytest.skip(f"needs the model's logits: generation ran on the {sft_config.generation.backend} "
-                    "backend and no local weights are configured (set [model] base, + adapter, to run "
-                    "this check here)")
-    return probe_logits(sft_config, request.getfixturevalue("sft_model"), sft_prompts, sft_generations)
+    return got(sft_behaviour_inputs, "probe_logits")
 
 
 @pytest.fixture(scope="session")
-def sft_sentinel_scored(sft_config: Config, sft_passes, sft_tokenizer, sft_eval_rows,
-                        sft_generation_settings, sft_hooks) -> dict:
+def sft_sentinel_scored(sft_behaviour_inputs) -> dict:
     """Outputs for the bare question (no format cue), base and tuned, on a small subset."""
-    from sftcheck.backends.openai_api import ServerError
+    from sftcheck.session_inputs import got
 
-    try:
-        return sentinel_scored(sft_config, sft_passes, sft_tokenizer, sft_eval_rows, sft_generation_settings,
-                               sft_hooks)
-    except ServerError as exc:
-        _fail(str(exc))
+    return got(sft_behaviour_inputs, "raw_scored")
 
 
 def emission_probs(loaded, train, ids, n_rows: int = 16) -> dict[int, float]:

@@ -6,24 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from sftcheck.checks import behaviour
 from sftcheck.checks.support.result import Status
 from sftcheck.fixtures.broken import behaviour as broken
 
 from sftcheck import config as cfgmod
-from sftcheck.generation import GenerationSettings
+from sftcheck.check_inputs import bundle_for, run_check
 from sftcheck.loading import load_model
-from sftcheck.passes import stop_set, transformers_passes
-from sftcheck.scorers import describe
-from sftcheck.session_model import (
-    build_prompts,
-    output_markers,
-    probe_logits,
-    read_eval_rows,
-    score,
-    score_rewards,
-    sentinel_scored,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,34 +22,21 @@ def _private_generation_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SFTCHECK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sftcheck-cache"))
 
 
+BEHAVIOUR_IDS = ("behaviour.answer_rate", "behaviour.accuracy", "behaviour.stop_rate", "behaviour.no_role_leak",
+                 "behaviour.not_empty", "behaviour.adapter_effect", "behaviour.merge_parity",
+                 "behaviour.reward_spread", "behaviour.length_bias", "behaviour.sentinel")
+
+
 def evaluate(config_path: Path, n: int = 32) -> dict:
-    """Every behaviour check's result for a run config, exactly as model_tests computes it."""
+    """Every behaviour check's result for a run config, with the session's own inputs
+    (``BehaviourInputs``, built as the plugin builds it) and the config's thresholds."""
     import torch
 
     torch.set_num_threads(1)
     cfg = cfgmod.load(config_path).with_overrides("generation", n_examples=n, sentinel_examples=16,
                                                   probe_examples=8)
-    loaded = load_model(cfg)
-    rows = read_eval_rows(cfg)
-    prompts = build_prompts(cfg, loaded.tokenizer, rows)
-    settings = GenerationSettings.from_config(cfg)
-    passes = transformers_passes(loaded, stop_set(cfg, loaded.tokenizer))
-    gens = passes.both(prompts, settings)
-    rewards = score_rewards(cfg, rows, gens)
-    strict = score(cfg, rows, gens, "strict", rewards=rewards)
-    lenient = score(cfg, rows, gens, "lenient", rewards=rewards)
-    marks = output_markers(loaded.tokenizer, passes.stop_ids, prompts, rows)
-    probes = probe_logits(cfg, loaded, prompts, gens)
-    results = [
-        behaviour.answer_rate(gens, strict, lenient), behaviour.accuracy(gens, strict),
-        behaviour.stop_rate(gens), behaviour.no_role_leak(gens, marks.markers, marks.stop_tokens),
-        behaviour.not_empty(gens), behaviour.adapter_effect(probes.tuned, probes.base, gens, probes.notes, probes.subject),
-        behaviour.merge_parity(probes.tuned, probes.merged, probes.merged_source),
-        behaviour.reward_spread(gens, strict, marks.markers, marks.stop_tokens, describe(cfg), rewards,
-                                cfg.scoring.markers),
-        behaviour.length_bias(gens, strict),
-        behaviour.sentinel(strict, sentinel_scored(cfg, passes, loaded.tokenizer, rows, settings)),
-    ]
+    inputs = bundle_for(cfg, "behaviour")
+    results = [run_check(check_id, inputs) for check_id in BEHAVIOUR_IDS]
     return {r.id: r for r in results}
 
 
