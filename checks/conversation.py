@@ -25,6 +25,7 @@ from sftcheck.checks.support.outputs import find_leak
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Image, Status, Table
 from sftcheck.checks.support.samples import FinishReason
+from sftcheck.checks.support.stops import run_on_note
 from sftcheck.checks.support.suites import SuiteRun
 
 
@@ -90,9 +91,20 @@ def _transcripts(conv: ConversationRun, keys: list[tuple[str, int]], title: str)
     return Table(title, ("conversation", "category", "turn", "earlier turns", "user", "reply", "broken"), tuple(rows))
 
 
+def _miss_kind(failure: str) -> str:
+    """``"constraint: 'grams' missing (set at turn 1)"`` -> ``"constraint: a required term missing (set at turn 1)"``."""
+    kind, _, rest = failure.partition(": ")
+    since = rest[rest.index(" (set at"):] if " (set at" in rest else ""
+    if kind == "judge":
+        return "judge: expectation not met"
+    what = ("a required term missing" if " missing" in rest else "a forbidden term present" if " present" in rest
+            else "none of the topic's words")
+    return f"{kind}: {what}{since}"
+
+
 def _metrics(conv: ConversationRun) -> dict:
     out: dict = {"suite": conv.suite, "models": list(conv.models), "prompt_via": conv.prompt_via,
-                 "conversations": len(conv.conversations), "per_turn": {}}
+                 "conversations": len(conv.conversations), "per_turn": {}, "notes": list(conv.notes)}
     for m in conv.models:
         per: dict = {}
         for (cat, turn), cell in turn_cells(conv, m).items():
@@ -144,12 +156,13 @@ def turn_success(run: SuiteRun | None, *, min_turn_success: float = 0.5, max_dro
         return CheckResult(Status.PASS, worst.rate, thr,
                            f"Suite {conv.suite!r}: tuned success holds across {conv.n_turns} turns in "
                            f"{len(categories(conv))} categories ({n_scored} scored replies; lowest cell {worst.text()}); "
-                           f"prompts rendered by {conv.prompt_via}.", metrics=metrics, evidence=evidence)
+                           f"prompts rendered by {conv.prompt_via}." + "".join(f" Note: {n}." for n in conv.notes),
+                           metrics=metrics, evidence=evidence)
     turn = min(t for t, _, _ in problems)
     at = [p for p in problems if p[0] == turn]
     cats = [c for _, c, _ in at]
     failing = [r for r in conv.results[model] if r.turn == turn and r.category in cats and r.passed is False]
-    common = Counter(f.split(" (set at")[0] for r in failing for f in r.failures).most_common(1)
+    common = Counter(_miss_kind(f) for r in failing for f in r.failures).most_common(1)
     lost = [r for r in failing if r.history_lost]
     base_note = ""
     base_model = next((m for m in conv.models if conv.roles.get(m, m) == "base"), None)
@@ -238,15 +251,21 @@ def turn_format(run: SuiteRun | None, *, min_stop_rate: float = 0.9, max_leak_ra
     ids = [i.rsplit("#", 1)[0] for i in bad_ids.get(turn, [])]
     later = [t for t, _ in problems[1:]]
     metrics["first_bad_turn"] = turn
+    missed = run_on_note(sets[turn - 1], bad_ids.get(turn, []))
+    cause = missed or (
+        " From the first turn on: the model does not end its turn (the end token was never trained) or the stop "
+        "set lacks the token it ends with." if turn == 1 else
+        " A format that holds on turn 1 but not later usually means the model was trained on single turns: with "
+        "its own earlier replies in the prompt it continues the transcript (writes the next turn's header) instead "
+        "of ending its turn, or the end-of-turn token of earlier turns is not trained.")
     return CheckResult(
         Status.FAIL, turn, thr,
         f"Suite {conv.suite!r}: the tuned replies lose their format at turn {turn}: {why}."
-        + (f" Also at turn(s) {', '.join(map(str, later))}." if later else "")
-        + " A format that holds on turn 1 but not later usually means the model was trained on single turns: "
-          "with its own earlier replies in the prompt it continues the transcript (writes the next turn's header) "
-          "instead of ending its turn, or the end-of-turn token of earlier turns is not trained.",
-        fix="Train multi-turn rows with every assistant turn ending in the trained end-of-turn token (in the stop "
-            f"set: {see('format.stop_tokens')}) and the following turns masked; compare the transcripts.",
+        + (f" Also at turn(s) {', '.join(map(str, later))}." if later else "") + cause,
+        fix=("Put the end-of-turn token named above in the stop set your server uses (generation_config.json "
+             f"eos_token_id or [format] stop_ids; {see('format.stop_tokens')}); no retraining needed." if missed else
+             "Train multi-turn rows with every assistant turn ending in the trained end-of-turn token (in the stop "
+             f"set: {see('format.stop_tokens')}) and the following turns masked; compare the transcripts."),
         metrics=metrics, evidence=(table, _transcripts(conv, [(i, turn) for i in ids], f"replies at turn {turn}")))
 
 

@@ -177,7 +177,8 @@ def test_healthy_turns_pass_and_a_model_that_forgets_fails_at_turn_3():
     r = conversation.turn_success(forgets)
     assert r.status is Status.FAIL and r.value == 3, r.explanation
     assert "drops at turn 3 in memory" in r.explanation and "exact McNemar" in r.explanation
-    assert "'grams' missing" in r.explanation and "the model itself loses" in r.explanation
+    assert "Most common miss: entities: a required term missing (20 of 20)" in r.explanation, r.explanation
+    assert "the model itself loses" in r.explanation
     assert r.metrics["drop_turn"] == 3 and r.metrics["drop_categories"] == ["memory"]
     transcripts = r.evidence[-1]
     assert transcripts.rows[0][2] == 3 and "Your unit is watts." in transcripts.rows[0]

@@ -202,15 +202,20 @@ def run_conversation_suite(spec: SuiteSpec, cfg, models, tokenizer, hooks, blank
     gen_sets: dict[str, tuple] = {}
     roles: dict[str, str] = {}
     via, stops = "", None
+    notes: list[str] = []
     for name, role, opener in models:
-        with opener() as (passes, variant, tok):
-            render = Renderer(spec, cfg, tok, hooks)
-            try:
+        try:
+            with opener() as (passes, variant, tok):
+                render = Renderer(spec, cfg, tok, hooks)
                 replies[name], results[name], gen_sets[name] = _model_turns(
                     convs, render, passes, variant, settings, judge, cfg.format.system_prompt, errors)
-            except _RenderFailed as exc:
-                return replace(blank, error=str(exc))
-            roles[name], via, stops = role, render.via, (stops or (tok, passes.stops))
+                roles[name], via, stops = role, render.via, (stops or (tok, passes.stops))
+        except _RenderFailed as exc:
+            return replace(blank, error=str(exc))
+        except (OSError, ValueError, RuntimeError) as exc:  # LoadError, ServerError: one extra model
+            if role in ("base", "tuned"):
+                raise
+            notes.append(f"model {name!r} ({role}) could not be run: {exc}")
     tuned = next((n for n, r in roles.items() if r == "tuned"), next(iter(roles), None))
     labels = None
     if spec.human_labels:
@@ -220,7 +225,7 @@ def run_conversation_suite(spec: SuiteSpec, cfg, models, tokenizer, hooks, blank
     conv_run = ConversationRun(
         spec.name, spec.data, convs, results, gen_sets, prompt_via=via, judge=spec.judge, labels=labels,
         labels_file=spec.human_labels, judge_errors=tuple(errors), markers=markers, stop_tokens=stop_tokens,
-        max_new_tokens=settings.max_new_tokens, roles=roles)
+        max_new_tokens=settings.max_new_tokens, roles=roles, notes=tuple(notes))
     scored = {key: conv_run.conversation_scored(name) for name, key in conv_run.role_keys().items()}
     return replace(blank, scored=scored, conversation=conv_run)
 

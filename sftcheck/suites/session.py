@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from sftcheck.config import Config
@@ -68,7 +70,7 @@ def sft_suite_runs(sft_config: Config, sft_passes, sft_tokenizer, sft_hooks, req
                     "configured: set [model] base, + adapter, to score the choices here")
         return request.getfixturevalue("sft_model")
 
-    models = conversation_models(sft_config, sft_passes, sft_tokenizer) \
+    models = conversation_models(sft_config, sft_passes, sft_tokenizer, sft_passes.log) \
         if any(s.kind == "conversation" for s in sft_config.suites) else None
 
     def run(spec):
@@ -79,7 +81,7 @@ def sft_suite_runs(sft_config: Config, sft_passes, sft_tokenizer, sft_hooks, req
     return SuiteRuns(sft_config, run)
 
 
-def conversation_models(cfg: Config, passes, tokenizer) -> list:
+def conversation_models(cfg: Config, passes, tokenizer, log: list) -> list:
     """Every model of the run (``[models.*]`` and the ``[model]`` section's base / tuned) as
     ``(name, role, opener)`` for the conversation suites: the section's two run on the session's
     passes, each other model is loaded when its turn comes and freed after (``sftcheck.nway``)."""
@@ -89,7 +91,14 @@ def conversation_models(cfg: Config, passes, tokenizer) -> list:
 
     session = Session(cfg, [], None, None, passes=lambda: passes, tokenizer=lambda: tokenizer,
                       prompts=list, scored=dict)
-    models = [(m.name, m.role, lambda m=m: opened(m, session)) for m in implied_models(cfg)]
+    @contextlib.contextmanager
+    def logged(spec):
+        with opened(spec, session) as (p, variant, tok):
+            if not spec.implied:
+                p.log = log  # the report lists this model's passes with the session's
+            yield p, variant, tok
+
+    models = [(m.name, m.role, lambda m=m: logged(m)) for m in implied_models(cfg)]
     return models or session_models(passes, tokenizer)
 
 
