@@ -248,3 +248,46 @@ def test_a_judge_verdict_fails_the_turn_and_judge_only_turns_are_unscored_withou
 def test_no_conversation_suite_skips_saying_how_to_add_one():
     r = conversation.turn_success(None)
     assert r.status is Status.SKIP and 'kind = "conversation"' in r.explanation
+
+
+# ---------------------------------------------------------------- runner pieces that need no model
+
+def test_setup_errors_name_the_key_and_the_fix(tmp_path):
+    from types import SimpleNamespace
+
+    from sftcheck.hooks import Hook
+    from sftcheck.suites.conversation_runner import ConversationSetupError, Renderer
+    from sftcheck.suites.spec import SuiteSpec
+
+    spec = SuiteSpec("chat", "c.jsonl", "conversation")
+    plain = SimpleNamespace(chat_template=None, name_or_path="tiny")
+    cfg = SimpleNamespace(format=SimpleNamespace(chat=False))
+    with pytest.raises(ConversationSetupError, match="has no chat template.*conversation_prompt = \"prompt_builder\""):
+        Renderer(spec, cfg, plain, None)
+    text_hook = SimpleNamespace(prompt_builder=Hook("prompt_builder", "m:f", lambda q: q, "text"))
+    with pytest.raises(ConversationSetupError, match="takes the question text only"):
+        Renderer(SuiteSpec("chat", "c.jsonl", "conversation", conversation_prompt="prompt_builder"), cfg, plain,
+                 text_hook)
+
+
+def test_a_prompt_that_dropped_an_earlier_turn_is_detected():
+    from sftcheck.suites.conversation_runner import _lost
+
+    c = Conversation("c", "memory", (Turn("Remember  the unit grams."), Turn("Tell me about watts."),
+                                     Turn("What is my unit?", (Expectation("entities", require=("grams",)),))))
+    full = "<user>Remember the unit\ngrams.<a>OK<user>Tell me about watts.<a>Yes<user>What is my unit?"
+    assert _lost(c, 3, full) == ()
+    assert _lost(c, 3, "<user>Tell me about watts.<a>Yes<user>What is my unit?") == (1,)
+
+
+def test_human_label_rows_that_do_not_fit_are_named(tmp_path):
+    from sftcheck.suites.conversation_runner import read_labels
+
+    c = Conversation("c", "memory", (Turn("a"), Turn("b", (Expectation("entities", require=("x",)),))))
+    p = tmp_path / "labels.jsonl"
+    p.write_text('{"id": "c", "turn": 2, "output": "x", "label": 1}\n{"id": "c", "turn": 7, "output": "x", '
+                 '"label": 1}\n{"id": "c", "turn": 2, "output": "x", "label": "maybe"}\nnot json\n')
+    rows, bad = read_labels(str(p), {"c": c})
+    assert rows == [("c", 2, "x", 1)]
+    assert [b.split(": ", 1)[0].rsplit(" ", 1)[-1] for b in bad] == ["2", "3", "4"], bad
+    assert "turn 7 is not in the suite" in bad[0] and "'maybe' is not 1 / 0" in bad[1]

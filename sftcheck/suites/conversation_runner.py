@@ -74,7 +74,7 @@ class Renderer:
 
     def __call__(self, conv: Conversation, turn: int, messages: list[dict]) -> tuple[str, list[int]]:
         from sftcheck.checks.support import bounded
-        from sftcheck.hooks import _ids
+        from sftcheck.hook_defaults import _ids
 
         if self.spec.conversation_prompt == "chat_template":
             ids = _ids(bounded.template(self.tok.apply_chat_template, messages, add_generation_prompt=True,
@@ -104,7 +104,8 @@ def _lost(conv: Conversation, turn: int, prompt_text: str) -> tuple[int, ...]:
 
 def load_judge(spec: SuiteSpec, cfg):
     from sftcheck.checks.support import bounded
-    from sftcheck.hooks import HookError, _base_dir, import_hook
+    from sftcheck.hook_import import HookError, import_hook
+    from sftcheck.hook_import import base_dir as _base_dir
 
     if not spec.judge:
         return None
