@@ -28,6 +28,12 @@ def got(bundle: Any, name: str) -> Any:
         setup_failure(str(exc))
 
 
+def perf_runs(session: pytest.Session) -> bool:
+    """Whether a ``perf`` check runs in this session (selected, not skipped): then a server's
+    answers are streamed, so the one pass also gives each request's time to first token."""
+    return any(item.get_closest_marker("perf") and not item.get_closest_marker("skip") for item in session.items)
+
+
 class Bundles:
     """One input bundle per bundle class, built on first use from the session's ``Sources``."""
 
@@ -46,7 +52,6 @@ class Bundles:
 def sft_sources(request: pytest.FixtureRequest, sft_config: Config, sft_run) -> Sources:
     """Config, Run, tokenizer, hooks, stop set and model: what every area's inputs are built
     from (generation passes are listed in the session's report)."""
-    from sftcheck.session_model import perf_runs
     from sftcheck.session_state import sft_session
 
     return Sources(sft_config, sft_run, generation_log=sft_session(request.config).generation_passes,

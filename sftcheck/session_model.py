@@ -119,12 +119,6 @@ def generate_both(loaded, prompts, settings, stops=None) -> dict:
     return transformers_passes(loaded, stops).both(prompts, settings)
 
 
-def perf_runs(session: pytest.Session) -> bool:
-    """Whether a ``perf`` check runs in this session (selected, not skipped): then a server's
-    answers are streamed, so the one pass also gives each request's time to first token."""
-    return any(item.get_closest_marker("perf") and not item.get_closest_marker("skip") for item in session.items)
-
-
 @pytest.fixture(scope="session")
 def sft_passes(sft_behaviour_inputs):
     """``sftcheck.passes.Passes`` of the configured backend (``[generation] backend``)."""
