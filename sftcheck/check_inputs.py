@@ -57,6 +57,14 @@ class Sources:
         self.run = run if run is not None else Run(cfg)
         self.generation_log = generation_log  # the report's list of generation passes (a session's)
         self.stream = stream                  # a server streams its answers (a perf check runs)
+        self._bundles: dict[type, Any] = {}
+
+    def bundle(self, area: str) -> Any:
+        """The input bundle of ``area`` on these sources (one per bundle class; areas share)."""
+        cls = bundle_class(area)
+        if cls not in self._bundles:
+            self._bundles[cls] = cls(self)
+        return self._bundles[cls]
 
     @classmethod
     def load(cls, cfg: Config) -> Sources:
@@ -145,6 +153,7 @@ AREA_BUNDLES = {
     "format": "sftcheck.inputs_pretrain:PretrainInputs",
     "tokens": "sftcheck.inputs_pretrain:PretrainInputs",
     "behaviour": "sftcheck.inputs_behaviour:BehaviourInputs",
+    "gates": "sftcheck.inputs_gates:GateInputs",
 }
 
 
@@ -158,7 +167,7 @@ def bundle_class(area: str) -> type:
 def bundle_for(cfg_or_sources: Config | Sources, area: str):
     """The input bundle of ``area`` for a config (or shared ``Sources``), as the session builds it."""
     src = cfg_or_sources if isinstance(cfg_or_sources, Sources) else Sources.load(cfg_or_sources)
-    return bundle_class(area)(src)
+    return src.bundle(area)
 
 
 def check_function(check_id: str) -> Callable:

@@ -37,15 +37,19 @@ def _row_id(row: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def sft_eval_ids(sft_eval_rows) -> list[str]:
-    return [_row_id(r) for r in sft_eval_rows]
+def sft_eval_ids(sft_bundles) -> list[str]:
+    """A view of the session's GateInputs (``sftcheck.inputs_gates``)."""
+    from sftcheck.session_inputs import got
+
+    return got(sft_bundles.for_area("gates"), "eval_ids")
 
 
 @pytest.fixture(scope="session")
-def sft_base_accuracy(sft_scored) -> float | None:
+def sft_base_accuracy(sft_bundles) -> float | None:
     """Accuracy of the base (adapter disabled); None when there are no base results."""
-    base = sft_scored["base"]
-    return sum(s.outcome.value == "correct" for s in base) / len(base) if base else None
+    from sftcheck.session_inputs import got
+
+    return got(sft_bundles.for_area("gates"), "base_accuracy")
 
 
 def read_human_labels(path: str | Path) -> dict[str, dict]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sftcheck.check_inputs import InputUnavailable, Sources, bundle_class, input_names
+from sftcheck.check_inputs import InputUnavailable, Sources, input_names
 from sftcheck.config import Config
 from sftcheck.model_test_map import check_fn_of, model_test_spec
 from sftcheck.verdict import setup_failure
@@ -39,13 +39,9 @@ class Bundles:
 
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
-        self._made: dict[type, Any] = {}
 
     def for_area(self, area: str) -> Any:
-        cls = bundle_class(area)
-        if cls not in self._made:
-            self._made[cls] = cls(self.sources)
-        return self._made[cls]
+        return self.sources.bundle(area)
 
 
 @pytest.fixture(scope="session")

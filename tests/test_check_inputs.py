@@ -16,7 +16,7 @@ from sftcheck.check_inputs import AREA_BUNDLES, bundle_class, bundle_for, input_
 ROOT = Path(__file__).resolve().parent.parent
 
 # Areas whose checks still take their inputs from per-input session fixtures named in their
-# model tests (gates, scoring, perf, models, suite, gap, conversation, ...): not
+# model tests (scoring, perf, models, suite, gap, conversation, ...): not
 # yet bundled.  Every bundled area must exist and be complete (below).
 
 
@@ -33,13 +33,13 @@ def unsatisfied(fn, bundle_cls) -> list[str]:
 def test_every_bundled_area_is_a_registered_area():
     areas = {spec.area for spec in load_all().values()}
     assert set(AREA_BUNDLES) <= areas
-    assert {"artifact", "training", "data", "labels", "format", "tokens", "behaviour"} <= set(AREA_BUNDLES)
+    assert {"artifact", "training", "data", "labels", "format", "tokens", "behaviour", "gates"} <= set(AREA_BUNDLES)
 
 
 def test_every_check_parameter_comes_from_its_bundle_by_name():
     missing = {cid: unsatisfied(fn, bundle_class(spec.area)) for cid, spec, fn in check_functions()
                if spec.area in AREA_BUNDLES}
-    assert len(missing) >= 34  # the artifact, training, pre-training and behaviour checks
+    assert len(missing) >= 39  # the artifact, training, pre-training, behaviour and gate checks
     assert {cid: m for cid, m in missing.items() if m} == {}
 
 
