@@ -65,5 +65,7 @@ def test_length_flip_on_the_gap_world_both_ways(gap_world, tmp_path):
     assert bad["status"] == "fail", bad["explanation"]
     assert bad["explanation"].startswith("The verdict flips on length alone: ")
     assert "length_cutoff_reward" in bad["explanation"]
-    flipped = {r["model"]: r["padded_flips"] for r in bad["metrics"]["by_model"]}
+    flipped = {r["model"]: r["padded_flips"] for r in bad["metrics"]["by_model"] if r["set"] == "[data] eval"}
     assert flipped["base"] == 0 and flipped["tuned"] > 100 and flipped["reference"] > 100, flipped
+    # world 1's suites are scored by their own answer parse, not the scorer: no flips there
+    assert all(r["padded_flips"] == 0 for r in bad["metrics"]["by_model"] if r["set"] != "[data] eval")

@@ -185,17 +185,18 @@ def test_served_models_on_an_openai_server_and_one_the_server_does_not_serve(wor
 
 
 @pytest.mark.slow
-def test_every_model_runs_every_suite(world, gap_world, tmp_path):
-    from sftcheck.fixtures.suites import SUITE_NAMES, write_suites
-
-    cfg = write_suites(world, tmp_path)
-    cfg.write_text(cfg.read_text() + f'\n[models.reference]\nrole = "reference"\npath = "{gap_world.root / "reference"}"\n')
-    got = _pytest(cfg, tmp_path)
+def test_every_model_runs_every_suite(gap_world, tmp_path):
+    """nway.toml: world 1's base + adapter and its [[suites]] next to the reference and the alternative base."""
+    got = _pytest(gap_world.root / "nway.toml", tmp_path)
     table = got["models.table"]
     assert table["status"] == "pass", table["explanation"]
     sets = table["metrics"]["sets"]
-    assert set(SUITE_NAMES) <= set(sets)
-    for name in SUITE_NAMES:
+    generated = ("units-gsm8k", "units-mmlu")  # refusal / winrate suites are not scored by a generated answer
+    assert set(generated) <= set(sets), sets.keys()
+    for name in generated:
         acc = {r["model"]: r["accuracy"] for r in sets[name]["models"]}
-        assert set(acc) == {"base", "tuned", "reference"} and acc["tuned"] > 0.8 and acc["base"] < 0.1, (name, acc)
-        assert len(sets[name]["pairs"]) == 3 and all("p_holm" in p for p in sets[name]["pairs"])
+        assert set(acc) == {"base", "tuned", "reference", "alt-base"}, (name, acc)
+        assert acc["tuned"] > 0.8 and acc["base"] < 0.1, (name, acc)
+        assert len(sets[name]["pairs"]) == 6 and all("p_holm" in p for p in sets[name]["pairs"])
+    assert got["models.tuned_vs_base"]["status"] == "pass"
+    assert got["models.tuned_vs_reference"]["status"] == "pass"
