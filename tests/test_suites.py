@@ -276,3 +276,33 @@ def test_refusal_patterns_and_length_control():
     fair = [Judged(str(i), s, s, 20, 40 + 13 * i % 90) for i, s in enumerate([1.0, 0.5, 0.0, 1.0] * 10)]
     lc = length_controlled(fair)
     assert not lc.separated and tracks_length(fair) is None and 0 <= lc.lc_win_rate <= 1
+
+
+def test_refusal_classifier_hook_and_judge_classify_and_name_their_failures(tmp_path):
+    from sftcheck.suites.refusal import make_classifier
+
+    (tmp_path / "cls.py").write_text(
+        "def hook(prompt, output):\n"
+        "    if output == 'boom':\n        raise RuntimeError('classifier broke')\n"
+        "    return 'sorry' in output\n\n"
+        "def judge(output_text, example):\n    return 1.0 if 'sorry' in output_text else 0.0\n")
+    (tmp_path / "s.jsonl").write_text('{"id": "1", "harm_area": "x", "category": "c", "prompt": "p"}\n')
+    body = ('[scoring]\nscorer = "cls.py:judge"\n'
+            '[[suites]]\nname = "byhook"\ndata = "s.jsonl"\nkind = "refusal"\nclassifier = "cls.py:hook"\n'
+            '[[suites]]\nname = "byjudge"\ndata = "s.jsonl"\nkind = "refusal"\nclassifier = "judge"\n')
+    (tmp_path / "run.toml").write_text(body)
+    cfg = config.load(tmp_path / "run.toml")
+    items = [("a", "p", "I'm sorry"), ("b", "p", "Sure: 42"), ("c", "p", "boom")]
+    name, classify = make_classifier(cfg.suites[0], cfg, None)
+    got = classify(items)
+    assert got[:2] == [True, False] and "raised RuntimeError: classifier broke" in got[2], got
+    name, classify = make_classifier(cfg.suites[1], cfg, None)
+    assert "judge" in name and classify(items) == [True, False, False]
+
+
+def test_per_suite_gates_reach_the_new_checks(tmp_path):
+    (tmp_path / "s.jsonl").write_text('{"id": "1", "harm_area": "x", "category": "c", "prompt": "p"}\n')
+    (tmp_path / "run.toml").write_text('[[suites]]\nname = "safety"\ndata = "s.jsonl"\nkind = "refusal"\n'
+                                       '[gates."suite.safety.over_refusal"]\nmax_over_refusal = 0.05\n')
+    cfg = config.load(tmp_path / "run.toml")
+    assert cfg.thresholds("suite.over_refusal", "safety") == {"max_over_refusal": 0.05}
