@@ -119,6 +119,10 @@ def test_wheel_installs_one_top_level_name_next_to_pypi_fixtures(tmp_path: Path)
         import fixtures
         import sftcheck, sftcheck.checks, sftcheck.checks.support.registry
         import sftcheck.fixtures.world, sftcheck.model_tests
+        import sftcheck.plugin
+        sftcheck.plugin.area_plugins()  # every runtime subpackage the plugin registers is installed
+        from sftcheck.checks.support.registry import load_all
+        load_all()  # and every check area (a module or a package)
         from importlib.metadata import distribution
         site = pathlib.Path({str(site)!r})
         print(json.dumps({{
@@ -131,6 +135,9 @@ def test_wheel_installs_one_top_level_name_next_to_pypi_fixtures(tmp_path: Path)
             "world": sftcheck.fixtures.world.__file__,
             "model_tests": sftcheck.model_tests.__file__,
             "n_checks": len(sftcheck.checks.support.registry.load_all()),
+            "elsewhere": sorted(n for n, m in __import__("sys").modules.items()
+                                if n.startswith("sftcheck") and getattr(m, "__file__", None)
+                                and not pathlib.Path(m.__file__).is_relative_to(site)),
             "site": str(site),
         }}))
     """)
@@ -141,5 +148,8 @@ def test_wheel_installs_one_top_level_name_next_to_pypi_fixtures(tmp_path: Path)
     for name in ("sftcheck", "checks", "world", "model_tests"):
         assert Path(out[name]).is_relative_to(inside / "sftcheck"), (name, out)
     assert out["n_checks"] > 30, out
+    # every sftcheck module the plugin and the registry import comes from the wheel (a
+    # subpackage left out of pyproject's packages would be found in another install)
+    assert out["elsewhere"] == [], out["elsewhere"]
     if not stand_in:  # PyPI's own package: its module is the one PyPI ships
         assert "fixture" in Path(out["fixtures"]).read_text().lower(), out
