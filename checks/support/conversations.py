@@ -280,7 +280,7 @@ def category_cells(run: ConversationRun, model: str) -> dict[str, Cell]:
 def summary_rows(run) -> list:
     """The ``suite.summary`` rows of a conversation suite (``run``: its ``SuiteRun``): conversation
     success overall and per category, base vs tuned (Wilson, exact McNemar, paired bootstrap)."""
-    from sftcheck.checks.support.suites import paired_outcomes, proportion_row
+    from sftcheck.checks.support.metric_rows import paired_outcomes, proportion_row
 
     conv = run.conversation
     if "base" not in run.scored or "tuned" not in run.scored:

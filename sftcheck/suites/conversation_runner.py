@@ -180,7 +180,7 @@ def run_conversation_suite(spec: SuiteSpec, cfg, models, tokenizer, hooks, blank
     """The suite for every model (``models``: ``(name, role, opener)``, one model open at a time;
     within a model one batched pass per turn index); a suite that cannot be read or set up
     becomes a ``SuiteRun`` with ``error`` (reported by ``suite.data``)."""
-    from sftcheck.suites.runner import settings_for
+    from sftcheck.suites.prompts import settings_for
 
     limit = spec.generation.get("n_examples", cfg.generation.n_examples)
     try:

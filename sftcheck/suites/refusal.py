@@ -117,7 +117,7 @@ def read_rows(spec: SuiteSpec, limit: int) -> tuple[SuiteData, tuple[SuiteRow, .
 
 
 def run_refusal(spec: SuiteSpec, cfg, passes, tokenizer, hooks, blank: SuiteRun, limit: int) -> SuiteRun:
-    from sftcheck.suites.runner import build_prompts, settings_for
+    from sftcheck.suites.prompts import build_prompts, settings_for
 
     data, rows = read_rows(spec, limit)
     blank = replace(blank, shape=data.shape, n_rows=data.n_read, problems=data.problems)

@@ -63,7 +63,7 @@ def human_pairs(spec: SuiteSpec) -> list[tuple[str, str, str, str, float]]:
 
 
 def run_winrate(spec: SuiteSpec, cfg, passes, tokenizer, hooks, blank: SuiteRun, limit: int) -> SuiteRun:
-    from sftcheck.suites.runner import build_prompts, settings_for
+    from sftcheck.suites.prompts import build_prompts, settings_for
 
     data = read_suite(spec, limit)
     blank = replace(blank, shape=data.shape, n_rows=data.n_read, problems=data.problems)
