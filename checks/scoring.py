@@ -1,139 +1,170 @@
-"""Is the configured judge / scorer trustworthy?  Agreement with human labels.
+"""Is the configured judge / scorer trustworthy?  Agreement with human labels; and every
+output scored, reward components base vs tuned.
 
 An LLM-as-judge or a reward function is only as good as its agreement with people; a
 common calibration rule asks Cohen's kappa >= 0.7 on a set of human-labelled outputs
-before the judge's numbers are believed.  Scores and labels are binarised (numbers at
-``label_threshold``; words such as correct/incorrect, yes/no, pass/fail, true/false) and
-kappa comes from statsmodels.
+before the judge's numbers are believed.  A multi-component scorer is calibrated per
+component: the human labels judge the component ``[scoring] label_component`` names (or
+carry a table of labels per component), each is binarised (numbers at
+``label_threshold``; words such as correct/incorrect, yes/no) and kappa comes from
+statsmodels (``checks.support.calibration``).
 """
 from __future__ import annotations
 
 import math
-import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from sftcheck.checks.support import score_length
+from sftcheck.checks.support.calibration import (
+    TOTAL,
+    Agreement,
+    agreement,
+    binary_label,
+    cause,
+    human_parts,
+    judge_parts,
+    kappa,
+)
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, SideBySide, Status, Table
 from sftcheck.checks.support.score_length import LengthFlips
 
-_WORDS = {"correct": 1, "right": 1, "yes": 1, "pass": 1, "true": 1, "good": 1, "1": 1,
-          "incorrect": 0, "wrong": 0, "no": 0, "fail": 0, "false": 0, "bad": 0, "0": 0}
+__all__ = ["binary_label", "judge_calibrated", "kappa", "length_flip", "reward_components"]
 
 
-def binary_label(value: Any, threshold: float = 0.5) -> int | None:
-    """1 / 0 for a judge score or a human label; None if it cannot be read as either."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return None if (isinstance(value, float) and math.isnan(value)) else int(value >= threshold)
-    if isinstance(value, str):
-        key = value.strip().casefold()
-        if key in _WORDS:
-            return _WORDS[key]
-        try:
-            return int(float(key) >= threshold)
-        except ValueError:
-            return None
-    return None
+def _skip(judge, human, scorer, thr) -> CheckResult:
+    have_scorer = bool(scorer) or judge is not None
+    missing = [k for k, gone in (("[scoring] scorer", not have_scorer),
+                                 ("[scoring] human_labels", human is None)) if gone]
+    labels_help = ('human_labels is a JSONL of {"id", "output", "label"} lines: outputs a person '
+                   "marked 1 (right) or 0 (wrong), about 40 or more")
+    if have_scorer and human is None:
+        why = (f"[scoring] scorer{f' = {scorer!r}' if scorer else ''} is set, but there are no human "
+               f"labels to calibrate it against: set [scoring] human_labels ({labels_help}).")
+    else:
+        why = (f"not configured: set {' and '.join(missing)} to calibrate the judge against human "
+               f"labels{f' ({labels_help})' if human is None else ''}.")
+    return CheckResult(Status.SKIP, None, thr, why, metrics={"missing": missing})
 
 
-def kappa(pairs: list[tuple[int, int]]) -> float:
-    """Cohen's kappa of (judge, human) 0/1 pairs (statsmodels); NaN when undefined."""
-    from statsmodels.stats.inter_rater import cohens_kappa
-
-    table = np.zeros((2, 2))
-    for j, h in pairs:
-        table[h, j] += 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(cohens_kappa(table, return_results=False))
+def _kappa_table(rows: list[tuple[Agreement, bool]], min_kappa: float) -> Table:
+    out = []
+    for a, judged in rows:
+        k = f"{a.kappa:.3f}" if math.isfinite(a.kappa) else "undefined"
+        verdict = ("judged by the labels: " + ("ok" if math.isfinite(a.kappa) and a.kappa >= min_kappa
+                                                else "below" if math.isfinite(a.kappa) else "undefined")
+                   if judged else "information only (not what the labels judge)")
+        out.append((a.component, a.n, k, f"{a.agree:.1%}" if a.n else "", verdict))
+    return Table("Cohen's kappa per reward component vs the human labels", ("component", "n", "kappa",
+                 "raw agreement", "verdict"), tuple(out))
 
 
 @check("scoring.judge_calibrated", stage="gate", title="The judge / scorer agrees with human labels")
 def judge_calibrated(judge: Mapping[str, Any] | None, human: Mapping[str, Any] | None,
-                     source: str = "human labels", scorer: str | None = None, *, min_kappa: float = 0.7,
+                     source: str = "human labels", scorer: str | None = None,
+                     label_component: str | None = None, *, min_kappa: float = 0.7,
                      label_threshold: float = 0.5) -> CheckResult:
-    """Cohen's kappa between the judge's verdicts (``judge[id]``, a score or label) and the
-    human labels (``human[id]``) >= ``min_kappa``.  SKIP when either is not configured
-    (``scorer``: the configured ``[scoring] scorer``, so the reason names what is missing)."""
+    """Cohen's kappa between the judge's verdicts (``judge[id]``: a score, a label, or a
+    reward with components) and the human labels (``human[id]``: one label, judging
+    ``label_component`` -- the ``[scoring] label_component`` key, default the total reward --
+    or a table ``{component: label}``) >= ``min_kappa`` for every component the labels
+    judge; kappa is reported for every component.  SKIP when either is not configured
+    (``scorer``: the configured scorer, so the reason names what is missing)."""
     thr = f">= {min_kappa}"
     if judge is None or human is None:
-        have_scorer = bool(scorer) or judge is not None
-        missing = [k for k, gone in (("[scoring] scorer", not have_scorer),
-                                     ("[scoring] human_labels", human is None)) if gone]
-        labels_help = ('human_labels is a JSONL of {"id", "output", "label"} lines: outputs a person '
-                       "marked 1 (right) or 0 (wrong), about 40 or more")
-        if have_scorer and human is None:
-            why = (f"[scoring] scorer{f' = {scorer!r}' if scorer else ''} is set, but there are no human "
-                   f"labels to calibrate it against: set [scoring] human_labels ({labels_help}).")
-        else:
-            why = (f"not configured: set {' and '.join(missing)} to calibrate the judge against human "
-                   f"labels{f' ({labels_help})' if human is None else ''}.")
-        return CheckResult(Status.SKIP, None, thr, why, metrics={"missing": missing})
-    unreadable = sorted(i for i in human if binary_label(human[i], label_threshold) is None)
-    unreadable += sorted(i for i in judge if i in human and binary_label(judge[i], label_threshold) is None)
-    shared = sorted(i for i in human if i in judge and i not in unreadable)
-    only_human = sorted(i for i in human if i not in judge)
-    metrics: dict[str, Any] = {"n": len(shared), "unmatched_human_ids": len(only_human),
-                               "unreadable": len(unreadable)}
-    if not shared:
-        why = (f"None of the {len(human)} labelled ids in {source} has a judge verdict"
-               if not unreadable else f"{len(unreadable)} label(s) could not be read as 0/1, e.g. "
-               f"{unreadable[0]!r} = {human.get(unreadable[0], judge.get(unreadable[0]))!r}")
-        return CheckResult(Status.FAIL, None, thr,
-                           f"{why}: nothing to compare, so the judge is uncalibrated.",
+        return _skip(judge, human, scorer, thr)
+    jparts = {str(k): judge_parts(v) for k, v in judge.items()}
+    hparts = {str(k): human_parts(v, label_component) for k, v in human.items()}
+    judged = list(dict.fromkeys(c for parts in hparts.values() for c in parts))
+    offered = list(dict.fromkeys(c for parts in jparts.values() for c in parts))
+    shared_ids = [k for k in hparts if k in jparts]
+    metrics: dict[str, Any] = {"unmatched_human_ids": len(hparts) - len(shared_ids),
+                               "label_component": label_component or TOTAL, "judged": judged}
+    absent = [c for c in judged if c not in offered]
+    if shared_ids and absent:
+        return CheckResult(
+            Status.FAIL, None, thr,
+            f"The human labels in {source} judge the component{'s' if len(absent) > 1 else ''} "
+            f"{', '.join(repr(c) for c in absent)}, but the judge returns no such component (it returns: "
+            f"{', '.join(offered)}): nothing to calibrate.",
+            fix="Set [scoring] label_component to the component your human labels judge (one of "
+                f"{', '.join(offered)}), or name the components in the labels (\"labels\": "
+                "{\"correctness\": 1}).", metrics=metrics)
+    results = {c: agreement(c, jparts, {k: p[c] for k, p in hparts.items() if c in p}, label_threshold)
+               for c in judged}
+    primary = judged[0] if judged else TOTAL
+    primary_labels = {k: p[primary] for k, p in hparts.items() if primary in p}
+    info = {c: agreement(c, jparts, primary_labels, label_threshold) for c in offered if c not in results}
+    metrics["components"] = {c: a.to_dict() | {"judged_by_labels": c in results}
+                             for c, a in (results | info).items()}
+    worst = min(results.values(), key=lambda a: (a.kappa if math.isfinite(a.kappa) else math.inf))
+    metrics.update({"n": worst.n, "unreadable": len(worst.unreadable),
+                    "kappa": worst.kappa if math.isfinite(worst.kappa) else "nan",
+                    "raw_agreement": worst.agree if worst.n else "nan",
+                    "confusion_human_by_judge": worst.confusion})
+    if not any(a.n for a in results.values()):
+        bad = next((a for a in results.values() if a.unreadable), None)
+        why = (f"{len(bad.unreadable)} label(s) could not be read as 0/1, e.g. {bad.unreadable[0]!r} = "
+               f"{human.get(bad.unreadable[0], judge.get(bad.unreadable[0]))!r}" if bad else
+               f"None of the {len(human)} labelled ids in {source} has a judge verdict")
+        return CheckResult(Status.FAIL, None, thr, f"{why}: nothing to compare, so the judge is uncalibrated.",
                            fix=f"Label the same example ids the judge scores (the `id` of each line of "
                                f"{source} must match an eval id) with 1/0 or correct/incorrect.",
                            metrics=metrics)
-    pairs = [(binary_label(judge[i], label_threshold), binary_label(human[i], label_threshold))
-             for i in shared]
-    agree = sum(j == h for j, h in pairs) / len(pairs)
-    k = kappa(pairs)  # type: ignore[arg-type]
-    tab = np.zeros((2, 2), dtype=int)
-    for j, h in pairs:
-        tab[h, j] += 1
-    metrics.update({"kappa": k if math.isfinite(k) else "nan", "raw_agreement": agree,
-                    "confusion_human_by_judge": tab.tolist()})
-    disagreements = [(i, str(judge[i]), str(human[i])) for i, (j, h) in zip(shared, pairs) if j != h]
-    evidence = [Table("human (rows) vs judge (columns)", ("", "judge 1", "judge 0"),
-                      (("human 1", int(tab[1, 1]), int(tab[1, 0])),
-                       ("human 0", int(tab[0, 1]), int(tab[0, 0]))))]
-    if disagreements:
-        evidence.append(Table("disagreements (first 20)", ("id", "judge", "human"),
-                              tuple(disagreements[:20])))
-    if not math.isfinite(k):
-        return CheckResult(Status.WARN, k, thr,
-                           f"Kappa is undefined on {len(pairs)} labels: every human label and every "
-                           f"judge verdict falls in one class (raw agreement {agree:.1%}). A "
+    multi = len(offered) > 1
+    evidence: list[Any] = []
+    if multi:
+        evidence.append(_kappa_table([(a, True) for a in results.values()] + [(a, False) for a in info.values()],
+                                     min_kappa))
+    for a in results.values():
+        t = a.confusion
+        name = f"'{a.component}': " if multi else ""
+        evidence.append(Table(f"{name}human (rows) vs judge (columns)", ("", "judge 1", "judge 0"),
+                              (("human 1", t[1][1], t[1][0]), ("human 0", t[0][1], t[0][0]))))
+        if a.disagreements:
+            evidence.append(Table(f"{name}disagreements (first 20)", ("id", "judge", "human"),
+                                  tuple(a.disagreements[:20])))
+
+    def what(a: Agreement) -> str:
+        return f"the judge's {a.component!r}" if multi else "the judge"
+
+    low = [a for a in results.values() if math.isfinite(a.kappa) and a.kappa < min_kappa]
+    undefined = [a for a in results.values() if not math.isfinite(a.kappa)]
+    ok = [a for a in results.values() if math.isfinite(a.kappa) and a.kappa >= min_kappa]
+    passed = "; ".join(f"{what(a)} agrees on {a.agree:.1%} of {a.n} (kappa {a.kappa:.2f})" for a in ok)
+    if low:
+        texts = []
+        for a in low:
+            texts.append(f"Cohen's kappa between {what(a)} and {source} is {a.kappa:.2f} on {a.n} outputs "
+                         f"(raw agreement {a.agree:.1%}), below {min_kappa}: {cause(a, label_threshold)}")
+        better = [b for b in info.values() if math.isfinite(b.kappa) and b.kappa >= min_kappa]
+        hint = (f" Component {better[0].component!r} does agree with these labels (kappa "
+                f"{better[0].kappa:.2f}): if that is what the humans judged, set [scoring] label_component = "
+                f"{better[0].component!r}." if better and len(results) == 1 else "")
+        also = f" (Agreeing: {passed}.)" if passed else ""
+        return CheckResult(
+            Status.FAIL, min(a.kappa for a in low), thr,
+            ". ".join(texts) + f". Its scores cannot stand in for human judgement.{hint}{also}",
+            fix="Read the disagreements below; fix the judge's prompt/rubric or scale, point [scoring] "
+                "label_component at the component the labels judge, or set "
+                '[gates."scoring.judge_calibrated"] label_threshold to the score that means "good".',
+            metrics=metrics, evidence=tuple(evidence))
+    if undefined:
+        a = undefined[0]
+        return CheckResult(Status.WARN, a.kappa, thr,
+                           f"Kappa of {what(a)} is undefined on {a.n} labels: every human label and every "
+                           f"judge verdict falls in one class (raw agreement {a.agree:.1%}). A "
                            "calibration set needs both good and bad outputs.",
                            fix=f"Add outputs the humans judged the other way to {source}.",
                            metrics=metrics, evidence=tuple(evidence))
-    if k >= min_kappa:
-        return CheckResult(Status.PASS, k, thr,
-                           f"Judge and humans agree on {agree:.1%} of {len(pairs)} labelled outputs "
-                           f"(Cohen's kappa {k:.2f}).", metrics=metrics, evidence=tuple(evidence))
-    judge_pos = sum(j for j, _ in pairs) / len(pairs)
-    human_pos = sum(h for _, h in pairs) / len(pairs)
-    if k < 0:
-        cause = ("the judge is anti-correlated with the humans - most likely an inverted scale "
-                 "(reward where lower is better, or labels 0 = good) or swapped arguments")
-    elif abs(judge_pos - human_pos) > 0.3:
-        cause = (f"the judge calls {judge_pos:.0%} of outputs good where humans call {human_pos:.0%}: a "
-                 f"lenient/strict bias or a label_threshold ({label_threshold}) on the wrong scale")
-    else:
-        cause = ("the judge's verdicts are close to chance relative to the humans: it is judging "
-                 "something else (length, format) or the rubric differs from the humans'")
-    return CheckResult(
-        Status.FAIL, k, thr,
-        f"Cohen's kappa between the judge and {source} is {k:.2f} on {len(pairs)} outputs (raw agreement "
-        f"{agree:.1%}), below {min_kappa}: {cause}. Its scores cannot stand in for human judgement.",
-        fix="Read the disagreements below; fix the judge's prompt/rubric or scale, or set "
-            '[gates."scoring.judge_calibrated"] label_threshold to the score that means "good".',
-        metrics=metrics, evidence=tuple(evidence))
+    first = ok[0]
+    text = (f"Judge and humans agree on {first.agree:.1%} of {first.n} labelled outputs (Cohen's kappa "
+            f"{first.kappa:.2f})." if not multi else
+            f"Per component: {passed} ({source}); kappa for every component is in the table below.")
+    return CheckResult(Status.PASS, min(a.kappa for a in ok), thr, text, metrics=metrics,
+                       evidence=tuple(evidence))
 
 
 MAX_PLOTTED = 8
@@ -181,9 +212,8 @@ def reward_components(runs: Mapping[str, Any] | None, scorer_name: str | None = 
         means = {m: {n: st.mean for n, by in stats.items() if n in names for mm, st in by.items() if mm == m}
                  for m in runs}
         evidence.append(reward_plots.radar(means, lo_hi))
-        for name in names:
-            evidence.append(reward_plots.hist_and_box(name, {m: list(values[m].get(name, {}).values())
-                                                             for m in runs}))
+        evidence.append(reward_plots.components_grid(
+            {name: {m: list(values[m].get(name, {}).values()) for m in runs} for name in names}))
     messages = Counter(r.message for run in runs.values() for r in run.rewards.values() if r.message)
     if messages:
         evidence.append(Table("the scorer's messages (commonest first)", ("message", "outputs"),

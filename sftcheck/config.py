@@ -209,7 +209,12 @@ class ScoringSection:
     abs_tol: float = field(default=0.0, metadata=COUNT)
     """Numeric answers within this absolute tolerance of the gold answer count as correct."""
     human_labels: str | None = field(default=None, metadata=PATH)
-    """JSONL of ``{"id", "label"}`` human judgements, for ``scoring.judge_calibrated``."""
+    """JSONL of ``{"id", "output", "label"}`` human judgements, for ``scoring.judge_calibrated``
+    (a line may carry ``"labels": {component: 0/1}`` to judge several reward components)."""
+    label_component: str | None = None
+    """The reward component the human labels' ``label`` judges (e.g. ``"correctness"`` of a
+    multi-component scorer); unset = the total reward.  ``scoring.judge_calibrated`` binarises
+    that component (not the sum) and reports kappa for every component."""
     perf_rounds: int = field(default=0, metadata=COUNT)
     """Extra timed generation rounds per model for ``perf.throughput`` (median reported); 0 = read
     the timings of the passes the behaviour checks already made (no extra pass)."""

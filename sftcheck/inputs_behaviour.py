@@ -83,13 +83,17 @@ class BehaviourInputs:
     def rewards(self) -> dict | None:
         """The configured scorer's rewards per model (``{"base": ScoringRun, ...}``), or None."""
         from sftcheck.hooks import HookError
-        from sftcheck.session_model import ScoringError, score_rewards
+        from sftcheck.session_model import ScoringError, label_requests, score_rewards
 
         rows, gens, hooks = self.eval_rows, self.generations, self.src.hooks
+        labels = label_requests(self.src.cfg, rows, gens)  # one server session for both
         try:
-            return score_rewards(self.src.cfg, rows, gens, hooks)
+            runs = score_rewards(self.src.cfg, rows, gens, hooks, {"labels": labels} if labels else None)
         except (HookError, ScoringError) as exc:
             raise InputUnavailable(f"sftcheck: {exc}") from None
+        if runs is not None and "labels" in runs:
+            self.__dict__["judge_run"] = runs.pop("labels")  # the judge's verdicts (sft_judge_verdicts reads them)
+        return runs
 
     def _scored(self, mode: str) -> dict:
         from sftcheck.hooks import HookError

@@ -6,7 +6,7 @@ Built on the model session's fixtures (``sftcheck.session_model``): ``sft_eval_r
 ``sft_eval_ids``          the eval file's example ids, in file order (duplicates kept: the
                           gates fail loudly on them)
 ``sft_human_labels``      ``{id: label}`` from ``[scoring] human_labels``, or None
-``sft_judge_verdicts``    ``{id: score}`` of ``[scoring] scorer`` on the labelled outputs, or None
+``sft_judge_verdicts``    ``{id: Reward}`` of the configured scorer on the labelled outputs, or None
 ``sft_throughput``        ``(base, tuned)`` ``Throughput``: the session's own passes, or extra timed rounds
 
 Human labels file (JSONL): one object per line, ``{"id": ..., "label": ...}`` with the label
@@ -64,8 +64,10 @@ def read_human_labels(path: str | Path) -> dict[str, dict]:
                 rec = json.loads(line)
             except ValueError as exc:
                 raise ValueError(f"{p} line {n}: not JSON ({exc}). Fix: one JSON object per line.") from exc
-            if not isinstance(rec, dict) or "id" not in rec or "label" not in rec:
-                raise ValueError(f"{p} line {n}: needs \"id\" and \"label\" keys, got {line.strip()[:80]!r}. "
+            if not isinstance(rec, dict) or "id" not in rec or ("label" not in rec and not (
+                    isinstance(rec.get("labels"), dict) and rec["labels"])):
+                raise ValueError(f"{p} line {n}: needs \"id\" and \"label\" keys (or \"labels\": a table "
+                                 f"of labels per reward component), got {line.strip()[:80]!r}. "
                                  'Fix: write {"id": "<eval id>", "label": 1}.')
             key = str(rec["id"])
             if key in out:
@@ -85,24 +87,27 @@ def sft_human_labels(sft_config: Config) -> dict[str, dict] | None:
         _fail(f"[scoring] human_labels: {exc}")
 
 
-def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, Any],
-                   outputs: dict[str, str]) -> dict[str, Any]:
-    """Run the judge on every labelled output (its own ``output`` or the model's for that id).
-    ``scorer`` is a scorer backend (``sftcheck.scorers``) or a plain function; its total
-    reward is the verdict.  Raises ``ScorerError`` naming the outputs it could not score."""
-    from sftcheck.scorers import ScoreRequest, ScorerError, example_record
-    from sftcheck.scorers.inprocess import InProcessScorer
+def judge_requests(labels: dict[str, dict], examples: dict[str, Any], outputs: dict[str, str],
+                   prefix: str = "") -> list:
+    """One ``ScoreRequest`` per labelled output (its own ``output`` or the model's for that
+    id), keyed ``prefix + id``."""
+    from sftcheck.scorers import ScoreRequest, example_record
 
-    backend = scorer if hasattr(scorer, "score") else InProcessScorer(scorer, getattr(scorer, "__name__", "judge"))
     requests = []
     for key, rec in labels.items():
         text = rec.get("output", outputs.get(key))
         if text is None:
             continue
-        example = examples.get(key) or {k: v for k, v in rec.items() if k not in ("label", "output")}
-        requests.append(ScoreRequest(key, "", str(text), example_record(example),
+        example = examples.get(key) or {k: v for k, v in rec.items() if k not in ("label", "labels", "output")}
+        requests.append(ScoreRequest(prefix + key, "", str(text), example_record(example),
                                      row=None if isinstance(example, dict) else example))
-    run = backend.score(requests)
+    return requests
+
+
+def verdicts_from_run(run, examples: dict[str, Any]) -> dict[str, Any]:
+    """``{id: Reward}`` of a judge run; raises ``UnknownLabelId`` / ``ScorerError``."""
+    from sftcheck.scorers import ScorerError
+
     unknown = sorted(k for k in run.errors if k not in examples)
     if unknown:
         key = unknown[0]
@@ -113,7 +118,19 @@ def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, Any],
             f"{sorted(examples)[:3]}), or give the line the fields your scorer reads (e.g. \"answer\").")
     if run.errors:
         raise ScorerError(f"{run.summary()}")
-    return {key: r.total for key, r in run.rewards.items()}
+    return dict(run.rewards)
+
+
+def judge_verdicts(scorer, labels: dict[str, dict], examples: dict[str, Any],
+                   outputs: dict[str, str]) -> dict[str, Any]:
+    """Run the judge on every labelled output (its own ``output`` or the model's for that id).
+    ``scorer`` is a scorer backend (``sftcheck.scorers``) or a plain function; its reward
+    (total and components, ``sftcheck.scorers.Reward``) is the verdict.  Raises
+    ``ScorerError`` naming the outputs it could not score."""
+    from sftcheck.scorers.inprocess import InProcessScorer
+
+    backend = scorer if hasattr(scorer, "score") else InProcessScorer(scorer, getattr(scorer, "__name__", "judge"))
+    return verdicts_from_run(backend.score(judge_requests(labels, examples, outputs)), examples)
 
 
 class UnknownLabelId(ValueError):
@@ -137,10 +154,15 @@ def sft_judge_verdicts(request: pytest.FixtureRequest, sft_config: Config,
         return None
     rows = request.getfixturevalue("sft_eval_rows")
     examples = {_row_id(r): r for r in rows}
+    # already scored with the model's outputs, in the rewards' server session
+    behaviour = request.getfixturevalue("sft_behaviour_inputs")
+    shared = behaviour.__dict__.get("judge_run") if "rewards" in behaviour.__dict__ else None
     outputs: dict[str, str] = {}
-    if any("output" not in rec for rec in sft_human_labels.values()):
+    if shared is None and any("output" not in rec for rec in sft_human_labels.values()):
         outputs = {g.id: g.text for g in request.getfixturevalue("sft_generations")["tuned"].items}
     try:
+        if shared is not None:
+            return verdicts_from_run(shared, examples)
         return judge_verdicts(backend, sft_human_labels, examples, outputs)
     except UnknownLabelId as exc:
         _fail(f"{sft_config.source}: {exc}")

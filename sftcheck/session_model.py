@@ -139,19 +139,36 @@ class ScoringError(ValueError):
     """A user's parser / scorer hook failed; the message names it and the fix."""
 
 
-def score_rewards(cfg: Config, rows, generations: dict, hooks=None) -> dict | None:
+def score_rewards(cfg: Config, rows, generations: dict, hooks=None, extra: dict | None = None) -> dict | None:
     """``{"base": ScoringRun, "tuned": ...}`` from the configured scorer backend (your function,
     an HTTP server or an MCP tool; ``sftcheck.scorers``), or None when none is configured.  A
-    server that fails mid-run gives partial runs (the scores received, the errors)."""
+    server that fails mid-run gives partial runs (the scores received, the errors).
+    ``extra``: more requests for the same pass (``{"labels": [...]}``), returned by name."""
     from sftcheck import scorers
 
     backend = scorers.build(cfg, hooks)
     if backend is None:
         return None
     try:
-        return scorers.score_generations(backend, generations, {r.id: r for r in rows})
+        return scorers.score_generations(backend, generations, {r.id: r for r in rows}, extra)
     except scorers.ScorerError as exc:
         raise ScoringError(str(exc)) from exc
+
+
+def label_requests(cfg: Config, rows, generations: dict) -> list | None:
+    """The human-labelled outputs (``[scoring] human_labels``) as requests, scored in the
+    rewards' pass when the scorer is a server (one server session instead of two); None when
+    there are none or the file is unreadable (``sft_human_labels`` then reports it)."""
+    from sftcheck.session_gates import judge_requests, read_human_labels
+
+    if not cfg.scoring.human_labels or not (cfg.scoring.server or cfg.scoring.mcp):
+        return None
+    try:
+        labels = read_human_labels(cfg.scoring.human_labels)
+    except (OSError, ValueError):
+        return None
+    outputs = {g.id: g.text for g in generations["tuned"].items}
+    return judge_requests(labels, {r.id: r for r in rows}, outputs)
 
 
 def score(cfg: Config, rows, generations: dict, mode: str, hooks=None,

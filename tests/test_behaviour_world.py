@@ -54,6 +54,8 @@ CAUSE = {
     "zero_adapter": "no effect",
     "constant_reward": "insensitive scorer",
     "missing_marker_reward": "only in the prompt template",
+    "start_token_reward": "'Assistant start token not found' on 32 of them",
+    "refuses": "the model refuses: 32 of 32 outputs are refusals",
     "blind_reward": "insensitive scorer",
     "mcp_scorer": "scorer: MCP tool",
     "length_biased_reward": "track output length",
@@ -78,13 +80,14 @@ def test_broken_variant_fails_its_check(world, tmp_path, variant):
 
 
 # Variants that break nothing world-specific (the adapter's weights, the merge, the base, the
-# scorer): proven on world 2 too.  World 1 only: never_stops / role_leak (each trains its own
-# adapter: minutes), missing_marker_reward (its marker 'Answer:' is world 1's prompt tail;
-# world 2's chat prompt has none to miss), mcp_scorer (the fixture MCP server scores world 1's
-# <answer> format).
+# scorer): proven on world 2 too (start_token_reward: the unnamed token is world 2's own
+# assistant header, the tail of its chat prompts).  World 1 only: never_stops / role_leak /
+# refuses (each trains its own adapter with world 1's prompt format: minutes),
+# missing_marker_reward (its marker 'Answer:' is world 1's prompt tail; world 2's chat prompt
+# has none to miss), mcp_scorer (the fixture MCP server scores world 1's <answer> format).
 ON_WORLD2 = ("adapter_not_applied", "zero_adapter", "constant_reward", "blind_reward", "length_biased_reward",
-             "instruct_base", "merge_not_applied", "merged_checkpoint", "finetuned_is_base")
-WORLD1_ONLY = ("never_stops", "role_leak", "missing_marker_reward", "mcp_scorer")
+             "instruct_base", "merge_not_applied", "merged_checkpoint", "finetuned_is_base", "start_token_reward")
+WORLD1_ONLY = ("never_stops", "role_leak", "refuses", "missing_marker_reward", "mcp_scorer")
 
 
 def test_every_behaviour_variant_is_on_world2_or_says_why_not():

@@ -58,6 +58,19 @@ def test_judge_calibration_both_ways(world, tmp_path, variant, expected, text):
         assert text in out and "inverted scale" in out, out
 
 
+def test_judge_calibrated_per_component_both_ways(world, tmp_path):
+    """World 1 scores with its MCP scorer (format, correctness, safety); its human labels judge
+    correctness ([scoring] label_component): passes, kappa reported per component.  Pointed at
+    'format' instead, it fails naming 'format' and the component that agrees."""
+    ok = run(tmp_path, "test_scoring.py", "-k", "judge", "--sft-world")
+    assert outcome(ok, "test_scoring.py::test_judge_calibrated") == "PASSED", ok
+    bad = run(tmp_path, "test_scoring.py", "-k", "judge", "--sft-config",
+              str(broken.judge_wrong_component(world, tmp_path / "variant")))
+    assert outcome(bad, "test_scoring.py::test_judge_calibrated") == "FAILED", bad
+    assert "Cohen's kappa between the judge's 'format'" in bad and "is 0.00 on 40 outputs" in bad, bad
+    assert "set [scoring] label_component = 'correctness'" in bad, bad
+
+
 def test_scorer_without_human_labels_names_the_missing_labels(world, tmp_path):
     out = run(tmp_path, "test_scoring.py", "--sft-config", str(broken.scorer_without_labels(world, tmp_path)))
     assert re.search(r"^SKIPPED \[1\] \S*model_tests/test_scoring.py:\d+: scoring.judge_calibrated", out, re.MULTILINE), out

@@ -89,3 +89,27 @@ def test_refusal_detector(text, refuses):
 
     assert is_refusal(text) is refuses
     assert refusals([("a", text)]) == (["a"] if refuses else [])
+
+
+def test_unquoted_start_token_message_points_at_the_prompt_tail():
+    """The reported run: every reward -10, the server's log 'Assistant start token not found'
+    (no token named): the assistant start is what every prompt ends with."""
+    run = ScoringRun("mcp", requested=N)
+    run.rewards = {f"e{i}": Reward(-10.0, {"format": 0.0}, "Assistant start token not found") for i in range(N)}
+    r = spread([f" <answer>{i}</answer>" for i in range(N)], [f"b{i}" for i in range(N)], [-10.0] * N,
+               [-10.0] * N, rewards={"tuned": run})
+    assert r.status is Status.FAIL and r.metrics["cause"] == "missing marker", r.summary()
+    assert f"the marker 'Answer:' the scorer parses is missing from {N} of {N} outputs" in r.explanation
+    assert f"'Assistant start token not found' on {N} of them" in r.explanation
+    assert "only in the prompt template" in r.explanation
+
+
+def test_prompt_tail_of_a_chat_template():
+    from sftcheck.checks.support.reward_causes import prompt_tail, unquoted_marker
+
+    prompts = [f"<|im_start|>user\nq{i}<|im_end|>\n<|im_start|>assistant\n" for i in range(3)]
+    assert prompt_tail(prompts) == "<|im_start|>assistant"
+    assert unquoted_marker(["Assistant start token not found"], prompts) == (
+        "<|im_start|>assistant", "Assistant start token not found")
+    assert unquoted_marker(["reward computed"], prompts) is None
+    assert unquoted_marker(["marker 'X' not found"], prompts) is None  # quoted: quoted_markers handles it

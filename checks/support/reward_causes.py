@@ -4,7 +4,9 @@ When a scorer gives (almost) every output one value, ``behaviour.reward_spread``
 this order, which of these holds over the outputs at that value:
 
 ``missing marker``  a string the scorer parses (``[scoring] markers``, or one the scorer's
-                    own messages quote: "Assistant start marker 'Answer:' not found") is in
+                    own messages quote: "Assistant start marker 'Answer:' not found"; a message
+                    that names none -- "Assistant start token not found" -- points at the
+                    prompt template's tail, the assistant start every prompt ends with) is in
                     none of those outputs — and, worse, sits in the prompt template, so the
                     model continues after it and never writes it;
 ``refusal``         the outputs refuse ("I'm sorry, I can't ...");
@@ -16,6 +18,7 @@ The first that holds is named as the cause; all that hold are reported with coun
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +54,30 @@ def quoted_markers(messages: Iterable[str]) -> list[str]:
     return list(out)
 
 
+NOT_FOUND = re.compile(r"\b(?:start|marker|token|tag|delimiter|header)\b.*\b(?:not found|missing|absent)\b|"
+                       r"\b(?:no|missing)\b.*\b(?:start|marker|token|tag|delimiter|header)\b", re.IGNORECASE)
+
+
+def prompt_tail(prompts: Sequence[str]) -> str | None:
+    """The text every prompt ends with, from its last line: where the template hands over to
+    the model ("Answer:", "<|im_start|>assistant") -- the assistant start marker."""
+    if not prompts:
+        return None
+    rev = [p.rstrip()[::-1] for p in prompts]
+    common = os.path.commonprefix(rev)[::-1]
+    tail = common.rsplit("\n", 1)[-1].strip()
+    return tail or None
+
+
+def unquoted_marker(messages: Iterable[str], prompts: Sequence[str]) -> tuple[str, str] | None:
+    """(marker, message) when the scorer complains of a start marker / token it did not find
+    without quoting it ("Assistant start token not found"): the marker is then taken to be the
+    prompt template's tail, the assistant start every prompt ends with."""
+    said = next((m for m in messages if m and NOT_FOUND.search(m) and not QUOTED.search(m)), None)
+    tail = prompt_tail(prompts) if said else None
+    return (tail, said) if tail and said else None
+
+
 def diagnose(ids: Sequence[str], tuned: Mapping[str, Generation], scored: Mapping[str, Sequence[Scored]],
              base: Mapping[str, Generation], markers: Sequence[str], messages: Mapping[str, str]) -> list[Cause]:
     """Every cause that holds over the collapsed outputs ``ids`` (first = the primary one)."""
@@ -58,7 +85,11 @@ def diagnose(ids: Sequence[str], tuned: Mapping[str, Generation], scored: Mappin
     n = len(ids)
     outs = [tuned[i] for i in ids if i in tuned]
     prompts = [g.prompt for g in tuned.values()]
-    candidates = list(dict.fromkeys([*markers, *quoted_markers(messages.get(i, "") for i in ids)]))
+    said = [messages.get(i, "") for i in ids]
+    candidates = list(dict.fromkeys([*markers, *quoted_markers(said)]))
+    inferred = unquoted_marker(said, prompts)
+    if inferred and inferred[0] not in candidates:
+        candidates.append(inferred[0])
     for marker in candidates:
         hits = [g.id for g in outs if marker in g.text or marker in g.raw_text]
         if len(hits) > MAX_MARKER_SHARE * max(1, len(outs)):
@@ -67,9 +98,14 @@ def diagnose(ids: Sequence[str], tuned: Mapping[str, Generation], scored: Mappin
         where = (f"it appears in {in_prompts} of {len(prompts)} prompts — only in the prompt template: the model "
                  "continues after it and never writes it" if in_prompts else
                  "it appears in no output and no prompt: the model was never trained to write it")
+        why = ""
+        if inferred and marker == inferred[0]:
+            n_said = sum(m == inferred[1] for m in said)
+            why = (f" (the scorer says {inferred[1]!r} on {n_said} of them without naming it; every prompt "
+                   f"ends with {marker!r}, the assistant start)")
         causes.append(Cause("missing marker", len(outs) - len(hits), len(outs),
                             f"the marker {marker!r} the scorer parses is missing from {len(outs) - len(hits)} of "
-                            f"{len(outs)} outputs; {where}", [g.id for g in outs if g.id not in hits][:20]))
+                            f"{len(outs)} outputs{why}; {where}", [g.id for g in outs if g.id not in hits][:20]))
     refusals = [g.id for g in outs if is_refusal(g.text)]
     if len(refusals) >= MIN_SHARE * max(1, len(outs)):
         causes.append(Cause("refusal", len(refusals), len(outs),

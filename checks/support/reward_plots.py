@@ -1,5 +1,6 @@
 """Matplotlib PNGs of reward components: a radar of normalised means (base vs tuned) and,
-per component, a histogram next to a box plot.  Agg canvas only (``plots._figure``)."""
+per component, a histogram next to a box plot (all components in one figure:
+``components_grid``).  Agg canvas only (``plots._figure``)."""
 from __future__ import annotations
 
 import itertools
@@ -53,13 +54,8 @@ def radar(means: Mapping[str, Mapping[str, float]], ranges: Mapping[str, tuple[f
     return Image(title, to_png(fig))
 
 
-def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
-    """Overlaid histograms (left) and box plots (right) of one component, one per model."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.2, 2.8))
-    hax, bax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    fig.subplots_adjust(wspace=0.35)
+def _hist_box(hax, bax, name: str, values: Mapping[str, Sequence[float]]) -> None:
+    """Overlaid histograms (``hax``) and box plots (``bax``) of one component, one per model."""
     finite = {m: [float(v) for v in vs if math.isfinite(float(v))] for m, vs in values.items()}
     allv = [v for vs in finite.values() for v in vs]
     if allv:
@@ -68,6 +64,7 @@ def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
         if len(distinct) <= 12:  # one bar per value
             step = min((b - a for a, b in itertools.pairwise(distinct)), default=1.0)
             edges = [d - step / 2 for d in distinct] + [distinct[-1] + step / 2]
+            hax.set_xticks(distinct, [f"{d:g}" for d in distinct])
         else:
             edges = 20 if hi > lo else [lo - 0.5, lo + 0.5]
         for model, vs in finite.items():
@@ -79,5 +76,31 @@ def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
     hax.set_xlabel(name)
     hax.set_ylabel("outputs")
     bax.set_ylabel(name)
+
+
+def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
+    """One component: histograms (left) and box plots (right), one per model."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.2, 2.8))
+    _hist_box(fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2), name, values)
+    fig.subplots_adjust(wspace=0.35)
     fig.suptitle(f"{name}: histogram and box plot", fontsize=10)
     return Image(f"{name}: histogram and box plot", to_png(fig))
+
+
+def components_grid(values: Mapping[str, Mapping[str, Sequence[float]]]) -> Image:
+    """Every component in one figure (one PNG to draw and encode): a row per component,
+    histograms of base vs tuned on the left, box plots on the right.
+    ``values[component][model]``."""
+    from matplotlib.figure import Figure
+
+    names = list(values)
+    fig = Figure(figsize=(7.2, 2.2 * max(1, len(names))))
+    for row, name in enumerate(names):
+        _hist_box(fig.add_subplot(len(names), 2, 2 * row + 1), fig.add_subplot(len(names), 2, 2 * row + 2),
+                  name, values[name])
+    fig.subplots_adjust(wspace=0.35, hspace=0.55)
+    title = "reward components: histogram and box plot per component"
+    fig.suptitle(title, fontsize=10)
+    return Image(title, to_png(fig))

@@ -8,6 +8,7 @@ components, message) or an error; a run that fails half-way keeps what it receiv
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sftcheck.scorers.records import (
@@ -39,11 +40,12 @@ def example_record(example: Any) -> dict[str, Any]:
             "gold": getattr(example, "gold_answer", example.answer)}
 
 
-def score_generations(backend: Scorer, generations: Mapping[str, Any],
-                      examples: Mapping[str, Any]) -> dict[str, ScoringRun]:
+def score_generations(backend: Scorer, generations: Mapping[str, Any], examples: Mapping[str, Any],
+                      extra: Mapping[str, Sequence[ScoreRequest]] | None = None) -> dict[str, ScoringRun]:
     """Score every variant's outputs (``{"base": GenerationSet, "tuned": ...}``) in one backend
     pass (one server session); returns one ``ScoringRun`` per variant, keyed by example id.
-    ``examples``: ``{id: Example}`` (or plain dicts)."""
+    ``examples``: ``{id: Example}`` (or plain dicts).  ``extra``: more requests scored in the
+    same pass (``{"labels": [...]}``: the human-labelled outputs), returned under their name."""
     requests: list[ScoreRequest] = []
     for variant, gens in generations.items():
         for g in gens.items:
@@ -51,8 +53,12 @@ def score_generations(backend: Scorer, generations: Mapping[str, Any],
             record = example_record(ex) if ex is not None else {"id": g.id}
             requests.append(ScoreRequest(f"{variant}/{g.id}", g.prompt, g.text, record,
                                          row=ex if ex is not None and not isinstance(ex, Mapping) else None))
+    sizes = {v: len(g.items) for v, g in generations.items()}
+    for name, reqs in (extra or {}).items():
+        requests += [replace(r, id=f"{name}/{r.id}") for r in reqs]
+        sizes[name] = len(reqs)
     run = backend.score(requests)
-    return split_run(run, list(generations), {v: len(g.items) for v, g in generations.items()})
+    return split_run(run, list(sizes), sizes)
 
 
 def split_run(run: ScoringRun, variants: Sequence[str], sizes: Mapping[str, int]) -> dict[str, ScoringRun]:
