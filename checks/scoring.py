@@ -41,8 +41,10 @@ def _skip(judge, human, scorer, thr) -> CheckResult:
     labels_help = ('human_labels is a JSONL of {"id", "output", "label"} lines: outputs a person '
                    "marked 1 (right) or 0 (wrong), about 40 or more")
     if have_scorer and human is None:
-        why = (f"[scoring] scorer{f' = {scorer!r}' if scorer else ''} is set, but there are no human "
-               f"labels to calibrate it against: set [scoring] human_labels ({labels_help}).")
+        served = bool(scorer) and scorer.startswith(("MCP tool", "HTTP scorer"))  # scorers.describe
+        named = f"the scorer ({scorer})" if served else f"[scoring] scorer{f' = {scorer!r}' if scorer else ''}"
+        why = (f"{named} is set, but there are no human labels to calibrate it against: set "
+               f"[scoring] human_labels ({labels_help}).")
     else:
         why = (f"not configured: set {' and '.join(missing)} to calibrate the judge against human "
                f"labels{f' ({labels_help})' if human is None else ''}.")

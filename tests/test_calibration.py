@@ -80,3 +80,9 @@ def test_single_number_judges_unchanged():
     r = scoring.judge_calibrated(good, HUMAN)
     assert r.status is Status.PASS and "Judge and humans agree on 100.0% of 40" in r.explanation
     assert len(r.evidence) == 1  # no per-component table for a one-number judge
+
+
+def test_skip_names_a_server_scorer_as_such():
+    r = scoring.judge_calibrated(None, None, "human labels", "MCP tool 'score' on python -m x")
+    assert r.status is Status.SKIP
+    assert r.explanation.startswith("the scorer (MCP tool 'score' on python -m x) is set, but there are no human")
