@@ -243,16 +243,18 @@ def test_a_catastrophic_regex_off_the_main_thread_is_stopped(monkeypatch):
     t0 = time.monotonic()
     with pytest.raises(bounded.TimeLimitExceeded, match=r"answer_pattern = .*ran past its 0\.5 s limit"):
         _run_where("thread", lambda: ignorecase("<answer>" + "a" * 60 + "!"), monkeypatch)
-    assert time.monotonic() - t0 < 0.5 + 4  # unbounded: ~fib(60) steps; the slack is a loaded machine's
+    # unbounded: ~fib(60) backtracking steps (hours); the slack is a loaded machine's (6 s seen at load 8)
+    assert time.monotonic() - t0 < 0.5 + 30
 
 
 def _calibrated(fn, at_least: float):
-    """(argument, seconds): the smallest doubling of fn's argument that runs ``at_least`` s."""
+    """(argument, CPU seconds): the smallest doubling of fn's argument that takes ``at_least``
+    s of CPU.  CPU time, not wall time: the work is the same however loaded the machine is."""
     arg = 1
     while True:
-        t0 = time.monotonic()
+        t0 = time.process_time()
         fn(arg)
-        took = time.monotonic() - t0
+        took = time.process_time() - t0
         if took >= at_least:
             return arg, took
         arg *= 2
@@ -260,35 +262,36 @@ def _calibrated(fn, at_least: float):
 
 @pytest.mark.slow
 def test_what_stays_unbounded_is_c_code_that_does_not_return_to_python(monkeypatch):
-    """The documented limits of ``bounded`` (its module docstring), measured.  A C call that
-    releases the GIL (pbkdf2) outlasts the limit in the main thread (the signal handler runs
-    when it returns) but not off it (the caller stops waiting); a C call that holds the GIL
-    (``re`` inside a hook) holds a thread-bounded caller too.  Each still ends named."""
+    """The documented limits of ``bounded`` (its module docstring), measured in CPU time spent
+    before the limit error (wall time follows the machine's load).  A C call that releases the
+    GIL (pbkdf2) runs to its end in the main thread (the signal handler runs when it returns)
+    but not off it (the caller stops waiting); a C call that holds the GIL (``re`` inside a
+    hook) holds a thread-bounded caller until it ends.  Each still ends named."""
     import hashlib
 
     def pbkdf2(n):
         hashlib.pbkdf2_hmac("sha256", b"x", b"y", n * 1000)
 
     n, took = _calibrated(pbkdf2, 1.0)
-    limit = took / 5
+    limit = took / 5  # wall seconds; the call needs >= took s of wall time
     for where, outlasts in (("main", True), ("thread", False)):
         bounded.configure(bounded.Limits())
-        t0 = time.monotonic()
+        t0 = time.process_time()
         with pytest.raises(bounded.TimeLimitExceeded, match="ran past its"):
             _run_where(where, lambda w=where: bounded.call(pbkdf2, n, seconds=limit, culprit=f"c-{w}", fix="x"),
                        monkeypatch)
-        elapsed = time.monotonic() - t0
-        assert (elapsed > 0.6 * took) is outlasts, (where, elapsed, took, limit)
+        spent = time.process_time() - t0
+        assert (spent > 0.8 * took) is outlasts, (where, spent, took, limit)
 
     def backtrack(k):
         re.search(r"(a+)+$", "a" * (16 + k.bit_length()) + "!")
 
     k, took = _calibrated(backtrack, 0.5)
-    t0 = time.monotonic()
+    t0 = time.process_time()
     with pytest.raises(bounded.TimeLimitExceeded):
         _run_where("thread", lambda: bounded.call(backtrack, k, seconds=took / 5, culprit="re-hook", fix="x"),
                    monkeypatch)
-    assert time.monotonic() - t0 > 0.6 * took  # re never released the GIL: the caller waited it out
+    assert time.process_time() - t0 > 0.8 * took  # re never released the GIL: the caller waited it out
 
 
 def test_answer_parser_returning_a_non_string_is_blamed_on_the_parser():
