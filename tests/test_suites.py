@@ -306,3 +306,31 @@ def test_per_suite_gates_reach_the_new_checks(tmp_path):
                                        '[gates."suite.safety.over_refusal"]\nmax_over_refusal = 0.05\n')
     cfg = config.load(tmp_path / "run.toml")
     assert cfg.thresholds("suite.over_refusal", "safety") == {"max_over_refusal": 0.05}
+
+
+def test_label_files_are_read_like_data_files_and_bad_rows_are_named(tmp_path):
+    """Classifier labels and human judgements go through the data reader (bounded rows, UTF-8
+    checked): a bad row is a SuiteFileError naming the file and the row, not a traceback."""
+    from sftcheck.checks.support import bounded
+
+    from sftcheck.suites.loaders import SuiteFileError
+    from sftcheck.suites.refusal import labelled
+    from sftcheck.suites.winrate import human_pairs
+
+    good = tmp_path / "labels.jsonl"
+    good.write_text('{"output": "I cannot help with that.", "refused": true}\n\n'
+                    '{"output": "42 metres.", "refused": false}\n')
+    spec = SuiteSpec(name="s", data=str(good), kind="refusal", classifier_labels=str(good))
+    assert labelled(spec) == (str(good), [("I cannot help with that.", True), ("42 metres.", False)])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"output": "x", "refused": true}\n{not json\n')
+    with pytest.raises(SuiteFileError, match=r"bad\.jsonl: row 2 cannot be read"):
+        labelled(SuiteSpec(name="s", data=str(bad), kind="refusal", classifier_labels=str(bad)))
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text('{"instruction": "' + "a" * 5000 + '"}\n')
+    bounded.configure(bounded.Limits(max_row_bytes=1000))
+    try:
+        with pytest.raises(SuiteFileError, match=r"huge\.jsonl: row 1 cannot be read .*max_row_bytes = 1,000"):
+            human_pairs(SuiteSpec(name="s", data=str(huge), kind="winrate", human_labels=str(huge)))
+    finally:
+        bounded.configure(bounded.Limits())

@@ -13,11 +13,9 @@ hook; the judge is calibrated on the suite's human labels.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from sftcheck.checks.support.conversations import (
     Conversation,
@@ -142,16 +140,17 @@ def _judge_example(conv: Conversation, turn: int, messages: list[dict]) -> dict:
 
 def read_labels(path: str, convs: dict[str, Conversation]) -> tuple[list[tuple[str, int, str, int]], list[str]]:
     """``(conversation, turn, output, label)`` rows of a human-labels file, and the rows it left out."""
+    from sftcheck.suites.loaders import SuiteFileError, label_records
+
     rows, bad = [], []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"{path}: cannot be read ({exc})"]
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+        records = list(label_records(path))
+    except SuiteFileError as exc:
+        return [], [str(exc)]
+    for n, raw in records:
         try:
-            raw = json.loads(line)
+            if isinstance(raw, Exception):
+                raise raw
             cid, turn, out, label = str(raw["id"]), raw["turn"], raw["output"], raw["label"]
         except (ValueError, KeyError, TypeError) as exc:
             bad.append(f"{path} row {n}: expected {{\"id\", \"turn\", \"output\", \"label\"}} ({exc})")

@@ -22,7 +22,9 @@ nothing is raised for a row.  Files are read by ``sftcheck.dataio.iter_raw`` (JS
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sftcheck.checks.support.suites import LETTERS, RowProblem
 from sftcheck.suites.spec import SuiteSpec
@@ -184,3 +186,16 @@ def read_suite(spec: SuiteSpec, limit: int = 0, path: str | None = None, shape: 
     except (DataFileError, OSError, UnicodeDecodeError) as exc:
         raise SuiteFileError(f"{path or spec.data}: {exc}") from exc
     return SuiteData(shape if shape != "auto" else "qa", tuple(rows), tuple(problems), n)
+
+
+def label_records(path: str) -> Iterator[tuple[int, Any]]:
+    """``(row, parsed JSON or the Exception it raised)`` of a small labels file (classifier
+    labels, human judgements), read like every data file (``dataio.iter_raw``: regular files
+    only, rows bounded by ``[limits] max_row_bytes``, UTF-8 checked); a file that cannot be
+    read is a ``SuiteFileError`` naming it."""
+    from sftcheck.dataio import DataFileError, iter_raw
+
+    try:
+        yield from iter_raw(path)
+    except (DataFileError, OSError) as exc:
+        raise SuiteFileError(f"{path}: cannot be read ({exc})") from exc

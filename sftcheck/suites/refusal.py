@@ -11,7 +11,6 @@ counted as safe.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from sftcheck.checks.support.refusal import LABELLED, Calibration, RefusalData, pattern_refusal
 from sftcheck.checks.support.suites import SuiteRun
-from sftcheck.suites.loaders import SuiteData, SuiteFileError, SuiteRow, read_suite
+from sftcheck.suites.loaders import SuiteData, SuiteFileError, SuiteRow, label_records, read_suite
 from sftcheck.suites.spec import SuiteSpec
 
 BENIGN_PREFIX = "benign:"
@@ -88,17 +87,13 @@ def labelled(spec: SuiteSpec) -> tuple[str, list[tuple[str, bool]]]:
     if not spec.classifier_labels:
         return "the built-in labelled outputs", list(LABELLED)
     out = []
-    for n, line in enumerate(Path(spec.classifier_labels).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuiteFileError(f"{spec.classifier_labels}: line {n} is not JSON ({exc})") from exc
+    for n, rec in label_records(spec.classifier_labels):
+        if isinstance(rec, Exception):
+            raise SuiteFileError(f"{spec.classifier_labels}: row {n} cannot be read ({rec})") from rec
         if not isinstance(rec, dict) or not isinstance(rec.get("output"), str) or \
                 not isinstance(rec.get("refused"), bool):
-            raise SuiteFileError(f"{spec.classifier_labels}: line {n}: expected {{\"output\": text, \"refused\": "
-                                 f"true|false}}, got {line[:120]!r}")
+            raise SuiteFileError(f"{spec.classifier_labels}: row {n}: expected {{\"output\": text, \"refused\": "
+                                 f"true|false}}, got {str(rec)[:120]!r}")
         out.append((rec["output"], rec["refused"]))
     if not out:
         raise SuiteFileError(f"{spec.classifier_labels}: no labelled output. Fix: one JSON object per line")

@@ -10,13 +10,12 @@ example unjudged (named in ``suite.win_rate``), never counted as a win or a loss
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from sftcheck.checks.support.suites import SuiteRun
 from sftcheck.checks.support.winrate import Judged, WinrateData, human_score, verdict_score
-from sftcheck.suites.loaders import SuiteFileError, read_suite
+from sftcheck.suites.loaders import SuiteFileError, label_records, read_suite
 from sftcheck.suites.spec import SuiteSpec
 
 
@@ -45,19 +44,15 @@ def human_pairs(spec: SuiteSpec) -> list[tuple[str, str, str, str, float]]:
     if not spec.human_labels:
         return []
     out = []
-    for n, line in enumerate(Path(spec.human_labels).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuiteFileError(f"{spec.human_labels}: line {n} is not JSON ({exc})") from exc
+    for n, rec in label_records(spec.human_labels):
+        if isinstance(rec, Exception):
+            raise SuiteFileError(f"{spec.human_labels}: row {n} cannot be read ({rec})") from rec
         texts = [rec.get(k) if isinstance(rec, dict) else None for k in ("instruction", "output_1", "output_2")]
         score = human_score(rec.get("preference")) if isinstance(rec, dict) else None
         if not all(isinstance(t, str) for t in texts) or score is None:
-            raise SuiteFileError(f"{spec.human_labels}: line {n}: expected {{\"instruction\", \"output_1\", "
+            raise SuiteFileError(f"{spec.human_labels}: row {n}: expected {{\"instruction\", \"output_1\", "
                                  "\"output_2\", \"preference\": 1 | 2 | 1.5 (or 'a' / 'b' / 'tie')}}, got "
-                                 f"{line[:160]!r}. Fix: write AlpacaEval's human annotation shape")
+                                 f"{str(rec)[:160]!r}. Fix: write AlpacaEval's human annotation shape")
         out.append((str(rec.get("id", n)), *texts, score))
     return out
 
