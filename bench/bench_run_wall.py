@@ -5,7 +5,7 @@ Two denominators, both measured here, side by side:
 * **floor** (a fresh process, the honest comparison): a bare script that imports torch /
   transformers / peft, loads the same model and makes the very passes the demo makes (the
   eval set base + tuned, the sentinel subset base + tuned, the gap gate's cued prompts on the
-  base, the merge probe) through the same engine, and exits; a warning is printed when the
+  base, each generated suite's base + tuned pass, the merge probe) through the same engine, and exits; a warning is printed when the
   demo's passes (its JSON verdict lists them) are not the floor's.  Any tool that generates these answers pays this; the demo's extra is
   pytest, the data / artifact checks, statistics, plots and the report.
 * **in-process** (the issue's first wording): the model load timed in a warm process
@@ -58,7 +58,27 @@ def floor(config: str) -> None:
     from sftcheck.nway.runner import cue_prompts  # the gap gate's cued prompts, on the base model
 
     passes.run(cue_prompts(cfg, loaded.tokenizer, rows), settings, "base", progress=False, use_cache=False)
+    _suite_passes(cfg, loaded, passes)
     print(json.dumps(passes.log))
+
+
+def _suite_passes(cfg, loaded, passes) -> None:
+    """Each generated ``[[suites]]`` block's base + tuned pass, on the prompts the demo builds
+    (the choices' log-likelihoods, scorers and judges are the demo's own extra work)."""
+    from sftcheck.hooks import resolve
+    from sftcheck.suites.loaders import read_suite
+    from sftcheck.suites.prompts import build_prompts as suite_prompts
+    from sftcheck.suites.prompts import settings_for
+    from sftcheck.suites.refusal import read_rows
+
+    hooks = resolve(cfg)
+    for spec in cfg.suites:
+        if spec.kind == "conversation":
+            continue
+        limit = spec.generation.get("n_examples", cfg.generation.n_examples)
+        rows = read_rows(spec, limit)[1] if spec.kind == "refusal" else read_suite(spec, limit).rows
+        passes.both(suite_prompts(spec, cfg, loaded.tokenizer, rows, hooks), settings_for(spec, cfg),
+                    progress=False, use_cache=False)
 
 
 def _child(cmd: list[str], cwd: str, env: dict) -> tuple[float, float, subprocess.CompletedProcess]:
