@@ -32,6 +32,7 @@ def run(tmp_path: Path, config_path: Path, *args: str) -> tuple[str, dict]:
         check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert "INTERNALERROR" not in out and "Traceback (most recent call last)" not in out, out
+    assert out_json.is_file(), f"no JSON verdict; pytest exited {proc.returncode}:\n{out[-6000:]}"
     verdict = json.loads(out_json.read_text())
     verdict["_html"] = (tmp_path / "report.html").read_text()
     return out, verdict
