@@ -7,6 +7,7 @@ registered from here, so each area owns its own fixtures.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,14 @@ def pytest_configure(config: pytest.Config) -> None:
     for module in area_plugins():
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, module.__name__)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """End the MCP scorer's server session when the run opened one (one per run, shared by
+    every scoring pass: ``sftcheck.scorers.spec.build``)."""
+    spec = sys.modules.get("sftcheck.scorers.spec")
+    if spec is not None:
+        spec.close_all()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects: the stage marker comes from the check's spec

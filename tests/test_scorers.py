@@ -4,6 +4,9 @@ healthy and faulty (down, slow, malformed, dies mid-run): every fault is a clear
 and the scores received before it are kept (partial)."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 from sftcheck.checks import scoring
 from sftcheck.checks.support.result import Status
@@ -150,6 +153,56 @@ def test_mcp_unknown_tool_and_bad_command():
     assert "no tool 'grade'" in run.fatal and "score" in run.fatal
     run = McpScorer(command=["/nonexistent/scorer-server"]).score(requests(2))
     assert "cannot connect" in run.fatal and len(run.errors) == 2
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")  # Linux: a zombie counts as ended
+    try:
+        return "State:\tZ" not in status.read_text()
+    except OSError:
+        return False
+
+
+def test_mcp_keep_alive_scores_every_pass_in_one_server_session(tmp_path):
+    started = tmp_path / "started"
+    scorer = mcp("--started", str(started), keep_alive=True)
+    try:
+        check_healthy(scorer.score(requests(12)), 12)
+        check_healthy(scorer.score(requests(12)), 12)
+        pids = [int(x) for x in started.read_text().split()]
+        assert len(pids) == 1 and _alive(pids[0]), pids  # one server for both passes
+    finally:
+        scorer.close()
+    deadline = time.monotonic() + 10
+    while _alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pids[0]), "close() left the server running"
+
+
+def test_mcp_keep_alive_connects_again_after_the_server_died(tmp_path):
+    started = tmp_path / "started"
+    scorer = mcp("--fault", "die_after", "--after", "5", "--started", str(started), concurrency=1, keep_alive=True)
+    try:
+        first = scorer.score(requests(12))
+        assert len(first.rewards) == 5 and first.fatal
+        second = scorer.score(requests(3))  # a new server: its first 3 calls are scored
+        assert len(second.rewards) == 3 and not second.fatal, second.fatal
+        assert len(started.read_text().split()) == 2
+    finally:
+        scorer.close()
+
+
+def test_a_run_config_builds_one_shared_mcp_scorer(tmp_path):
+    from sftcheck.scorers import spec
+
+    path = tmp_path / "c.toml"
+    path.write_text('[scoring.mcp]\ncommand = ["python", "-m", "sftcheck.fixtures.scorer_mcp"]\n')
+    cfg = cfgmod.load(path)
+    try:
+        assert spec.build(cfg) is spec.build(cfg) and spec.build(cfg).keep_alive
+    finally:
+        spec.close_all()
+    assert not spec._MCP  # closed and forgotten: a later run connects again
 
 
 # ------------------------------------------------------------------ config

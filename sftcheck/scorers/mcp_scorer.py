@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -62,7 +61,7 @@ class McpScorer:
     def __init__(self, *, command: Sequence[str] | None = None, url: str | None = None, tool: str = "score",
                  arguments: Mapping[str, str] | None = None, pass_env: Sequence[str] = (),
                  cwd: str | None = None, timeout: float = 30.0, concurrency: int = 4, retries: int = 1,
-                 api_key_env: str | None = None, startup_timeout: float = 60.0):
+                 api_key_env: str | None = None, startup_timeout: float = 60.0, keep_alive: bool = False):
         if bool(command) == bool(url):
             raise ValueError("give exactly one of command / url")
         self.command = list(command or [])
@@ -72,6 +71,9 @@ class McpScorer:
         self.pass_env, self.cwd = list(pass_env), cwd
         self.timeout, self.concurrency, self.retries = timeout, max(1, concurrency), max(0, retries)
         self.api_key_env = api_key_env
+        self.startup_timeout = startup_timeout
+        self.keep_alive = keep_alive  # one server session for every score() until close()
+        self._live = None
 
     @property
     def name(self) -> str:
@@ -104,55 +106,70 @@ class McpScorer:
 
     # ------------------------------------------------------------------ scoring
     def score(self, requests: Sequence[ScoreRequest]) -> ScoringRun:
-        import anyio
-
         run = ScoringRun(self.name, requested=len(requests))
         t0 = time.perf_counter()
-        with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
-            try:
-                anyio.run(self._score_all, list(requests), run, errlog)
-            except ScorerError:
-                raise
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
+        live = self._session(run)
+        if live is not None:
+            if self.tool not in live.tools:
+                run.fatal = (f"the server has no tool {self.tool!r} (it offers: {', '.join(live.tools) or 'none'}); "
+                             "fix [scoring.mcp] tool")
+            else:
+                try:
+                    live.submit(lambda client: self._calls(client, list(requests), run))
+                except KeyboardInterrupt:
+                    self.close()
                     raise
-                if not run.fatal:
-                    run.fatal = _describe(exc)
-            if run.fatal:
-                errlog.seek(0)
-                tail = errlog.read()[-600:].strip()
+                except BaseException as exc:  # noqa: BLE001 - the connection is gone
+                    run.fatal = run.fatal or _describe(exc)
+            if run.fatal or not live.alive:
+                run.fatal = run.fatal or live.failed or "the connection was lost"
+                tail = live.stderr_tail()
                 if tail:
                     run.fatal += f"; the server's stderr ends: {tail}"
+                self.close()  # a broken session is not reused: the next score() connects again
+            elif not self.keep_alive:
+                self.close()
         for req in requests:
             if req.id not in run.rewards and req.id not in run.errors:
                 run.errors[req.id] = f"not scored: {run.fatal or 'no result'}"
         run.seconds = time.perf_counter() - t0
         return run
 
-    async def _score_all(self, requests: list[ScoreRequest], run: ScoringRun, errlog) -> None:
-        from mcp import Client
+    def _session(self, run: ScoringRun):
+        """The open ``LiveSession`` (connecting now if there is none), or None with
+        ``run.fatal`` saying why it cannot connect."""
+        from sftcheck.scorers.mcp_live import LiveSession
 
-        transport, http_client = self._transport(errlog)
+        if self._live is not None and self._live.alive:
+            return self._live
+        self.close()
+        live = LiveSession(self._transport, self.timeout)
         try:
-            async with Client(transport, read_timeout_seconds=self.timeout) as client:
-                await self._calls(client, requests, run)
-        except Exception as exc:  # noqa: BLE001 - cannot start / connect, or a dead server's teardown
-            if not run.fatal and len(run.rewards) < len(requests):
-                run.fatal = (f"cannot connect: {_describe(exc)}" if not run.rewards and not run.errors
-                             else _describe(exc))
-        finally:
-            if http_client is not None:
-                await http_client.aclose()
+            live.open(self.startup_timeout)
+        except ScorerError:
+            raise
+        except BaseException as exc:  # cannot start / connect
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            why = (f"no answer within {self.startup_timeout:g} s" if isinstance(exc, TimeoutError)
+                   else _describe(exc))
+            run.fatal = f"cannot connect: {why}"
+            tail = live.stderr_tail()
+            if tail:
+                run.fatal += f"; the server's stderr ends: {tail}"
+            return None
+        self._live = live
+        return live
+
+    def close(self) -> None:
+        """End the open session (the stdio server exits)."""
+        live, self._live = self._live, None
+        if live is not None:
+            live.close()
 
     async def _calls(self, client, requests: list[ScoreRequest], run: ScoringRun) -> None:
         import anyio
 
-        tools = await client.list_tools()
-        names = [t.name for t in tools.tools]
-        if self.tool not in names:
-            run.fatal = (f"the server has no tool {self.tool!r} (it offers: {', '.join(names) or 'none'}); "
-                         "fix [scoring.mcp] tool")
-            return
         limiter = anyio.Semaphore(self.concurrency)
         async with anyio.create_task_group() as tg:
             for req in requests:

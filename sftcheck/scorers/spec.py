@@ -124,11 +124,24 @@ def build(cfg, hooks=None):
         base = src.resolve().parent if src.exists() else Path.cwd()
         cwd = m.get("cwd")
         cwd = str((base / cwd) if cwd and not Path(cwd).is_absolute() else (cwd or base))
-        return McpScorer(command=m.get("command"), url=m.get("url"), tool=m.get("tool", "score"),
-                         arguments=m.get("arguments"), pass_env=m.get("pass_env", ()), cwd=cwd,
-                         timeout=s.timeout, concurrency=s.concurrency, retries=s.retries,
-                         api_key_env=s.api_key_env)
+        kw = {"command": m.get("command"), "url": m.get("url"), "tool": m.get("tool", "score"),
+                  "arguments": m.get("arguments"), "pass_env": tuple(m.get("pass_env", ())), "cwd": cwd,
+                  "timeout": s.timeout, "concurrency": s.concurrency, "retries": s.retries, "api_key_env": s.api_key_env}
+        key = repr(sorted(kw.items()))
+        if key not in _MCP:  # one server session per run, shared by every scoring pass
+            _MCP[key] = McpScorer(**kw, keep_alive=True)
+        return _MCP[key]
     return None
+
+
+_MCP: dict = {}
+
+
+def close_all() -> None:
+    """End every MCP server session the run opened (the pytest plugin calls it at the end)."""
+    for scorer in list(_MCP.values()):
+        scorer.close()
+    _MCP.clear()
 
 
 def describe(cfg) -> str | None:
