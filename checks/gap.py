@@ -119,12 +119,10 @@ def reference_floor(runs: ModelRuns, *, min_accuracy: float = 0.80) -> CheckResu
 
 def _ref_pairs(runs: ModelRuns) -> list[tuple[ModelEval, tuple[int, float, float, int, int], float]]:
     """(reference, paired counts vs base, Holm-adjusted exact McNemar p over the references)."""
-    from statsmodels.stats.multitest import multipletests
-
     base = _base(runs)
     rows = [(r, paired_counts(r, base)) for r in _references(runs)]
     ps = [stats.mcnemar_exact(c[3], c[4]).pvalue for _, c in rows]
-    holm = list(multipletests(ps, method="holm")[1]) if ps else []
+    holm = stats.holm(ps)
     return [(r, c, float(p)) for (r, c), p in zip(rows, holm, strict=True)]
 
 

@@ -109,3 +109,27 @@ def test_missing_ids_fail_loudly():
         stats.pair(scored(["a", "b", "c"], [1, 0, 1]), scored(["a", "b"], [1, 1]))
     with pytest.raises(stats.PairingError, match="scored for neither model: 'z'"):
         stats.pair(scored(["a"], [1]), scored(["a"], [1]), expected_ids=["a", "z"])
+
+
+def test_holm_matches_statsmodels_and_leaves_the_collector_as_it_found_it():
+    import gc
+
+    from statsmodels.stats.multitest import multipletests
+
+    from sftcheck.checks.support import stats
+
+    ps = [0.01, 0.04, 0.03, 0.2]
+    assert stats.holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]))
+    assert stats.holm([]) == []
+    was_frozen = gc.get_freeze_count() > 0  # this pytest process may have frozen its own
+    gc.unfreeze()
+    try:
+        stats.holm(ps)
+        assert gc.get_freeze_count() == 0  # a library caller's objects are not left frozen
+        gc.freeze()
+        stats.holm(ps)
+        assert gc.get_freeze_count() > 0  # a run that froze its objects keeps them frozen
+    finally:
+        gc.unfreeze()
+        if was_frozen:
+            gc.freeze()

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sftcheck.checks.support.samples import GenerationSet, Outcome, Scored
-from sftcheck.checks.support.stats import cohens_h, mcnemar_exact, wilson
+from sftcheck.checks.support.stats import cohens_h, holm, mcnemar_exact, wilson
 
 MAIN = "[data] eval"        # the eval file, with the run's prompt
 CUED = "[data] eval + cue"  # the same rows in the gap gate's cue template (sentinel)
@@ -146,8 +146,6 @@ def pair_order(a: ModelEval, b: ModelEval) -> tuple[ModelEval, ModelEval]:
 
 def pairwise(runs: Sequence[ModelEval]) -> list[PairRow]:
     """Every pair of ``runs`` (one eval set): exact McNemar, Holm over the set's pairs."""
-    from statsmodels.stats.multitest import multipletests
-
     raw = []
     for a, b in itertools.combinations(runs, 2):
         first, second = pair_order(a, b)
@@ -156,10 +154,10 @@ def pairwise(runs: Sequence[ModelEval]) -> list[PairRow]:
         h = cohens_h(pa, pb) if n else math.nan
         raw.append((first, second, n, pa, pb, a_only, b_only, p, h))
     ps = [r[7] for r in raw if math.isfinite(r[7])]
-    holm = list(multipletests(ps, method="holm")[1]) if ps else []
+    adjusted = holm(ps)
     out = []
     for first, second, n, pa, pb, a_only, b_only, p, h in raw:
-        adj = float(holm.pop(0)) if math.isfinite(p) else math.nan
+        adj = adjusted.pop(0) if math.isfinite(p) else math.nan
         out.append(PairRow(first.eval_set, first.model, second.model, n, pa, pb, a_only, b_only, p, adj, h))
     return out
 
