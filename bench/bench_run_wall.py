@@ -5,7 +5,8 @@ Two denominators, both measured here, side by side:
 * **floor** (a fresh process, the honest comparison): a bare script that imports torch /
   transformers / peft, loads the same model and makes the very passes the demo makes (the
   eval set base + tuned, the sentinel subset base + tuned, the gap gate's cued prompts on the
-  base, each generated suite's base + tuned pass, the merge probe) through the same engine, and exits; a warning is printed when the
+  base, each generated suite's base + tuned pass and a multiple-choice suite's log-likelihood
+  pass, the merge probe) through the same engine, and exits; a warning is printed when the
   demo's passes (its JSON verdict lists them) are not the floor's.  Any tool that generates these answers pays this; the demo's extra is
   pytest, the data / artifact checks, statistics, plots and the report.
 * **in-process** (the issue's first wording): the model load timed in a warm process
@@ -63,8 +64,10 @@ def floor(config: str) -> None:
 
 
 def _suite_passes(cfg, loaded, passes) -> None:
-    """Each generated ``[[suites]]`` block's base + tuned pass, on the prompts the demo builds
-    (the choices' log-likelihoods, scorers and judges are the demo's own extra work)."""
+    """Each generated ``[[suites]]`` block's base + tuned pass, on the prompts the demo builds,
+    and a multiple-choice suite's log-likelihood pass over its choices (a forward pass of the
+    model, like lm-eval's ``loglikelihood``); scorers, judges and statistics are the demo's own
+    extra work."""
     from sftcheck.hooks import resolve
     from sftcheck.suites.loaders import read_suite
     from sftcheck.suites.prompts import build_prompts as suite_prompts
@@ -77,8 +80,15 @@ def _suite_passes(cfg, loaded, passes) -> None:
             continue
         limit = spec.generation.get("n_examples", cfg.generation.n_examples)
         rows = read_rows(spec, limit)[1] if spec.kind == "refusal" else read_suite(spec, limit).rows
-        passes.both(suite_prompts(spec, cfg, loaded.tokenizer, rows, hooks), settings_for(spec, cfg),
-                    progress=False, use_cache=False)
+        prompts = suite_prompts(spec, cfg, loaded.tokenizer, rows, hooks)
+        passes.both(prompts, settings_for(spec, cfg), progress=False, use_cache=False)
+        if spec.kind == "multiple_choice":  # the choices' log-likelihood pass, base and tuned
+            from sftcheck.suites.runner import choice_logprobs
+
+            for variant in ("base", "tuned"):
+                with loaded.variant(variant) as model:
+                    choice_logprobs(model, loaded.tokenizer, prompts, rows, spec.choice_continuation,
+                                    settings_for(spec, cfg).batch_size)
 
 
 def _child(cmd: list[str], cwd: str, env: dict) -> tuple[float, float, subprocess.CompletedProcess]:

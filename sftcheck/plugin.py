@@ -159,6 +159,23 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(module, module.__name__)
 
 
+SCORING_STAGES = ("behaviour", "gate", "gap")  # the stages whose checks read scorer results
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A run that will score with an MCP server starts the server now, in the background, so
+    its start overlaps the model load instead of following the first generation pass."""
+    cfg = sft_session(session.config).config
+    if cfg is None or not cfg.scoring.mcp:
+        return
+    if not any((spec := model_test_spec(item)) is not None and spec.stage in SCORING_STAGES
+               and not cfg.skipped(spec.id) for item in session.items):
+        return
+    from sftcheck.scorers import spec as scorer_spec
+
+    scorer_spec.build(cfg).start()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """End the MCP scorer's server session when the run opened one (one per run, shared by
     every scoring pass: ``sftcheck.scorers.spec.build``)."""

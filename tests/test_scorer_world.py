@@ -95,3 +95,27 @@ def test_reported_start_token_run_names_the_marker_with_counts(world, tmp_path):
     assert messages["rows"] == [["Assistant start token not found", 120]]
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Assistant start token not found" in html and "missing from 120 of 120 outputs" in html
+
+
+@pytest.mark.slow
+def test_one_mcp_server_session_serves_the_whole_run(world, tmp_path):
+    """The eval set's outputs, the human-labelled outputs and the length-flip rescoring all go
+    through one server process, started while the model loads; a run that scores nothing
+    (``-m artifact``) starts none."""
+    from sftcheck.fixtures.broken.run_config import variant_config
+
+    started = tmp_path / "started"
+    command = ["python", "-m", "sftcheck.fixtures.scorer_mcp", "--started", str(started)]
+    cfg = variant_config(world, tmp_path / "cfg", scoring={"mcp": {"command": command, "tool": "score"},
+                                                           "label_component": "correctness"})
+    out = _run(tmp_path, "run", "--config", str(cfg), "-k", "reward or judge or length_flip")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    checks = _checks(tmp_path / "r.json")
+    assert checks["scoring.reward_components"]["metrics"]["scored"] == 240
+    assert checks["scoring.judge_calibrated"]["status"] == "pass"
+    assert checks["scoring.length_flip"]["status"] in ("pass", "fail")  # it rescored (not skipped)
+    assert len(started.read_text().split()) == 1, started.read_text()
+    started.unlink()
+    out = _run(tmp_path, "run", "--config", str(cfg), "-m", "artifact")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert not started.exists()

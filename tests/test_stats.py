@@ -114,9 +114,8 @@ def test_missing_ids_fail_loudly():
 def test_holm_matches_statsmodels_and_leaves_the_collector_as_it_found_it():
     import gc
 
-    from statsmodels.stats.multitest import multipletests
-
     from sftcheck.checks.support import stats
+    from statsmodels.stats.multitest import multipletests
 
     ps = [0.01, 0.04, 0.03, 0.2]
     assert stats.holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]))

@@ -32,17 +32,33 @@ class LiveSession:
         self._thread = threading.Thread(target=self.loop.run_forever, name="sftcheck-mcp", daemon=True)
         self._thread.start()
         self.client: Any = None
+        self.connected = False  # was connected at some point (a later failure: connect again)
+        self._stderr_tail = ""
         self.tools: list[str] = []
         self.failed: str | None = None
         self._stop: asyncio.Event | None = None
         self._held: Any = None  # the concurrent future of the holding coroutine
+        self._started: Any = None  # set once connected
         _OPEN.add(self)
 
     def open(self, timeout: float) -> None:
         """Connect and list the tools; raises the connection's exception (or TimeoutError)."""
-        started = asyncio.run_coroutine_threadsafe(_new_future(), self.loop).result()
-        self._held = asyncio.run_coroutine_threadsafe(self._hold(started), self.loop)
-        wait = asyncio.run_coroutine_threadsafe(_await(started), self.loop)
+        self.begin()
+        self.wait(timeout)
+
+    def begin(self) -> None:
+        """Start connecting (the server process starts) without waiting for it."""
+        if self._held is not None:
+            return
+        self._started = asyncio.run_coroutine_threadsafe(_new_future(), self.loop).result()
+        self._held = asyncio.run_coroutine_threadsafe(self._hold(self._started), self.loop)
+
+    def wait(self, timeout: float) -> None:
+        """Wait until connected (tools listed); on failure the session is closed and the
+        connection's exception (or TimeoutError) raised."""
+        if self.client is not None:
+            return
+        wait = asyncio.run_coroutine_threadsafe(_await(self._started), self.loop)
         try:
             wait.result(timeout=timeout)
         except BaseException:
@@ -59,6 +75,7 @@ class LiveSession:
             async with Client(transport, read_timeout_seconds=self._read_timeout) as client:
                 self.tools = [t.name for t in (await client.list_tools()).tools]
                 self.client = client
+                self.connected = True
                 if not started.done():
                     started.set_result(None)
                 await self._stop.wait()
@@ -86,6 +103,8 @@ class LiveSession:
         return self.client is not None and self.failed is None and self._held is not None and not self._held.done()
 
     def stderr_tail(self, n: int = 600) -> str:
+        if self.errlog.closed:
+            return self._stderr_tail[-n:]
         try:
             self.errlog.flush()
             self.errlog.seek(0)
@@ -104,6 +123,7 @@ class LiveSession:
                 self._held.result(timeout=timeout)
             except BaseException:  # noqa: BLE001 - closing: the failure was reported already
                 self._held.cancel()
+        self._stderr_tail = self.stderr_tail(4000)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=timeout)
         if not self._thread.is_alive():

@@ -138,17 +138,18 @@ class McpScorer:
     def _session(self, run: ScoringRun):
         """The open ``LiveSession`` (connecting now if there is none), or None with
         ``run.fatal`` saying why it cannot connect."""
-        from sftcheck.scorers.mcp_live import LiveSession
-
         if self._live is not None and self._live.alive:
             return self._live
-        self.close()
-        live = LiveSession(self._transport, self.timeout)
+        if self._live is None or self._live.connected:
+            self.close()  # none yet, or one that broke after connecting: connect (again)
+            self.start()
+        live = self._live
         try:
-            live.open(self.startup_timeout)
+            live.wait(self.startup_timeout)
         except ScorerError:
             raise
         except BaseException as exc:  # cannot start / connect
+            self._live = None
             if isinstance(exc, KeyboardInterrupt):
                 raise
             why = (f"no answer within {self.startup_timeout:g} s" if isinstance(exc, TimeoutError)
@@ -158,8 +159,16 @@ class McpScorer:
             if tail:
                 run.fatal += f"; the server's stderr ends: {tail}"
             return None
-        self._live = live
         return live
+
+    def start(self) -> None:
+        """Start connecting in the background (the server process starts now, while the run
+        loads its model); the first ``score`` waits for it."""
+        from sftcheck.scorers.mcp_live import LiveSession
+
+        if self._live is None:
+            self._live = LiveSession(self._transport, self.timeout)
+            self._live.begin()
 
     def close(self) -> None:
         """End the open session (the stdio server exits)."""
