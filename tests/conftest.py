@@ -12,6 +12,19 @@ from sftcheck.fixtures.world_chat import build_world_chat
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _model_code_outlives_pytester(request: pytest.FixtureRequest) -> None:
+    """An in-process pytester run removes every module it imported when the test ends; a later
+    run importing transformers' lazily loaded model classes again once failed ("Could not
+    import module 'Qwen2ForCausalLM'").  Imported here first (autouse: before ``pytester``
+    takes its snapshot), they stay for the whole session."""
+    if "pytester" in request.fixturenames:
+        import peft  # noqa: F401
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+        from transformers.models.llama import modeling_llama  # noqa: F401
+        from transformers.models.qwen2 import modeling_qwen2  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def world() -> World:
     """The healthy world (tokenizer, base, adapter, data, run config). Read-only: derive
