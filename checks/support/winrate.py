@@ -107,8 +107,11 @@ class LengthControl:
 
 def length_controlled(judged: Sequence[Judged]) -> LengthControl:
     """AlpacaEval-2-style length-controlled win rate of one model (see the module doc)."""
-    import statsmodels.api as sm
+    # the modules themselves, not statsmodels.api (which imports every model: +0.25 CPU-s)
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
+    from statsmodels.tools.tools import add_constant
 
     y = np.array([s for j in judged for s in (j.first, j.second)], dtype=float)
     diff = np.array([j.model_chars - j.reference_chars for j in judged for _ in (0, 1)], dtype=float)
@@ -117,13 +120,13 @@ def length_controlled(judged: Sequence[Judged]) -> LengthControl:
     sd = float(np.std(diff))
     if sd == 0:
         return LengthControl(float(np.mean(y)), 0.0, math.nan, False, "no length difference varies")
-    x = sm.add_constant(np.tanh(diff / sd), has_constant="add")
-    family = sm.families.Binomial()
+    x = add_constant(np.tanh(diff / sd), has_constant="add")
+    family = families.Binomial()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PerfectSeparationWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            fit = sm.GLM(y, x, family=family).fit()
+            fit = GLM(y, x, family=family).fit()
         b0, b1, p = float(fit.params[0]), float(fit.params[1]), float(fit.pvalues[1])
         if abs(b1) < 20 and math.isfinite(b0):
             return LengthControl(_sigmoid(b0), b1, p if math.isfinite(p) else math.nan, False)
@@ -131,7 +134,7 @@ def length_controlled(judged: Sequence[Judged]) -> LengthControl:
         pass
     # the verdicts are (close to) perfectly separated by length: the GLM has no finite
     # maximum; a small ridge penalty keeps the intercept finite (no p-value then)
-    fit = sm.GLM(y, x, family=family).fit_regularized(alpha=1e-2, L1_wt=0.0)
+    fit = GLM(y, x, family=family).fit_regularized(alpha=1e-2, L1_wt=0.0)
     return LengthControl(_sigmoid(float(fit.params[0])), float(fit.params[1]), math.nan, True,
                          "the verdicts are separated by length: ridge fit (alpha 0.01), no p-value")
 
