@@ -281,7 +281,9 @@ def test_what_stays_unbounded_is_c_code_that_does_not_return_to_python(monkeypat
             _run_where(where, lambda w=where: bounded.call(pbkdf2, n, seconds=limit, culprit=f"c-{w}", fix="x"),
                        monkeypatch)
         spent = time.process_time() - t0
-        assert (spent > 0.8 * took) is outlasts, (where, spent, took, limit)
+        # outlasting the limit spends ~took, stopping at it ~took / 5: the midpoint tells them apart
+        # (the same call's CPU time varied by 30 % on a loaded 2-core machine)
+        assert (spent > 0.5 * took) is outlasts, (where, spent, took, limit)
 
     def backtrack(k):
         re.search(r"(a+)+$", "a" * (16 + k.bit_length()) + "!")
@@ -291,7 +293,8 @@ def test_what_stays_unbounded_is_c_code_that_does_not_return_to_python(monkeypat
     with pytest.raises(bounded.TimeLimitExceeded):
         _run_where("thread", lambda: bounded.call(backtrack, k, seconds=took / 5, culprit="re-hook", fix="x"),
                    monkeypatch)
-    assert time.process_time() - t0 > 0.8 * took  # re never released the GIL: the caller waited it out
+    spent = time.process_time() - t0
+    assert spent > 0.5 * took, (spent, took)  # re never released the GIL: the caller waited it out
 
 
 def test_answer_parser_returning_a_non_string_is_blamed_on_the_parser():
