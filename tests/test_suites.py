@@ -200,6 +200,40 @@ def test_broken_suite_variant_fails_its_check_with_the_cause(world, tmp_path, va
         assert outcome(out, f"test_judge_agreement[{suite}]") == "FAILED", out
 
 
+def test_world2_suite_passes_on_another_model_family_and_absent_kinds_skip_with_the_reason(world2, tmp_path):
+    """World 2 (tiny Llama, Llama-3 chat template, worked '#### N' answers, row-style hooks) has one
+    numeric suite prompted by its own prompt builder: its checks pass, and the checks of kinds it
+    does not configure are skipped at collection naming the kinds configured (they once ERRORed:
+    a session fixture read ``request.function``)."""
+    from sftcheck.fixtures.world_chat import SUITE
+
+    out, verdict = run(tmp_path, world2.config)
+    for test in ("test_data", "test_accuracy", "test_unparsable"):
+        assert outcome(out, f"{test}[{SUITE}]") == "PASSED", out
+    assert outcome(out, "test_summary") == "PASSED", out
+    for test in ("test_loglik_accuracy", "test_safe_rate", "test_over_refusal", "test_refusal_classifier",
+                 "test_win_rate", "test_length_bias", "test_judge_agreement"):
+        assert outcome(out, f"{test}[no-suites]") == "missing", out  # skipped before setup: no ERROR line
+    assert "ERROR" not in out and re.search(r"SKIPPED \[3\] .*no \[\[suites\]\] of kind refusal .*"
+                                            rf"configured: {SUITE} \(numeric\)", out), out
+    (acc,) = [c for c in verdict["checks"] if c["id"] == "suite.accuracy"]
+    assert acc["metrics"]["tuned"] >= 0.7 and acc["metrics"]["base"] <= 0.1, acc["explanation"]
+    assert verdict["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("variant", sorted(broken_suites.EXPECTED_WORLD2))
+def test_broken_world2_suite_variant_fails_its_check_with_the_cause(world2, tmp_path, variant):
+    check_id, suite, words = broken_suites.EXPECTED_WORLD2[variant]
+    config_path = getattr(broken_suites, variant)(world2, tmp_path / "variant")
+    out, verdict = run(tmp_path, config_path, "-k", suite)
+    assert outcome(out, f"test_{check_id.split('.')[1]}[{suite}]") == "FAILED", out
+    (result,) = [c for c in verdict["checks"] if c["id"] == check_id]
+    for w in words:
+        assert w in result["explanation"], result["explanation"]
+    others = [c for c in verdict["checks"] if c["id"] != check_id and c["status"] != "pass"]
+    assert not others, [(c["id"], c["explanation"]) for c in others]  # the cause, and only it
+
+
 # ---------------------------------------------------------------- synthetic runs: each gate fails on a regression
 
 def _scored(ids, correct) -> list:

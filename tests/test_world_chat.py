@@ -98,8 +98,19 @@ def test_every_pretrain_variant_is_proven_on_world2_or_says_why_not():
 
 
 def _keys(toml_text: str) -> set[tuple[str, str]]:
+    """(section, key) pairs; ``[[suites]]`` blocks by their keys, ``[gates."<id>"]`` by the
+    gate's check (a suite's name is the user's own)."""
     raw = tomllib.loads(toml_text)
-    return {(section, key) for section, table in raw.items() for key in table}
+    out = set()
+    for section, table in raw.items():
+        for item in table if isinstance(table, list) else [table]:
+            for key, value in item.items():
+                if section == "gates":
+                    check = key.split(".")
+                    out |= {(f"gates.{check[0]}.{check[-1]}", k) for k in value}
+                else:
+                    out.add((section, key))
+    return out
 
 
 def readme_gsm8k_example() -> str:

@@ -34,8 +34,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cfg = sft_session(metafunc.config).config
     kinds = KINDS_OF.get(metafunc.function.__name__.removeprefix("test_"))
     names = [s.name for s in cfg.suites if kinds is None or s.kind in kinds] if cfg is not None else []
-    # No suite of a kind this check scores: one SKIP (not an empty parameter set), saying how to add one.
-    metafunc.parametrize("sft_suite_name", names or [None], ids=names or ["no-suites"], scope="session")
+    if names or cfg is None or not cfg.suites:  # no suite at all: sft_suite_run skips, saying how to add one
+        metafunc.parametrize("sft_suite_name", names or [None], ids=names or ["no-suites"], scope="session")
+        return
+    # Suites, but none of a kind this check scores: one SKIP (not an empty parameter set) naming them.
+    reason = (f"no [[suites]] of kind {' / '.join(kinds or ())} in {cfg.source} (configured: "
+              f"{', '.join(f'{s.name} ({s.kind})' for s in cfg.suites)}): this check scores those kinds only "
+              "(README 'Evaluation suites')")
+    metafunc.parametrize("sft_suite_name", [pytest.param(None, id="no-suites", marks=pytest.mark.skip(reason=reason))],
+                         scope="session")
 
 
 class SuiteRuns:
@@ -104,16 +111,9 @@ def conversation_models(cfg: Config, passes, tokenizer, log: list) -> list:
 
 @pytest.fixture(scope="session")
 def sft_suite_run(sft_suite_name, sft_config: Config, request: pytest.FixtureRequest):
-    if sft_suite_name is None:
-        if not sft_config.suites:
-            pytest.skip(f"no [[suites]] in {sft_config.source}: add [[suites]] blocks (name, data, kind) to "
-                        "evaluate suites base vs tuned (README 'Evaluation suites')")
-        from sftcheck.checks.suite import KINDS_OF
-
-        kinds = KINDS_OF.get(request.function.__name__.removeprefix("test_"), ())
-        pytest.skip(f"no [[suites]] of kind {' / '.join(kinds)} in {sft_config.source} (configured: "
-                    f"{', '.join(f'{s.name} ({s.kind})' for s in sft_config.suites)}): this check scores those "
-                    "kinds only (README 'Evaluation suites')")
+    if sft_suite_name is None:  # (suites of other kinds only: skipped at collection, pytest_generate_tests)
+        pytest.skip(f"no [[suites]] in {sft_config.source}: add [[suites]] blocks (name, data, kind) to "
+                    "evaluate suites base vs tuned (README 'Evaluation suites')")
     return request.getfixturevalue("sft_suite_runs")[sft_suite_name]
 
 
