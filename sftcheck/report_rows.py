@@ -88,7 +88,8 @@ def from_pytest(nodeid: str, status: str, stage: str, message: str, when: str = 
     if status == "error":
         cause = f"failed in {when} before its check produced a result: {last}"
     elif status == "skip":
-        cause = f"skipped: {last}" if last else "skipped"
+        reason = last.removeprefix("Skipped: ")  # pytest's own prefix for a skip mark's reason
+        cause = f"skipped: {reason}" if reason else "skipped"
     else:
         cause = last
     return Row(nodeid=nodeid, status=status, check_id=name, stage=stage, cause=one_line(cause, 300),

@@ -60,6 +60,7 @@ def test_world2_configured_as_the_readme_says_reads_pass(verdict2):
     totals = {k: sum(stage[k] for stage in verdict2["counts"].values()) for k in ("fail", "warn", "error")}
     assert totals == {"fail": 0, "warn": 0, "error": 0}, totals
     unexplained = [t for t in verdict2["not_run"] if not any(w in t["message"] for w in NOT_RUN_WITHOUT_SUITES)]
+    assert not [t for t in verdict2["not_run"] if "Skipped: " in t["message"]]  # said once: "skipped: <reason>"
     assert unexplained == [] and verdict2["pytest_exit_status"] == 0, verdict2["_output"][-4000:]
     assert verdict2["_unchanged"], "sftcheck wrote into world 2's checkpoint or data folder"
 
