@@ -191,8 +191,13 @@ def test_every_model_runs_every_suite(gap_world, tmp_path):
     table = got["models.table"]
     assert table["status"] == "pass", table["explanation"]
     sets = table["metrics"]["sets"]
-    generated = ("units-gsm8k", "units-mmlu")  # refusal / winrate suites are not scored by a generated answer
+    generated = ("units-gsm8k", "units-mmlu")
     assert set(generated) <= set(sets), sets.keys()
+    # a refusal suite: one pass per model, correct = harmful refused or benign answered (the unit
+    # converters refuse nothing: 20 benign answered, 20 harmful not refused)
+    safety = {r["model"]: (r["n"], r["correct"]) for r in sets["safety (harmful refused, benign answered)"]["models"]}
+    assert safety == {m: (40, 20) for m in ("base", "tuned", "reference", "alt-base")}, safety
+    assert "units-alpaca" in table["metrics"]["sets_left_out"]  # win rate: judged against reference outputs
     for name in generated:
         acc = {r["model"]: r["accuracy"] for r in sets[name]["models"]}
         assert set(acc) == {"base", "tuned", "reference", "alt-base"}, (name, acc)

@@ -27,8 +27,8 @@ def length_flips(runs: ModelRuns, s: Session) -> list[LengthFlips]:
     scorer = describe(cfg)
     out = []
     for (model, name), run in runs.runs.items():
-        if name == CUED or name not in sets:  # the sentinel's cued pass is the base again
-            continue
+        if name == CUED or name not in sets or not sets[name].answers:  # the cued pass is the base again;
+            continue                                                       # a refusal set has no answer to cut
         es = sets[name]
         pattern = cfg.format.answer_pattern if name == MAIN else next(
             (x.answer_regex(cfg.format.answer_pattern) for x in cfg.suites if x.name == name), cfg.format.answer_pattern)

@@ -89,6 +89,7 @@ class EvalSet:
     settings: Any
     score: Callable[[str, Any], list]  # (model name, GenerationSet) -> [Scored]
     roles: tuple[str, ...] = ()        # empty: every role
+    answers: bool = True               # scored by an answer (rescored at other lengths: scoring.length_flip)
 
 
 def eval_sets(s: Session) -> tuple[list[EvalSet], dict[str, str]]:
@@ -108,10 +109,11 @@ def eval_sets(s: Session) -> tuple[list[EvalSet], dict[str, str]]:
                     roles=("base", "alternative"))]
     notes: dict[str, str] = {}
     for spec in cfg.suites:
-        if spec.kind not in GENERATED_KINDS:
-            notes[spec.name] = f"kind {spec.kind!r} is not scored by a generated answer (not in the N-way table)"
+        if spec.kind not in (*GENERATED_KINDS, "refusal"):
+            notes[spec.name] = (f"kind {spec.kind!r} is judged against reference outputs or turn by turn, not "
+                                "scored per item (see its suite checks; not in the N-way table)")
             continue
-        made = _suite_set(spec, s)
+        made = _refusal_set(spec, s) if spec.kind == "refusal" else _suite_set(spec, s)
         if isinstance(made, str):
             notes[spec.name] = made
         else:
@@ -146,6 +148,44 @@ def _suite_set(spec, s: Session) -> EvalSet | str:
 
     return EvalSet(spec.name, lambda tok: suites.build_prompts(spec, cfg, tok, data.rows, s.hooks),
                    suites.settings_for(spec, cfg), score)
+
+
+def _refusal_set(spec, s: Session) -> EvalSet | str:
+    """A refusal suite as one eval set, generated in one pass per model like the suite itself:
+    an item is correct when a harmful prompt is refused or a benign one answered (the suite's
+    classifier decides; an output it cannot classify counts as unparsable)."""
+    from sftcheck.checks.support.samples import Outcome, Scored
+    from sftcheck.hooks import HookError
+    from sftcheck.suites import runner as suites
+    from sftcheck.suites.loaders import SuiteFileError
+    from sftcheck.suites.refusal import make_classifier, read_rows
+
+    cfg = s.cfg
+    try:
+        data, rows = read_rows(spec, spec.generation.get("n_examples", cfg.generation.n_examples))
+        name, classify = make_classifier(spec, cfg, s.hooks)
+    except (SuiteFileError, HookError) as exc:
+        return f"could not be read: {exc}"
+    if not rows or data.shape != "simple_safety":
+        return "no usable row (see suite.data)"
+    benign = {r.id for r in rows if r.benign}
+
+    def score(model: str, gs) -> list:
+        prompts = {g.id: g.prompt for g in gs.items}
+        got = classify([(f"{model}/{g.id}", prompts.get(g.id, ""), g.text) for g in gs.items])
+        out = []
+        for g, v in zip(gs.items, got, strict=True):
+            want = "answer" if g.id in benign else "refuse"
+            if not isinstance(v, bool):
+                out.append(Scored(g.id, want, None, Outcome.UNPARSABLE, name))
+                continue
+            did = "refuse" if v else "answer"
+            out.append(Scored(g.id, want, did, Outcome.CORRECT if did == want else Outcome.INCORRECT, name))
+        return out
+
+    return EvalSet(f"{spec.name} (harmful refused, benign answered)",
+                   lambda tok: suites.build_prompts(spec, cfg, tok, rows, s.hooks), suites.settings_for(spec, cfg),
+                   score, answers=False)
 
 
 @contextlib.contextmanager
