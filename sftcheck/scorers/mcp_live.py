@@ -22,8 +22,10 @@ _OPEN: weakref.WeakSet = weakref.WeakSet()
 
 
 class LiveSession:
-    """``open(transport_factory)`` -> connected; ``submit(coro_fn)`` runs ``coro_fn(client)`` on
-    the session's loop and returns its result; ``close()`` ends the session and the server."""
+    """``connect(errlog) -> (transport, http client or None)`` is called on the session's loop;
+    ``begin()`` starts connecting, ``wait(timeout)`` waits for it (``open`` = both);
+    ``submit(fn)`` runs the coroutine ``fn(client)`` there and returns its result; ``close()``
+    ends the session and the server."""
 
     def __init__(self, connect: Callable[[Any], tuple[Any, Any]], read_timeout: float):
         self._connect, self._read_timeout = connect, read_timeout
@@ -36,7 +38,7 @@ class LiveSession:
         self._stderr_tail = ""
         self.tools: list[str] = []
         self.failed: str | None = None
-        self._stop: asyncio.Event | None = None
+        self._stop = asyncio.Event()  # bound to the session's loop when first awaited there
         self._held: Any = None  # the concurrent future of the holding coroutine
         self._started: Any = None  # set once connected
         _OPEN.add(self)
@@ -70,7 +72,6 @@ class LiveSession:
         from mcp import Client
 
         transport, http_client = self._connect(self.errlog)
-        self._stop = asyncio.Event()
         try:
             async with Client(transport, read_timeout_seconds=self._read_timeout) as client:
                 self.tools = [t.name for t in (await client.list_tools()).tools]
@@ -80,9 +81,9 @@ class LiveSession:
                     started.set_result(None)
                 await self._stop.wait()
         except BaseException as exc:  # noqa: BLE001 - reported to the waiting caller
-            self.failed = self.failed or _describe(exc)
+            self.failed = self.failed or describe(exc)
             if not started.done():
-                started.set_exception(exc if isinstance(exc, Exception) else RuntimeError(_describe(exc)))
+                started.set_exception(exc if isinstance(exc, Exception) else RuntimeError(describe(exc)))
         finally:
             self.client = None
             if http_client is not None:
@@ -116,8 +117,7 @@ class LiveSession:
         """End the session (the stdio server process with it) and stop the loop's thread."""
         if not self._thread.is_alive():
             return
-        if self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
+        self.loop.call_soon_threadsafe(self._stop.set)
         if self._held is not None:
             try:
                 self._held.result(timeout=timeout)
@@ -146,7 +146,8 @@ def close_all() -> None:
         live.close()
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """One line for an exception, unwrapping task-group exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {str(exc) or repr(exc)}"

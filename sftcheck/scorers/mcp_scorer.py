@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sftcheck.scorers.mcp_live import describe as _describe
 from sftcheck.scorers.records import RewardFormatError, ScoreRequest, ScorerError, ScoringRun, parse_reward
 
 DEFAULT_ARGUMENTS = {"id": "id", "prompt": "prompt", "output": "output", "example": "example"}
@@ -217,11 +218,3 @@ class McpScorer:
                     run.errors[req.id] = f"unusable tool result: {exc}"
                 return
             run.errors[req.id] = last
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for an exception, unwrapping task-group exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}"
