@@ -67,7 +67,8 @@ def _acc_table(title: str, evals: list[ModelEval], limit: str) -> Table:
 @check("gap.base_ceiling", stage="gap", title="Before training: the base does not already pass")
 def base_ceiling(runs: ModelRuns, *, max_accuracy: float = 0.30) -> CheckResult:
     """The base (role ``base``) scores at most ``max_accuracy`` on the eval file; alternatives
-    are shown next to it."""
+    are shown next to it, and one that already passes is a WARN (the base's gap stands, but
+    training that alternative would have nothing to close)."""
     skipped = _need(runs, "base")
     if skipped:
         return skipped
@@ -78,6 +79,16 @@ def base_ceiling(runs: ModelRuns, *, max_accuracy: float = 0.30) -> CheckResult:
     metrics = {"model": base.model, "accuracy": acc, "wilson_95": list(ci), "n": n, "correct": k,
                "alternatives": {r.model: _acc(r)[2] for r in alts}}
     thr = f"base accuracy <= {max_accuracy:g}"
+    strong = [r for r in alts if _acc(r)[2] > max_accuracy]
+    if acc <= max_accuracy and strong:
+        return CheckResult(
+            Status.WARN, acc, thr, f"The base does not already pass: {_show(base)}. But the alternative base(s) "
+            + "; ".join(_show(r) for r in strong) + f" already do, above the ceiling {max_accuracy:g}: they already "
+            "have the capability (an instruct / chat model, or one that contains tuned weights), so training one of "
+            "them would have no gap to close, and comparing the tuned model with them says little about training.",
+            fix="Keep alternatives that are true pre-trained bases (the same kind of model as the base), or drop the "
+                "[models.<name>] entry named above if it is really a reference (role = \"reference\").",
+            metrics=metrics, evidence=ev)
     if acc <= max_accuracy:
         return CheckResult(Status.PASS, acc, thr, f"The base does not already pass: {_show(base)}.",
                            metrics=metrics, evidence=ev)

@@ -120,6 +120,24 @@ def test_gap_run_on_the_fixture_world_is_real_and_the_passing_base_is_not(gap_wo
     assert bad["checks"]["gap.base_ceiling"]["status"] == "fail"
 
 
+def test_an_alternative_base_that_already_passes_is_a_warning_naming_it():
+    ok = healthy()
+    assert gap.base_ceiling(_runs(*ok.runs.values(), _eval("alt", "alternative", 3, 100))).status is Status.PASS
+    res = gap.base_ceiling(_runs(*ok.runs.values(), _eval("alt", "alternative", 88, 100)))
+    assert res.status is Status.WARN and res.value == 0.05, res.explanation
+    assert "alternative base(s) alt 88/100" in res.explanation and "role = \"reference\"" in res.fix
+    assert gap.verdict(_runs(*ok.runs.values(), _eval("alt", "alternative", 88, 100))).value == "real"
+
+
+@pytest.mark.slow
+def test_an_alternative_that_is_really_tuned_is_named_on_the_fixture_world(gap_world, tmp_path):
+    got = _gap_run(broken_gap.strong_alternative(gap_world, tmp_path), tmp_path)["checks"]
+    c = got["gap.base_ceiling"]
+    assert c["status"] == "warn" and "instruct-alt" in c["explanation"] and c["value"] < 0.1, c["explanation"]
+    assert c["metrics"]["alternatives"]["instruct-alt"] > 0.8 and c["metrics"]["alternatives"]["alt-base"] < 0.1
+    assert got["gap.verdict"]["status"] == "pass", got["gap.verdict"]["explanation"]
+
+
 @pytest.mark.slow
 def test_a_cue_that_unlocks_the_base_is_caught_by_the_sentinel(gap_world, tmp_path):
     """The capable model served with the bare question scores 0 % (looks like a base to train);
