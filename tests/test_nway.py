@@ -197,7 +197,10 @@ def test_every_model_runs_every_suite(gap_world, tmp_path):
     # converters refuse nothing: 20 benign answered, 20 harmful not refused)
     safety = {r["model"]: (r["n"], r["correct"]) for r in sets["safety (harmful refused, benign answered)"]["models"]}
     assert safety == {m: (40, 20) for m in ("base", "tuned", "reference", "alt-base")}, safety
-    assert "units-alpaca" in table["metrics"]["sets_left_out"]  # win rate: judged against reference outputs
+    # a win-rate suite: each model's outputs judged against the reference outputs, both orders
+    wins = {r["model"]: r["accuracy"] for r in sets["units-alpaca (wins vs reference outputs)"]["models"]}
+    assert set(wins) == {"base", "tuned", "reference", "alt-base"} and wins["tuned"] > 0.3 > wins["base"], wins
+    assert table["metrics"]["sets_left_out"] == {}, table["metrics"]["sets_left_out"]
     for name in generated:
         acc = {r["model"]: r["accuracy"] for r in sets[name]["models"]}
         assert set(acc) == {"base", "tuned", "reference", "alt-base"}, (name, acc)

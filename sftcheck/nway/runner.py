@@ -109,11 +109,11 @@ def eval_sets(s: Session) -> tuple[list[EvalSet], dict[str, str]]:
                     roles=("base", "alternative"))]
     notes: dict[str, str] = {}
     for spec in cfg.suites:
-        if spec.kind not in (*GENERATED_KINDS, "refusal"):
-            notes[spec.name] = (f"kind {spec.kind!r} is judged against reference outputs or turn by turn, not "
-                                "scored per item (see its suite checks; not in the N-way table)")
+        if spec.kind == "conversation":
+            notes[spec.name] = ("a conversation suite is judged turn by turn for every model already "
+                                "(conversation.turn_success; not in the N-way table)")
             continue
-        made = _refusal_set(spec, s) if spec.kind == "refusal" else _suite_set(spec, s)
+        made = {"refusal": _refusal_set, "winrate": _winrate_set}.get(spec.kind, _suite_set)(spec, s)
         if isinstance(made, str):
             notes[spec.name] = made
         else:
@@ -185,6 +185,44 @@ def _refusal_set(spec, s: Session) -> EvalSet | str:
 
     return EvalSet(f"{spec.name} (harmful refused, benign answered)",
                    lambda tok: suites.build_prompts(spec, cfg, tok, rows, s.hooks), suites.settings_for(spec, cfg),
+                   score, answers=False)
+
+
+def _winrate_set(spec, s: Session) -> EvalSet | str:
+    """A win-rate suite as one eval set: each model's output judged against the row's reference
+    output by the suite's judge in both orders (``sftcheck.suites.winrate``); an item is correct
+    when the model wins (mean score over the two orders > 0.5; a tie is not a win), unparsable
+    when the judge fails on it.  ``suite.win_rate`` keeps AlpacaEval's tie = half a win."""
+    from sftcheck.checks.support.samples import Outcome, Scored
+    from sftcheck.hooks import HookError
+    from sftcheck.suites import runner as suites
+    from sftcheck.suites.loaders import SuiteFileError, read_suite
+    from sftcheck.suites.winrate import judge_both_orders, load_judge
+
+    cfg = s.cfg
+    try:
+        data = read_suite(spec, spec.generation.get("n_examples", cfg.generation.n_examples))
+        name, judge = load_judge(spec, cfg)
+    except (SuiteFileError, HookError) as exc:
+        return f"could not be read: {exc}"
+    if not data.rows or data.shape != "alpaca_eval":
+        return "no usable row (see suite.data)"
+    rows = {r.id: r for r in data.rows}
+
+    def score(model: str, gs) -> list:
+        out = []
+        for g in gs.items:
+            got = judge_both_orders(judge, rows[g.id], g.text)
+            if isinstance(got, str):
+                out.append(Scored(g.id, "win", None, Outcome.UNPARSABLE, name))
+                continue
+            won = got.score > 0.5
+            out.append(Scored(g.id, "win", "win" if won else ("tie" if got.score == 0.5 else "loss"),
+                              Outcome.CORRECT if won else Outcome.INCORRECT, name, got.score))
+        return out
+
+    return EvalSet(f"{spec.name} (wins vs reference outputs)",
+                   lambda tok: suites.build_prompts(spec, cfg, tok, data.rows, s.hooks), suites.settings_for(spec, cfg),
                    score, answers=False)
 
 

@@ -39,6 +39,17 @@ def _call(judge, instruction: str, a: str, b: str) -> float | str:
     return score if score is not None else f"returned {got!r}: expected 'a', 'b', 'tie' or a number in [0, 1]"
 
 
+def judge_both_orders(judge, row, output: str) -> Judged | str:
+    """``output`` judged against the row's reference output in both orders (position bias
+    cancels), or the first failure's message."""
+    first = _call(judge, row.question, output, row.gold)
+    second = _call(judge, row.question, row.gold, output)
+    bad = [v for v in (first, second) if isinstance(v, str)]
+    if bad:
+        return bad[0]
+    return Judged(row.id, first, 1.0 - second, len(output.strip()), len(row.gold.strip()))
+
+
 def human_pairs(spec: SuiteSpec) -> list[tuple[str, str, str, str, float]]:
     """(pair id, instruction, output_1, output_2, human score of output_1) from ``human_labels``."""
     if not spec.human_labels:
@@ -78,14 +89,11 @@ def run_winrate(spec: SuiteSpec, cfg, passes, tokenizer, hooks, blank: SuiteRun,
     for model, gs in generations.items():
         judged[model] = []
         for g in gs.items:
-            r = rows[g.id]
-            first = _call(judge, r.question, g.text, r.gold)
-            second = _call(judge, r.question, r.gold, g.text)
-            bad = [v for v in (first, second) if isinstance(v, str)]
-            if bad:
-                errors[f"{model}/{g.id}"] = bad[0]
-                continue
-            judged[model].append(Judged(g.id, first, 1.0 - second, len(g.text.strip()), len(r.gold.strip())))
+            got = judge_both_orders(judge, rows[g.id], g.text)
+            if isinstance(got, str):
+                errors[f"{model}/{g.id}"] = got
+            else:
+                judged[model].append(got)
     human, human_errors = [], {}
     for pid, instruction, o1, o2, score in pairs:
         first, second = _call(judge, instruction, o1, o2), _call(judge, instruction, o2, o1)
