@@ -169,6 +169,15 @@ def test_end_to_end_never_stops(pytester, world, tmp_path):
     assert "Traceback" not in result.stdout.str()
 
 
+@pytest.mark.slow
+def test_end_to_end_stop_before_answering_leaves_every_output_empty(pytester, world, tmp_path):
+    config = broken.stops_before_answering(world, tmp_path / "variant")
+    result = _run(pytester, "--sft-config", str(config), "-k", "not_empty")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*FAIL behaviour.not_empty: measured 1*", "*are empty or whitespace*"])
+    assert "Traceback" not in result.stdout.str()
+
+
 def test_end_to_end_bad_scorer_is_a_clean_failure(pytester, world, tmp_path):
     config = broken.write_config(world, tmp_path / "v", scorer="no_such_module:score")
     result = _run(pytester, "--sft-config", str(config), "-k", "reward_spread")
