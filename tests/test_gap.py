@@ -139,6 +139,16 @@ def test_an_alternative_that_is_really_tuned_is_named_on_the_fixture_world(gap_w
 
 
 @pytest.mark.slow
+def test_a_reference_that_cannot_do_the_task_fails_the_floor_on_the_fixture_world(gap_world, tmp_path):
+    got = _gap_run(broken_gap.weak_reference(gap_world, tmp_path), tmp_path)["checks"]
+    floor = got["gap.reference_floor"]
+    assert floor["status"] == "fail" and floor["value"] < 0.1, floor["explanation"]
+    assert floor["explanation"].startswith("The reference does not reach the floor 0.8: reference 0/120")
+    v = got["gap.verdict"]["explanation"]
+    assert v.startswith("The gap is not real: the reference does not reach the floor"), v
+
+
+@pytest.mark.slow
 def test_a_cue_that_unlocks_the_base_is_caught_by_the_sentinel(gap_world, tmp_path):
     """The capable model served with the bare question scores 0 % (looks like a base to train);
     with the cue 'Question: ...\\nAnswer:' it scores 93 %: the gap is not real."""

@@ -208,3 +208,18 @@ def test_every_model_runs_every_suite(gap_world, tmp_path):
         assert len(sets[name]["pairs"]) == 6 and all("p_holm" in p for p in sets[name]["pairs"])
     assert got["models.tuned_vs_base"]["status"] == "pass"
     assert got["models.tuned_vs_reference"]["status"] == "pass"
+
+
+@pytest.mark.slow
+def test_an_inert_tuned_adapter_fails_both_pair_gates_on_the_fixture_world(gap_world, tmp_path):
+    """nway.toml with every lora_B zeroed: the tuned model is the base (0 of 120 right), behind the
+    reference (112 of 120)."""
+    from sftcheck.fixtures.broken import gap as broken_gap
+
+    got = _pytest(broken_gap.inert_tuned(gap_world, tmp_path / "variant"), tmp_path)
+    vs_base, vs_ref = got["models.tuned_vs_base"], got["models.tuned_vs_reference"]
+    assert vs_base["status"] == "fail", vs_base["explanation"]
+    assert vs_ref["status"] == "fail" and "reference" in vs_ref["explanation"], vs_ref["explanation"]
+    rows = {r["model"]: r["accuracy"] for r in got["models.table"]["metrics"]["sets"][MAIN]["models"]}
+    assert rows["tuned"] < 0.1 and rows["reference"] > 0.8, rows
+
