@@ -234,6 +234,15 @@ def test_broken_world2_suite_variant_fails_its_check_with_the_cause(world2, tmp_
     assert others == set(also), others  # the cause, and only what follows from it
 
 
+def test_a_suite_that_cannot_run_fails_the_summary_naming_it(world, tmp_path):
+    out, verdict = run(tmp_path, broken_suites.mmlu_wrong_file(world, tmp_path / "variant"), "-k", "mmlu or summary")
+    assert outcome(out, "test_summary") == "FAILED" and outcome(out, "test_data[units-mmlu]") == "FAILED", out
+    (summary,) = [c for c in verdict["checks"] if c["id"] == "suite.summary"]
+    assert "no scored example for units-mmlu" in summary["explanation"], summary["explanation"]
+    (data,) = [c for c in verdict["checks"] if c["id"] == "suite.data" and "units-mmlu" in c["nodeid"]]
+    assert "needs rows with choices" in data["explanation"], data["explanation"]
+
+
 # ---------------------------------------------------------------- synthetic runs: each gate fails on a regression
 
 def _scored(ids, correct) -> list:
