@@ -125,8 +125,8 @@ def build(cfg, hooks=None):
         cwd = m.get("cwd")
         cwd = str((base / cwd) if cwd and not Path(cwd).is_absolute() else (cwd or base))
         kw = {"command": m.get("command"), "url": m.get("url"), "tool": m.get("tool", "score"),
-                  "arguments": m.get("arguments"), "pass_env": tuple(m.get("pass_env", ())), "cwd": cwd,
-                  "timeout": s.timeout, "concurrency": s.concurrency, "retries": s.retries, "api_key_env": s.api_key_env}
+              "arguments": m.get("arguments"), "pass_env": tuple(m.get("pass_env", ())), "cwd": cwd,
+              "timeout": s.timeout, "concurrency": s.concurrency, "retries": s.retries, "api_key_env": s.api_key_env}
         key = repr(sorted(kw.items()))
         if key not in _MCP:  # one server session per run, shared by every scoring pass
             _MCP[key] = McpScorer(**kw, keep_alive=True)
