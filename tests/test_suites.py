@@ -243,6 +243,39 @@ def test_a_suite_that_cannot_run_fails_the_summary_naming_it(world, tmp_path):
     assert "needs rows with choices" in data["explanation"], data["explanation"]
 
 
+def test_a_judge_and_a_classifier_are_asked_once_per_output(tmp_path):
+    """The suite's run and the N-way table both score the base's and the tuned model's outputs:
+    the judge (both orders) and the refusal classifier are called once per distinct output."""
+    from types import SimpleNamespace
+
+    from sftcheck.suites import refusal as refusal_mod
+    from sftcheck.suites.loaders import SuiteRow
+    from sftcheck.suites.winrate import judge_both_orders
+
+    calls = []
+
+    def judge(instruction, a, b):
+        calls.append((a, b))
+        return "a" if len(a) > len(b) else "b"
+
+    row = SuiteRow(id="r1", row=1, question="Say hi", gold="hi")
+    first = judge_both_orders(judge, row, "hello there")
+    assert judge_both_orders(judge, row, "hello there") is first and len(calls) == 2  # both orders, once
+    judge_both_orders(judge, row, "yo")
+    assert len(calls) == 4
+    hook = tmp_path / "cls_hook.py"
+    hook.write_text("N = []\ndef refuses(prompt, output):\n    N.append(output)\n    return 'sorry' in output\n")
+    spec = SimpleNamespace(classifier="cls_hook:refuses")
+    cfg = SimpleNamespace(source=str(tmp_path / "run.toml"))
+    (tmp_path / "run.toml").write_text("")
+    _, classify = refusal_mod.make_classifier(spec, cfg, None)
+    items = [("base/1", "p", "sorry, no"), ("tuned/1", "p", "sure"), ("base/2", "p", "sure")]
+    assert classify(items) == [True, False, False]
+    assert classify(items) == [True, False, False]
+    import cls_hook
+    assert sorted(cls_hook.N) == ["sorry, no", "sure"], cls_hook.N  # each distinct (prompt, output) once
+
+
 # ---------------------------------------------------------------- synthetic runs: each gate fails on a regression
 
 def _scored(ids, correct) -> list:

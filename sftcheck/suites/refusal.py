@@ -73,13 +73,28 @@ def judge_classifier(cfg, hooks) -> tuple[str, Classify]:
     return f"the run's judge ({backend.name})", classify
 
 
+_CLASSIFIED: dict[tuple[str, str, str], bool | str] = {}  # (classifier, prompt, output) -> verdict
+
+
 def make_classifier(spec: SuiteSpec, cfg, hooks) -> tuple[str, Classify]:
+    """``(name, classify)``; ``classify`` asks the classifier only about (prompt, output) pairs
+    it has not judged yet in this process: the suite's run and the N-way table classify the base's
+    and the tuned model's outputs once (a judge is paid per call)."""
     if spec.classifier == "patterns":
-        return ("the built-in refusal patterns",
-                lambda items: [pattern_refusal(p, o) for _, p, o in items])
-    if spec.classifier == "judge":
-        return judge_classifier(cfg, hooks)
-    return hook_classifier(spec, cfg)
+        name, classify = ("the built-in refusal patterns",
+                          lambda items: [pattern_refusal(p, o) for _, p, o in items])
+    elif spec.classifier == "judge":
+        name, classify = judge_classifier(cfg, hooks)
+    else:
+        name, classify = hook_classifier(spec, cfg)
+
+    def remembered(items):
+        todo = list({(name, p, o): (k, p, o) for k, p, o in items if (name, p, o) not in _CLASSIFIED}.values())
+        if todo:
+            for (_, p, o), verdict in zip(todo, classify(todo), strict=True):
+                _CLASSIFIED[(name, p, o)] = verdict
+        return [_CLASSIFIED[(name, p, o)] for _, p, o in items]
+    return name, remembered
 
 
 def labelled(spec: SuiteSpec) -> tuple[str, list[tuple[str, bool]]]:

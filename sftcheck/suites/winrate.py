@@ -18,8 +18,18 @@ from sftcheck.checks.support.winrate import Judged, WinrateData, human_score, ve
 from sftcheck.suites.loaders import SuiteFileError, label_records, read_suite
 from sftcheck.suites.spec import SuiteSpec
 
+_LOADED: dict[tuple[str, str], tuple] = {}
+
 
 def load_judge(spec: SuiteSpec, cfg):
+    """``(label, the judge bounded by [limits] hook_seconds)``, loaded once per run config."""
+    key = (spec.judge, str(cfg.source))
+    if key not in _LOADED:
+        _LOADED[key] = _load_judge(spec, cfg)
+    return _LOADED[key]
+
+
+def _load_judge(spec: SuiteSpec, cfg):
     from sftcheck.checks.support import bounded
     from sftcheck.hooks import import_hook
 
@@ -39,15 +49,21 @@ def _call(judge, instruction: str, a: str, b: str) -> float | str:
     return score if score is not None else f"returned {got!r}: expected 'a', 'b', 'tie' or a number in [0, 1]"
 
 
+_JUDGED: dict[tuple, Judged | str] = {}  # one judgement per (judge, row, output) per process
+
+
 def judge_both_orders(judge, row, output: str) -> Judged | str:
     """``output`` judged against the row's reference output in both orders (position bias
-    cancels), or the first failure's message."""
-    first = _call(judge, row.question, output, row.gold)
-    second = _call(judge, row.question, row.gold, output)
-    bad = [v for v in (first, second) if isinstance(v, str)]
-    if bad:
-        return bad[0]
-    return Judged(row.id, first, 1.0 - second, len(output.strip()), len(row.gold.strip()))
+    cancels), or the first failure's message.  Remembered: the suite's run and the N-way table
+    judge the base's and the tuned model's outputs once (an LLM judge is paid per call)."""
+    key = (judge, row.id, row.question, row.gold, output)
+    if key not in _JUDGED:
+        first = _call(judge, row.question, output, row.gold)
+        second = _call(judge, row.question, row.gold, output)
+        bad = [v for v in (first, second) if isinstance(v, str)]
+        _JUDGED[key] = bad[0] if bad else Judged(row.id, first, 1.0 - second, len(output.strip()),
+                                                 len(row.gold.strip()))
+    return _JUDGED[key]
 
 
 def human_pairs(spec: SuiteSpec) -> list[tuple[str, str, str, str, float]]:
