@@ -1,8 +1,9 @@
 """N models, one at a time: load a model, generate every eval set it is judged on, score,
 free it, then the next (memory holds one model besides the session's own).
 
-The eval sets: the eval file with the run's prompt (``MAIN``), every ``[[suites]]`` suite of a
-generated kind (its prompts and settings as ``sftcheck.suites.runner`` builds them), and for
+The eval sets: the eval file with the run's prompt (``MAIN``), every ``[[suites]]`` suite but a
+conversation suite (its prompts and settings as ``sftcheck.suites.runner`` builds them; a
+refusal suite scored by its classifier, a win-rate suite by its judge), and for
 the base and the alternatives the gap sentinel's cued prompts (``CUED``: ``[gap]
 cue_template``).  The ``[model]`` section's base and tuned model run on the session's own
 passes (``sft_passes``: variants base / tuned, the same cached passes every other check
@@ -20,8 +21,6 @@ from typing import Any
 from sftcheck.checks.support.nway import CUED, MAIN, ModelEval, ModelInfo, ModelRuns
 from sftcheck.config import Config
 from sftcheck.nway.spec import ModelSpec
-
-GENERATED_KINDS = ("exact", "numeric", "multiple_choice")
 
 
 @dataclass
