@@ -22,6 +22,7 @@ from sftcheck.checks.support.conversations import (
     turn_cells,
 )
 from sftcheck.checks.support.outputs import find_leak
+from sftcheck.checks.support.plot_render import drawing, render
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Image, Status, Table
 from sftcheck.checks.support.samples import FinishReason
@@ -49,31 +50,34 @@ def _table(conv: ConversationRun) -> Table:
 
 
 def _plot(conv: ConversationRun) -> Image | None:
+    lines = []  # (category index, category, model, turns, success rates)
+    for i, cat in enumerate(categories(conv)):
+        for m in conv.models:
+            cells = {t: c for (c_cat, t), c in turn_cells(conv, m).items() if c_cat == cat}
+            if cells:
+                xs = sorted(cells)
+                lines.append((i, cat, m, xs, [float(cells[t].rate) for t in xs]))
+    if not lines:
+        return None
+    return Image(f"suite {conv.suite}: success by turn", render(_plot_png, conv.suite, lines))
+
+
+@drawing
+def _plot_png(suite: str, lines: list[tuple[int, str, str, list[int], list[float]]]) -> bytes:
     from matplotlib.figure import Figure
     from sftcheck.checks.support.plots import to_png
 
     fig = Figure(figsize=(6.4, 3.4))
     ax = fig.add_subplot(1, 1, 1)
     styles = {"tuned": "-", "base": ":"}
-    drawn = False
-    for i, cat in enumerate(categories(conv)):
-        colour = f"C{i}"
-        for m in conv.models:
-            cells = {t: c for (c_cat, t), c in turn_cells(conv, m).items() if c_cat == cat}
-            if not cells:
-                continue
-            xs = sorted(cells)
-            ax.plot(xs, [cells[t].rate for t in xs], styles.get(m, "--"), marker="o", color=colour,
-                    label=f"{cat} ({m})")
-            drawn = True
-    if not drawn:
-        return None
+    for i, cat, m, xs, rates in lines:
+        ax.plot(xs, rates, styles.get(m, "--"), marker="o", color=f"C{i}", label=f"{cat} ({m})")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("turn")
     ax.set_ylabel("success")
-    ax.set_title(f"{conv.suite}: success by turn")
+    ax.set_title(f"{suite}: success by turn")
     ax.legend(fontsize=7, loc="best")
-    return Image(f"suite {conv.suite}: success by turn", to_png(fig))
+    return to_png(fig)
 
 
 def _transcripts(conv: ConversationRun, keys: list[tuple[str, int]], title: str) -> Table:

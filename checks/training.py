@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from sftcheck.checks.support import plots
 from sftcheck.checks.support.lora_layout import Unreadable
+from sftcheck.checks.support.plot_render import drawing, render
 from sftcheck.checks.support.registry import check
 from sftcheck.checks.support.result import CheckResult, Image, Status, Table
 
@@ -39,6 +40,12 @@ def _series(history: list, key: str) -> list[tuple[int, float]]:
 
 
 def _curve(loss: list[tuple[int, float]], grad: list[tuple[int, float]]) -> Image:
+    return Image("loss and grad norm per logged step",
+                 render(_curve_png, [(int(s), float(v)) for s, v in loss], [(int(s), float(v)) for s, v in grad]))
+
+
+@drawing
+def _curve_png(loss: list[tuple[int, float]], grad: list[tuple[int, float]]) -> bytes:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.2, 3.0))
@@ -57,7 +64,7 @@ def _curve(loss: list[tuple[int, float]], grad: list[tuple[int, float]]) -> Imag
     else:
         ax.legend(fontsize=8, loc="upper right")
     ax.set_title("training log")
-    return Image("loss and grad norm per logged step", plots.to_png(fig))
+    return plots.to_png(fig)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,18 @@ class ProcessEnds:
 
 
 def freeze() -> None:
+    from sftcheck.checks.support import stats  # numpy: not at plugin import
+
     gc.freeze()
+    stats.run_keeps_frozen(True)
+
+
+def thaw() -> None:
+    """Hand the frozen objects back to the collector (pytest's last cleanup)."""
+    from sftcheck.checks.support import stats
+
+    stats.run_keeps_frozen(False)
+    gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -53,7 +64,7 @@ def _process_ends(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     # Registered before pytest's unraisable-exception cleanup, so it runs after it (LIFO).
     if not _process_ends(config):
-        config.add_cleanup(gc.unfreeze)
+        config.add_cleanup(thaw)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

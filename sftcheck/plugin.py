@@ -38,6 +38,7 @@ def area_plugins() -> tuple:
     then, after the environment defaults above)."""
     from sftcheck import (
         gc_freeze,
+        plot_worker,
         report_hooks,
         session_artifact,
         session_data,
@@ -49,7 +50,7 @@ def area_plugins() -> tuple:
     from sftcheck.suites import session as session_suites
 
     return (session_inputs, session_artifact, session_data, session_model, session_gates, session_suites,
-            session_nway, report_hooks, gc_freeze)
+            session_nway, report_hooks, gc_freeze, plot_worker)
 
 
 def _checked(o: cfgmod.Override) -> Callable[[str], str]:
@@ -176,9 +177,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     scorer_spec.build(cfg).start()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """End the MCP scorer's server session when the run opened one (one per run, shared by
-    every scoring pass: ``sftcheck.scorers.spec.build``)."""
+    """Ask the MCP scorer's server session to end when the run opened one (one per run, shared
+    by every scoring pass: ``sftcheck.scorers.spec.build``); the server shuts down while the
+    reports are written and ``pytest_unconfigure`` waits for it."""
+    spec = sys.modules.get("sftcheck.scorers.spec")
+    if spec is not None:
+        spec.stop_all()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
     spec = sys.modules.get("sftcheck.scorers.spec")
     if spec is not None:
         spec.close_all()
@@ -262,6 +271,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     result = item.stash.get(RESULT_KEY, None)
     if result is not None and report.when == "call":
-        report.sftcheck = result.to_dict()
-        report.sftcheck_result = result
+        report.sftcheck_result = result  # (its plots may still be drawing: plot_worker)
     return report

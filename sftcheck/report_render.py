@@ -18,7 +18,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sftcheck import report_budget
-from sftcheck.checks.support.result import CheckResult, Evidence, Image, SideBySide, Table, Text, TokenStrip
+from sftcheck.checks.support.result import (
+    CheckResult,
+    Evidence,
+    Image,
+    PlotError,
+    SideBySide,
+    Table,
+    Text,
+    TokenStrip,
+)
 
 # Every element this module emits (the XSS self-test asserts nothing else appears).
 ALLOWED_TAGS = frozenset({"div", "span", "table", "thead", "tbody", "tr", "th", "td", "pre",
@@ -163,7 +172,11 @@ def render_side_by_side(ev: SideBySide) -> str:
 
 
 def render_image(ev: Image) -> str:
-    data = base64.b64encode(bytes(ev.png)).decode("ascii")
+    try:
+        png = ev.png
+    except PlotError as exc:
+        return f'<p class="sft-ref">{esc(exc)}</p>'
+    data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{esc(ev.title)}" src="data:image/png;base64,{data}" style="max-width:100%"/>'
 
 

@@ -23,6 +23,9 @@ def test_frozen_during_the_run_and_handed_back_after(pytester):
     result = pytester.runpytest_inprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert gc.get_freeze_count() == 0  # a process that goes on frees frozen cycles later
+    from sftcheck.checks.support import stats
+
+    assert not stats._RUN_KEEPS_FROZEN  # holm asks again: nothing the run froze is left
 
 
 def test_console_script_process_keeps_them_frozen(pytester):

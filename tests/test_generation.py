@@ -121,8 +121,15 @@ def test_in_place_merge_matches_merge_and_unload_and_restores_weights(setup):
     seqs = [list(p.input_ids) for p in prompts[:6]]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     adapter = forward_logits(model, tok, seqs)
+    from peft.tuners.lora import LoraLayer
+
+    wrappers = [name for name, mod in model.named_modules() if isinstance(mod, LoraLayer)]
+    assert wrappers
     with merged_in_place(model) as m:
+        # merged, the wrappers are out of the tree (as merge_and_unload leaves it): no per-layer detour
+        assert not any(isinstance(mod, LoraLayer) for mod in m.modules())
         merged = forward_logits(m, tok, seqs)
+    assert [name for name, mod in model.named_modules() if isinstance(mod, LoraLayer)] == wrappers
     reference = forward_logits(copy.deepcopy(model).merge_and_unload(), tok, seqs)
     assert torch.allclose(merged, reference, atol=1e-5)
     assert (adapter.argmax(-1) == merged.argmax(-1)).float().mean() >= 0.99

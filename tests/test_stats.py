@@ -111,12 +111,13 @@ def test_missing_ids_fail_loudly():
         stats.pair(scored(["a"], [1]), scored(["a"], [1]), expected_ids=["a", "z"])
 
 
-def test_holm_matches_statsmodels_and_leaves_the_collector_as_it_found_it():
+def test_holm_matches_statsmodels_and_leaves_the_collector_as_it_found_it(monkeypatch):
     import gc
 
     from sftcheck.checks.support import stats
     from statsmodels.stats.multitest import multipletests
 
+    monkeypatch.setattr(stats, "_RUN_KEEPS_FROZEN", False)  # as a library caller (this pytest's own run froze)
     ps = [0.01, 0.04, 0.03, 0.2]
     assert stats.holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]))
     assert stats.holm([]) == []
@@ -132,3 +133,23 @@ def test_holm_matches_statsmodels_and_leaves_the_collector_as_it_found_it():
         gc.unfreeze()
         if was_frozen:
             gc.freeze()
+
+
+def test_holm_in_a_run_that_keeps_objects_frozen_does_not_walk_them(monkeypatch):
+    """gc.get_freeze_count() walks every frozen object (0.5 M over torch & co.): a run that
+    keeps them frozen (sftcheck.gc_freeze) says so, and holm does not ask."""
+    import gc
+
+    from sftcheck.checks.support import stats
+    from statsmodels.stats.multitest import multipletests
+
+    def walk():
+        raise AssertionError("gc.get_freeze_count() called")
+
+    ps = [0.01, 0.04, 0.03, 0.2]
+    monkeypatch.setattr(gc, "get_freeze_count", walk)
+    monkeypatch.setattr(stats, "_RUN_KEEPS_FROZEN", True)
+    assert stats.holm(ps) == pytest.approx(list(multipletests(ps, method="holm")[1]))
+    monkeypatch.setattr(stats, "_RUN_KEEPS_FROZEN", False)
+    with pytest.raises(AssertionError, match="get_freeze_count"):
+        stats.holm(ps)  # a library caller: it must ask

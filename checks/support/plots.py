@@ -9,6 +9,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 
+from sftcheck.checks.support.plot_render import drawing, render
 from sftcheck.checks.support.result import Image
 
 _COLOURS = {"base": "#9aa5b1", "tuned": "#2f6fde"}
@@ -40,6 +41,13 @@ def accuracy_ci(acc: Mapping[str, float], ci: Mapping[str, tuple[float, float]],
                 floor: float | None = None, ceiling: float | None = None,
                 title: str = "accuracy with 95 % Wilson intervals") -> Image:
     """One bar per model with its Wilson interval; the gate lines drawn when given."""
+    return Image(title, render(_accuracy_ci_png, dict(acc), {k: tuple(v) for k, v in ci.items()}, floor,
+                               ceiling, title))
+
+
+@drawing
+def _accuracy_ci_png(acc: dict[str, float], ci: dict[str, tuple[float, float]], floor: float | None,
+                     ceiling: float | None, title: str) -> bytes:
     fig, ax = _figure()
     names = list(acc)
     values = [acc[n] for n in names]
@@ -56,12 +64,17 @@ def accuracy_ci(acc: Mapping[str, float], ci: Mapping[str, tuple[float, float]],
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)
-    return Image(title, to_png(fig))
+    return to_png(fig)
 
 
 def rate_bars(rates: Mapping[str, Mapping[str, float]], *,
               title: str = "answer rate and stop rate") -> Image:
     """Grouped bars: ``rates[model][metric]`` in [0, 1] (e.g. answer rate, stop rate)."""
+    return Image(title, render(_rate_bars_png, {m: dict(r) for m, r in rates.items()}, title))
+
+
+@drawing
+def _rate_bars_png(rates: dict[str, dict[str, float]], title: str) -> bytes:
     fig, ax = _figure()
     models = list(rates)
     metrics = sorted({m for r in rates.values() for m in r})
@@ -74,15 +87,20 @@ def rate_bars(rates: Mapping[str, Mapping[str, float]], *,
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
-    return Image(title, to_png(fig))
+    return to_png(fig)
 
 
 def histogram(values: Mapping[str, Sequence[float]], *, title: str, xlabel: str,
               bins: int = 20) -> Image:
     """Overlaid histograms, one per model (reward, output length …)."""
-    fig, ax = _figure()
     finite = {k: [float(v) for v in vs if v is not None and math.isfinite(float(v))]
               for k, vs in values.items()}
+    return Image(title, render(_histogram_png, finite, title, xlabel, bins))
+
+
+@drawing
+def _histogram_png(finite: dict[str, list[float]], title: str, xlabel: str, bins: int) -> bytes:
+    fig, ax = _figure()
     allv = [v for vs in finite.values() for v in vs]
     if allv:
         lo, hi = min(allv), max(allv)
@@ -97,4 +115,4 @@ def histogram(values: Mapping[str, Sequence[float]], *, title: str, xlabel: str,
     ax.set_xlabel(xlabel)
     ax.set_ylabel("examples")
     ax.set_title(title, fontsize=10)
-    return Image(title, to_png(fig))
+    return to_png(fig)

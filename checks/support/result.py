@@ -82,12 +82,48 @@ class SideBySide:
     kind: str = field(default="side_by_side", init=False)
 
 
-@dataclass(frozen=True)
+class PlotError(RuntimeError):
+    """A plot could not be drawn (the report shows this message in its place)."""
+
+
+@dataclass(frozen=True, eq=False)
 class Image:
-    """A PNG (matplotlib) embedded in the report."""
+    """A PNG (matplotlib) embedded in the report.  ``source`` is the PNG's bytes or a pending
+    drawing (``plot_render.render``: anything with ``result() -> bytes``); ``png`` waits for
+    it and raises ``PlotError`` when it could not be drawn."""
     title: str
-    png: bytes
+    source: Any
     kind: str = field(default="image", init=False)
+
+    @property
+    def png(self) -> bytes:
+        src = self.source
+        if isinstance(src, (bytes, bytearray)):
+            return bytes(src)
+        if isinstance(src, PlotError):
+            raise src
+        try:
+            data = bytes(src.result())
+        except Exception as exc:  # any failure of the plot code: one clear message
+            error = PlotError(f"plot {self.title!r} could not be drawn: {type(exc).__name__}: {exc}")
+            object.__setattr__(self, "source", error)
+            raise error from exc
+        object.__setattr__(self, "source", data)
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Image):
+            return NotImplemented
+        return self.title == other.title and self._bytes() == other._bytes()
+
+    def __hash__(self) -> int:
+        return hash(self.title)
+
+    def _bytes(self) -> bytes | str:
+        try:
+            return self.png
+        except PlotError as exc:
+            return str(exc)
 
 
 Evidence = Table | Text | TokenStrip | SideBySide | Image
@@ -164,7 +200,10 @@ class CheckResult:
 
 def _evidence_dict(e: Evidence) -> dict[str, Any]:
     if isinstance(e, Image):
-        return {"kind": e.kind, "title": e.title, "png_bytes": len(e.png)}
+        try:
+            return {"kind": e.kind, "title": e.title, "png_bytes": len(e.png)}
+        except PlotError as exc:
+            return {"kind": e.kind, "title": e.title, "png_bytes": 0, "error": str(exc)}
     out = {"kind": e.kind}
     for name in e.__dataclass_fields__:
         out[name] = _plain(getattr(e, name))

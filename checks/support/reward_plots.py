@@ -7,6 +7,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 
+from sftcheck.checks.support.plot_render import drawing, render
 from sftcheck.checks.support.plots import _COLOURS, to_png
 from sftcheck.checks.support.result import Image
 
@@ -26,10 +27,15 @@ def radar(means: Mapping[str, Mapping[str, float]], ranges: Mapping[str, tuple[f
           title: str = "reward components (normalised means)") -> Image:
     """``means[model][component]``; each axis runs from the lowest to the highest value any
     item got on that component (0..1 components keep 0..1).  Fewer than 3 components: bars."""
+    ranges = {c: (float(r[0]), float(r[1])) for c, r in ranges.items()}
+    return Image(title, render(_radar_png, _normalised(means, ranges), ranges, title))
+
+
+@drawing
+def _radar_png(norm: dict[str, dict[str, float]], ranges: dict[str, tuple[float, float]], title: str) -> bytes:
     from matplotlib.figure import Figure
 
     comps = [c for c in ranges]
-    norm = _normalised(means, ranges)
     fig = Figure(figsize=(4.8, 4.0))
     if len(comps) < 3:
         ax = fig.add_subplot(1, 1, 1)
@@ -51,7 +57,7 @@ def radar(means: Mapping[str, Mapping[str, float]], ranges: Mapping[str, tuple[f
         ax.set_yticks([0.25, 0.5, 0.75], ["", "", ""])
     ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.25, 1.1))
     ax.set_title(title, fontsize=10)
-    return Image(title, to_png(fig))
+    return to_png(fig)
 
 
 def _hist_box(hax, bax, name: str, values: Mapping[str, Sequence[float]]) -> None:
@@ -80,19 +86,34 @@ def _hist_box(hax, bax, name: str, values: Mapping[str, Sequence[float]]) -> Non
 
 def hist_and_box(name: str, values: Mapping[str, Sequence[float]]) -> Image:
     """One component: histograms (left) and box plots (right), one per model."""
+    return Image(f"{name}: histogram and box plot", render(_hist_and_box_png, name, _plain(values)))
+
+
+def _plain(values: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    return {m: [float(v) for v in vs] for m, vs in values.items()}
+
+
+@drawing
+def _hist_and_box_png(name: str, values: dict[str, list[float]]) -> bytes:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.2, 2.8))
     _hist_box(fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2), name, values)
     fig.subplots_adjust(wspace=0.35)
     fig.suptitle(f"{name}: histogram and box plot", fontsize=10)
-    return Image(f"{name}: histogram and box plot", to_png(fig))
+    return to_png(fig)
 
 
 def components_grid(values: Mapping[str, Mapping[str, Sequence[float]]]) -> Image:
     """Every component in one figure (one PNG to draw and encode): a row per component,
     histograms of base vs tuned on the left, box plots on the right.
     ``values[component][model]``."""
+    title = "reward components: histogram and box plot per component"
+    return Image(title, render(_components_grid_png, {c: _plain(v) for c, v in values.items()}, title))
+
+
+@drawing
+def _components_grid_png(values: dict[str, dict[str, list[float]]], title: str) -> bytes:
     from matplotlib.figure import Figure
 
     names = list(values)
@@ -101,6 +122,5 @@ def components_grid(values: Mapping[str, Mapping[str, Sequence[float]]]) -> Imag
         _hist_box(fig.add_subplot(len(names), 2, 2 * row + 1), fig.add_subplot(len(names), 2, 2 * row + 2),
                   name, values[name])
     fig.subplots_adjust(wspace=0.35, hspace=0.55)
-    title = "reward components: histogram and box plot per component"
     fig.suptitle(title, fontsize=10)
-    return Image(title, to_png(fig))
+    return to_png(fig)

@@ -141,6 +141,17 @@ def n_for_power(h: float, alpha: float = 0.01, power: float = 0.8) -> float:
                                               ratio=1.0, alternative="two-sided"))
 
 
+_RUN_KEEPS_FROZEN = False
+
+
+def run_keeps_frozen(flag: bool) -> None:
+    """Told by a run that froze its long-lived objects (``sftcheck.gc_freeze``) and keeps them
+    frozen to its end: :func:`holm` then need not ask ``gc.get_freeze_count()``, which walks
+    every frozen object (~0.05 s per call over torch & co.; seven calls in the demo)."""
+    global _RUN_KEEPS_FROZEN
+    _RUN_KEEPS_FROZEN = flag
+
+
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values (statsmodels ``multipletests(method="holm")``).
 
@@ -155,7 +166,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
     if not pvalues:
         return []
-    was_frozen = gc.get_freeze_count() > 0
+    was_frozen = _RUN_KEEPS_FROZEN or gc.get_freeze_count() > 0
     gc.freeze()
     try:
         return [float(p) for p in multipletests(list(pvalues), method="holm")[1]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from sftcheck.checks.support.plot_render import drawing, render
 from sftcheck.checks.support.result import Image, Table
 from sftcheck.checks.support.suites import MetricRow
 
@@ -31,22 +32,27 @@ def table(rows: Sequence[MetricRow], title: str = "suites: base vs tuned") -> Ta
 
 
 def plot(rows: Sequence[MetricRow]) -> Image | None:
-    from sftcheck.checks.support.plots import to_png
-
-    shown = [r for r in rows if r.change_ci is not None]
+    shown = [(f"{r.suite}: {r.metric}", float(r.change), (float(r.change_ci[0]), float(r.change_ci[1])),
+              bool(r.significant)) for r in rows if r.change_ci is not None]
     if not shown:
         return None
+    return Image("suites: changes with 95 % intervals", render(_plot_png, shown))
+
+
+@drawing
+def _plot_png(shown: list[tuple[str, float, tuple[float, float], bool]]) -> bytes:
+    """``shown``: (label, change, (lo, hi), significant) per suite x metric."""
     from matplotlib.figure import Figure
+    from sftcheck.checks.support.plots import to_png
 
     fig = Figure(figsize=(6.4, 0.45 * len(shown) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     y = list(range(len(shown)))[::-1]
-    for yi, r in zip(y, shown, strict=True):
-        colour = "#2f6fde" if r.significant else "#9aa5b1"
-        ax.errorbar([r.change], [yi], xerr=[[r.change - r.change_ci[0]], [r.change_ci[1] - r.change]],
-                    fmt="o", color=colour, capsize=3)
+    for yi, (_, change, (lo, hi), significant) in zip(y, shown, strict=True):
+        colour = "#2f6fde" if significant else "#9aa5b1"
+        ax.errorbar([change], [yi], xerr=[[change - lo], [hi - change]], fmt="o", color=colour, capsize=3)
     ax.axvline(0, color="#333333", linewidth=0.8)
-    ax.set_yticks(y, [f"{r.suite}: {r.metric}" for r in shown])
+    ax.set_yticks(y, [label for label, *_ in shown])
     ax.set_xlabel("tuned − base (paired bootstrap 95 % interval; blue: p < 0.05)")
     ax.set_title("What fine-tuning changed, per suite")
-    return Image("suites: changes with 95 % intervals", to_png(fig))
+    return to_png(fig)

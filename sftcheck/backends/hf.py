@@ -95,15 +95,11 @@ class TransformersBackend:
         self.model, self.tokenizer, self.weights = model, tokenizer, weights
 
     def identity(self) -> dict:
-        import importlib.metadata
+        from sftcheck.provenance import library_versions
 
-        versions = {}
-        for lib in ("torch", "transformers", "peft", "tokenizers"):
-            try:
-                versions[lib] = importlib.metadata.version(lib)
-            except importlib.metadata.PackageNotFoundError:
-                versions[lib] = None
-        return {"backend": self.name, **versions, "weights": self.weights}
+        versions = library_versions()
+        return {"backend": self.name, **{lib: versions[lib] for lib in ("torch", "transformers", "peft", "tokenizers")},
+                "weights": self.weights}
 
     def generate(self, prompts, settings, *, variant: str, stop_ids: Sequence[int],
                  progress: bool = True) -> GenerationSet:

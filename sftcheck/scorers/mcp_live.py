@@ -113,11 +113,17 @@ class LiveSession:
         except (OSError, ValueError):
             return ""
 
+    def stop(self) -> None:
+        """Ask the session to end without waiting (the server shuts down while the caller goes
+        on, e.g. while the report is written); ``close`` waits for it."""
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+
     def close(self, timeout: float = 10.0) -> None:
         """End the session (the stdio server process with it) and stop the loop's thread."""
         if not self._thread.is_alive():
             return
-        self.loop.call_soon_threadsafe(self._stop.set)
+        self.stop()
         if self._held is not None:
             try:
                 self._held.result(timeout=timeout)

@@ -171,6 +171,11 @@ class McpScorer:
             self._live = LiveSession(self._transport, self.timeout)
             self._live.begin()
 
+    def stop(self) -> None:
+        """Ask the open session to end, not waiting for the server to exit (``close`` waits)."""
+        if self._live is not None:
+            self._live.stop()
+
     def close(self) -> None:
         """End the open session (the stdio server exits)."""
         live, self._live = self._live, None

@@ -137,6 +137,13 @@ def build(cfg, hooks=None):
 _MCP: dict = {}
 
 
+def stop_all() -> None:
+    """Ask every MCP server session the run opened to end, not waiting (the servers shut down
+    while the report is written; ``close_all`` waits for them)."""
+    for scorer in _MCP.values():
+        scorer.stop()
+
+
 def close_all() -> None:
     """End every MCP server session the run opened (the pytest plugin calls it at the end)."""
     for scorer in list(_MCP.values()):
