@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sftcheck.checks.support.answer_key import shifted_key
 from sftcheck.checks.support.registry import check, see
 from sftcheck.checks.support.result import CheckResult, Status, Table
 from sftcheck.checks.support.samples import Outcome
@@ -45,7 +46,10 @@ def _skip_not_run(run: SuiteRun) -> CheckResult | None:
 
 @check("suite.data", stage="gate", title="Suite data: every row read in its file shape")
 def data(run: SuiteRun, *, max_bad_rows: int = 0) -> CheckResult:
-    """Every row of the suite's file is read (shape, fields, gold answer); rows left out are named."""
+    """Every row of the suite's file is read (shape, fields, gold answer); rows left out are named.
+    A multiple-choice file whose answer key looks shifted fails too: the tuned model's choices
+    sit at one fixed non-zero offset from the key's letters, across different letters, far above
+    chance (exact binomial, ``checks.support.answer_key``): a 0- vs 1-based answer index."""
     thr = f"rows left out <= {max_bad_rows}"
     if run.error:
         return CheckResult(Status.FAIL, None, thr, f"Suite {run.name!r} ({run.file}) could not be run: {run.error}",
@@ -56,6 +60,15 @@ def data(run: SuiteRun, *, max_bad_rows: int = 0) -> CheckResult:
     metrics = {"suite": run.name, "shape": run.shape, "kind": run.kind, "rows_read": run.n_rows,
                "rows_left_out": len(bad), "examples": run.n_scored}
     head = f"Suite {run.name!r}: {run.n_rows} rows read as shape {run.shape!r}, {len(bad)} left out"
+    shift = key_shift(run)
+    if shift is not None:
+        metrics.update(key_offset=shift.offset, rows_at_offset=shift.rows, offset_pvalue=shift.pvalue)
+        return CheckResult(Status.FAIL, len(bad), thr, head + f"; but its answer key looks shifted: {shift.describe()}. "
+                           "A model does not land on one fixed wrong neighbour by chance: the key's letters are most "
+                           "likely off by that offset (a 0- vs 1-based answer index, or letters moved when the file "
+                           "was converted), and every accuracy on this suite is measured against the wrong answers.",
+                           fix=f"Check the answer column of {run.file} against the choices (is 'answer' 0-based?), "
+                               "fix the file and run again.", metrics=metrics, evidence=(table,) if bad else ())
     if len(bad) <= max_bad_rows and run.n_scored:
         return CheckResult(Status.PASS, len(bad), thr, head + f"; {run.n_scored} examples scored.", metrics=metrics,
                            evidence=(table,) if bad else ())
@@ -67,12 +80,23 @@ def data(run: SuiteRun, *, max_bad_rows: int = 0) -> CheckResult:
                        metrics=metrics, evidence=(table,))
 
 
+def key_shift(run: SuiteRun):
+    """A multiple-choice suite's shifted answer key, read from the tuned model's choices (by
+    log-likelihood when scored so, else its generated letters); None when there is no sign of one."""
+    if run.kind != "multiple_choice" or not run.n_choices:
+        return None
+    picks = (run.loglik or {}).get("tuned") or run.scored.get("tuned") or ()
+    return shifted_key(picks, run.n_choices)
+
+
 def _accuracy(run: SuiteRun, table, label: str, max_drop: float, alpha: float, min_accuracy: float,
               extra: tuple = ()) -> CheckResult:
     row = proportion_row(run.name, label, paired_outcomes(table["base"], table["tuned"],
                                                       lambda s: s.outcome is Outcome.CORRECT))
     causes = ("fine-tuning overwrote what this suite measures (forgetting), the suite's prompt format differs "
               f"from the one tuned on, or its answers are not parsed (see {see('suite.unparsable')})")
+    if key_shift(run) is not None:
+        causes = f"the suite's answer key looks shifted (see {see('suite.data')}); else {causes}"
     fix = ("Compare the outputs in the evidence; mix some of this suite's kind of data into training, lower the "
            f'learning rate / epochs, or re-threshold [gates."suite.{run.name}.{_metric(label)}"].')
     return _gate(run, row, "accuracy", max_drop, alpha, min_accuracy, causes, fix, extra)

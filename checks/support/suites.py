@@ -55,6 +55,7 @@ class SuiteRun:
     loglik_note: str | None = None                    # why the choices were not scored by log-likelihood
     refusal: RefusalData | None = None                # kind refusal: every output classified
     winrate: WinrateData | None = None                # kind winrate: every output judged
+    n_choices: Mapping[str, int] = field(default_factory=dict)  # id -> number of choices (multiple_choice)
 
     @property
     def n_scored(self) -> int:

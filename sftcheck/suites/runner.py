@@ -111,7 +111,7 @@ def run_suite(spec: SuiteSpec, cfg, passes, tokenizer, hooks, loaded_model, mode
         loaded = loaded_model()
         if isinstance(loaded, str):  # the session has no local weights to score choices with
             return replace(blank, generations=generations, scored=scored, subjects={r.id: r.subject for r in data.rows},
-                           loglik_note=loaded)
+                           loglik_note=loaded, n_choices={r.id: len(r.choices) for r in data.rows})
         loglik, norm = {}, {}
         lengths = [choice_lengths(r, spec.choice_continuation) for r in data.rows]
         for v in ("base", "tuned"):
@@ -121,7 +121,7 @@ def run_suite(spec: SuiteSpec, cfg, passes, tokenizer, hooks, loaded_model, mode
             loglik[v] = [score_loglik(r.id, s, r.gold) for r, s in zip(data.rows, sums, strict=True)]
             norm[v] = [score_loglik(r.id, s, r.gold, n) for r, s, n in zip(data.rows, sums, lengths, strict=True)]
         return replace(blank, generations=generations, scored=scored, loglik=loglik, loglik_norm=norm,
-                       subjects={r.id: r.subject for r in data.rows})
+                       subjects={r.id: r.subject for r in data.rows}, n_choices={r.id: len(r.choices) for r in data.rows})
     parser = hooks.answer_parser.fn if cfg.format.answer_parser and not spec.answer_pattern else None
     gold = {r.id: r.gold for r in data.rows}
     scored = {v: score_all(gs.items, gold, mode="strict", pattern=pattern, parser=parser,
