@@ -189,7 +189,8 @@ class ScoringSection:
     mcp: dict[str, Any] = field(default_factory=dict)
     """``[scoring.mcp]``: a tool on an MCP server as the scorer: ``command = [...]`` (stdio) or
     ``url``, ``tool = "score"``, ``arguments = {output = "output", answer = "example.answer"}``,
-    ``pass_env = ["NAME"]``, ``cwd``."""
+    ``pass_env = ["NAME"]``, ``cwd``; ``batch_tool = "score_batch"``: a tool scoring ``batch_size``
+    records per call (``{"items": [arguments, ...]}`` -> a list of rewards, in order)."""
     timeout: float = 30.0
     """Seconds one scorer request (HTTP batch / MCP tool call) may take."""
     concurrency: int = field(default=4, metadata=POSITIVE)
@@ -197,7 +198,7 @@ class ScoringSection:
     retries: int = field(default=2, metadata=COUNT)
     """Retries of a scorer request after a timeout, a connection failure or an HTTP 5xx."""
     batch_size: int = field(default=16, metadata=POSITIVE)
-    """Records per HTTP scorer request."""
+    """Records per HTTP scorer request (and per call of an MCP ``batch_tool``)."""
     api_key_env: str | None = None
     """Name of the environment variable holding the scorer's API key (sent as ``Authorization:
     Bearer``); the key itself never goes in the config."""

@@ -15,7 +15,7 @@ import pytest
 from sftcheck.fixtures.broken import behaviour as broken
 
 ROOT = Path(__file__).resolve().parent.parent
-MCP = "MCP tool 'score' on python -m sftcheck.fixtures.scorer_mcp"
+MCP = "MCP tool 'score_batch' on python -m sftcheck.fixtures.scorer_mcp"  # world 1 scores in batches
 
 
 def _env(tmp_path: Path) -> dict:
@@ -69,7 +69,7 @@ def test_refusal_trained_adapter_fails_reward_spread_naming_the_refusals(world, 
     assert spread["status"] == "fail" and spread["metrics"]["cause"] == "refusal"
     assert "Every one of 120 tuned outputs got the same score 0" in spread["explanation"]
     assert "the model refuses: 120 of 120 outputs are refusals" in spread["explanation"]
-    assert f"scorer: {MCP}" in spread["explanation"]
+    assert "scorer: MCP tool 'score' on python -m sftcheck.fixtures.scorer_mcp" in spread["explanation"]
     offending = next(e for e in spread["evidence"] if e.get("title", "").startswith("offending outputs"))
     assert all("I'm sorry, I can't help." in row[3] for row in offending["rows"])
     # the scorer itself works: every output scored, the base (which answers) scores higher

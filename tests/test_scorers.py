@@ -155,6 +155,31 @@ def test_mcp_unknown_tool_and_bad_command():
     assert "cannot connect" in run.fatal and len(run.errors) == 2
 
 
+def test_mcp_batch_tool_scores_the_same_in_fewer_round_trips(tmp_path):
+    """``batch_tool``: records go batch_size at a time in one call each; the rewards are the
+    single tool's, record for record (the server counts its calls with --started + die_after)."""
+    single = mcp().score(requests(12))
+    batched = mcp(batch_tool="score_batch", batch_size=5).score(requests(12))
+    check_healthy(batched, 12)
+    assert batched.rewards == single.rewards and "MCP tool 'score_batch'" in batched.backend
+    # three calls for 12 records in fives: a server that dies after 2 calls keeps the first 10
+    run = mcp("--fault", "die_after", "--after", "2", batch_tool="score_batch", batch_size=5,
+              concurrency=1).score(requests(12))
+    assert len(run.rewards) == 10 and set(run.errors) == {"e10", "e11"} and run.partial
+
+
+def test_mcp_batch_tool_that_answers_the_wrong_count_is_each_records_error():
+    run = mcp("--fault", "short_batch", batch_tool="score_batch", batch_size=4).score(requests(8))
+    assert not run.rewards and len(run.errors) == 8
+    assert all("returned 3 results for 4 items" in e and "one reward answer per item" in e
+               for e in run.errors.values()), run.errors
+
+
+def test_mcp_batch_tool_missing_on_the_server_names_the_key():
+    run = mcp(batch_tool="score_many").score(requests(2))
+    assert "no tool 'score_many'" in run.fatal and "score_batch" in run.fatal and "[scoring.mcp] batch_tool" in run.fatal
+
+
 def _alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")  # Linux: a zombie counts as ended
     try:
@@ -214,6 +239,7 @@ def test_a_run_config_builds_one_shared_mcp_scorer(tmp_path):
     ('api_key_env = "sk-123abc!"', "NAME of an environment variable"),
     ('timeout = 0', "timeout"),
     ('[scoring.mcp]\ntool = "score"', "exactly one of command"),
+    ('[scoring.mcp]\ncommand = ["x"]\nbatch_tool = 3', "batch_tool = 3 must be the batch tool's name"),
     ('[scoring.mcp]\ncommand = ["x"]\ntols = "s"', "Did you mean 'tool'"),
     ('[scoring.mcp]\ncommand = ["x"]\narguments = {text = "answer"}', "not a record field"),
     ('[scoring.mcp]\ncommand = ["x"]\narguments = {q = "example.question"}', "never pass the model's output"),

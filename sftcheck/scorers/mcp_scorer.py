@@ -5,7 +5,10 @@ Each output is one ``tools/call`` of ``tool`` whose arguments are built from the
 ``arguments`` (tool argument -> ``id`` | ``prompt`` | ``output`` | ``example`` |
 ``example.<field>``).  The tool's structured result (or its text content, parsed as JSON or
 a number) is the reward or a table of components (``records.parse_reward``); a result
-flagged ``isError`` is that record's error.  Calls run ``concurrency`` at a time, each
+flagged ``isError`` is that record's error.  With ``batch_tool``, records go ``batch_size``
+at a time to that tool as ``{"items": [arguments, ...]}`` and it answers a list of reward
+answers, one per item in order (a reward model scores a batch at once; one round trip per
+batch instead of per record).  Calls run ``concurrency`` at a time, each
 bounded by ``timeout`` seconds and retried ``retries`` times on timeout; when the
 connection is lost the records not yet scored are reported as such and every reward
 already received is kept.  The server's stderr is captured and quoted in errors.
@@ -62,7 +65,8 @@ class McpScorer:
     def __init__(self, *, command: Sequence[str] | None = None, url: str | None = None, tool: str = "score",
                  arguments: Mapping[str, str] | None = None, pass_env: Sequence[str] = (),
                  cwd: str | None = None, timeout: float = 30.0, concurrency: int = 4, retries: int = 1,
-                 api_key_env: str | None = None, startup_timeout: float = 60.0, keep_alive: bool = False):
+                 api_key_env: str | None = None, startup_timeout: float = 60.0, keep_alive: bool = False,
+                 batch_tool: str | None = None, batch_size: int = 16):
         if bool(command) == bool(url):
             raise ValueError("give exactly one of command / url")
         self.command = list(command or [])
@@ -74,12 +78,13 @@ class McpScorer:
         self.api_key_env = api_key_env
         self.startup_timeout = startup_timeout
         self.keep_alive = keep_alive  # one server session for every score() until close()
+        self.batch_tool, self.batch_size = batch_tool, max(1, batch_size)
         self._live = None
 
     @property
     def name(self) -> str:
         where = self.url or " ".join(self.command)
-        return f"MCP tool {self.tool!r} on {where}"
+        return f"MCP tool {self.batch_tool or self.tool!r} on {where}"
 
     # ------------------------------------------------------------------ transport
     def _transport(self, errlog):
@@ -111,9 +116,10 @@ class McpScorer:
         t0 = time.perf_counter()
         live = self._session(run)
         if live is not None:
-            if self.tool not in live.tools:
-                run.fatal = (f"the server has no tool {self.tool!r} (it offers: {', '.join(live.tools) or 'none'}); "
-                             "fix [scoring.mcp] tool")
+            wanted, key = (self.batch_tool, "batch_tool") if self.batch_tool else (self.tool, "tool")
+            if wanted not in live.tools:
+                run.fatal = (f"the server has no tool {wanted!r} (it offers: {', '.join(live.tools) or 'none'}); "
+                             f"fix [scoring.mcp] {key}")
             else:
                 try:
                     live.submit(lambda client: self._calls(client, list(requests), run))
@@ -187,39 +193,79 @@ class McpScorer:
 
         limiter = anyio.Semaphore(self.concurrency)
         async with anyio.create_task_group() as tg:
-            for req in requests:
-                tg.start_soon(self._one, client, req, run, limiter)
+            if self.batch_tool:
+                for start in range(0, len(requests), self.batch_size):
+                    tg.start_soon(self._batch, client, requests[start:start + self.batch_size], run, limiter)
+            else:
+                for req in requests:
+                    tg.start_soon(self._one, client, req, run, limiter)
 
-    async def _one(self, client, req: ScoreRequest, run: ScoringRun, limiter) -> None:
+    async def _call(self, client, tool: str, arguments: dict, run: ScoringRun, ids: list[str]):
+        """One ``tools/call`` with the timeout and retries; the result, or None with every id in
+        ``ids`` given its error."""
         import anyio
 
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                with anyio.fail_after(self.timeout):
+                    result = await client.call_tool(tool, arguments)
+            except TimeoutError:
+                last = f"no result within {self.timeout:g} s (timeout, attempt {attempt + 1})"
+                continue
+            except Exception as exc:  # noqa: BLE001 - the connection is gone
+                why = _describe(exc)
+                if "timed out" in why.lower() or "timeout" in why.lower():
+                    last = f"{why} (attempt {attempt + 1})"
+                    continue
+                run.errors.update(dict.fromkeys(ids, why))
+                run.fatal = run.fatal or f"the connection failed: {why}"
+                return None
+            if result.is_error:
+                text = " ".join(getattr(c, "text", "") for c in result.content)
+                run.errors.update(dict.fromkeys(ids, f"the tool reported an error: {text[:300]}"))
+                return None
+            return result
+        run.errors.update(dict.fromkeys(ids, last))
+        return None
+
+    async def _one(self, client, req: ScoreRequest, run: ScoringRun, limiter) -> None:
         async with limiter:
             if run.fatal:
                 run.errors[req.id] = f"not sent: {run.fatal}"
                 return
-            last = ""
-            for attempt in range(self.retries + 1):
+            result = await self._call(client, self.tool, tool_arguments(req, self.arguments), run, [req.id])
+            if result is None:
+                return
+            try:
+                run.rewards[req.id] = parse_reward(result_value(result))
+            except RewardFormatError as exc:
+                run.errors[req.id] = f"unusable tool result: {exc}"
+
+    async def _batch(self, client, reqs: list[ScoreRequest], run: ScoringRun, limiter) -> None:
+        """One call of ``batch_tool`` with ``{"items": [arguments of each record]}``; it answers a
+        list with one reward answer per item, in order."""
+        ids = [r.id for r in reqs]
+        async with limiter:
+            if run.fatal:
+                run.errors.update(dict.fromkeys(ids, f"not sent: {run.fatal}"))
+                return
+            result = await self._call(client, self.batch_tool,
+                                      {"items": [tool_arguments(r, self.arguments) for r in reqs]}, run, ids)
+            if result is None:
+                return
+            try:
+                values = result_value(result)
+            except RewardFormatError as exc:
+                run.errors.update(dict.fromkeys(ids, f"unusable batch result: {exc}"))
+                return
+            if not isinstance(values, list) or len(values) != len(reqs):
+                got = f"{len(values)} results" if isinstance(values, list) else f"a {type(values).__name__}"
+                run.errors.update(dict.fromkeys(ids, f"the batch tool returned {got} for {len(reqs)} items "
+                                                    "(it must return a list, one reward answer per item, in order)"))
+                return
+            for req, value in zip(reqs, values, strict=True):
                 try:
-                    with anyio.fail_after(self.timeout):
-                        result = await client.call_tool(self.tool, tool_arguments(req, self.arguments))
-                except TimeoutError:
-                    last = f"no result within {self.timeout:g} s (timeout, attempt {attempt + 1})"
-                    continue
-                except Exception as exc:  # noqa: BLE001 - the connection is gone
-                    why = _describe(exc)
-                    if "timed out" in why.lower() or "timeout" in why.lower():
-                        last = f"{why} (attempt {attempt + 1})"
-                        continue
-                    run.errors[req.id] = why
-                    run.fatal = run.fatal or f"the connection failed: {why}"
-                    return
-                if result.is_error:
-                    text = " ".join(getattr(c, "text", "") for c in result.content)
-                    run.errors[req.id] = f"the tool reported an error: {text[:300]}"
-                    return
-                try:
-                    run.rewards[req.id] = parse_reward(result_value(result))
+                    run.rewards[req.id] = parse_reward(value)
                 except RewardFormatError as exc:
                     run.errors[req.id] = f"unusable tool result: {exc}"
-                return
-            run.errors[req.id] = last

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from sftcheck.scorers.mcp_scorer import DEFAULT_ARGUMENTS, RECORD_FIELDS
 
-MCP_KEYS = ("command", "url", "tool", "arguments", "pass_env", "cwd")
+MCP_KEYS = ("command", "url", "tool", "batch_tool", "arguments", "pass_env", "cwd")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -78,6 +78,10 @@ def _validate_mcp(table: dict[str, Any], source: str) -> None:
     tool = table.get("tool", "score")
     if not isinstance(tool, str) or not tool:
         raise _error(source, f"[scoring.mcp] tool = {tool!r} must be the tool's name (a string).")
+    batch_tool = table.get("batch_tool")
+    if batch_tool is not None and (not isinstance(batch_tool, str) or not batch_tool):
+        raise _error(source, f"[scoring.mcp] batch_tool = {batch_tool!r} must be the batch tool's name (a string): "
+                             "it gets {\"items\": [arguments of each record]} and answers a list, one reward per item.")
     args = table.get("arguments", DEFAULT_ARGUMENTS)
     if not isinstance(args, dict) or not args:
         raise _error(source, f"[scoring.mcp] arguments = {args!r} must be a table: tool argument -> "
@@ -125,6 +129,7 @@ def build(cfg, hooks=None):
         cwd = m.get("cwd")
         cwd = str((base / cwd) if cwd and not Path(cwd).is_absolute() else (cwd or base))
         kw = {"command": m.get("command"), "url": m.get("url"), "tool": m.get("tool", "score"),
+              "batch_tool": m.get("batch_tool"), "batch_size": s.batch_size,
               "arguments": m.get("arguments"), "pass_env": tuple(m.get("pass_env", ())), "cwd": cwd,
               "timeout": s.timeout, "concurrency": s.concurrency, "retries": s.retries, "api_key_env": s.api_key_env}
         key = repr(sorted(kw.items()))
