@@ -54,11 +54,12 @@ def _plain(value: Any) -> Any:
 
 
 class Pending:
-    """One plot sent to the worker; ``result()`` is its PNG (drawn here when the worker did not)."""
+    """One plot sent to the worker; ``result()`` is its PNG (drawn here when the worker did not or
+    was still busy with earlier plots)."""
 
     def __init__(self, worker: PlotWorker, req_id: int, fn: Callable[..., bytes], args: tuple, kwargs: dict):
         self._worker, self._id, self._call = worker, req_id, (fn, args, kwargs)
-        self.failed: str | None = None  # why the worker did not draw it, when it did not
+        self.failed: str | None = None  # why it was drawn here, when it was
 
     def result(self) -> bytes:
         png, self.failed = self._worker.wait(self._id)
@@ -76,20 +77,23 @@ class PlotWorker:
         self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
         self._done: dict[int, tuple[bytes | None, str | None]] = {}
+        self._sent: set[int] = set()  # sent, not answered yet (the worker draws them in order)
         self._cond = threading.Condition()
         self._next = 0
         self.given_up: str | None = None  # why every plot is now drawn here
 
     def __call__(self, fn: Callable[..., bytes], args: tuple, kwargs: dict) -> Any:
+        request = {"id": self._next, "fn": f"{fn.__module__}:{fn.__name__}", "args": args, "kwargs": kwargs}
         try:
-            line = json.dumps({"id": self._next, "fn": f"{fn.__module__}:{fn.__name__}", "args": args,
-                               "kwargs": kwargs}, default=_plain, allow_nan=True).encode() + b"\n"
+            line = json.dumps(request, default=_plain, allow_nan=True).encode() + b"\n"
         except (TypeError, ValueError):
             return fn(*args, **kwargs)  # not plain data: drawn here
         proc = self._start()
         if proc is None:
             return fn(*args, **kwargs)
         req_id, self._next = self._next, self._next + 1
+        with self._cond:
+            self._sent.add(req_id)
         try:
             proc.stdin.write(line)
             proc.stdin.flush()
@@ -128,6 +132,7 @@ class PlotWorker:
                 png = out.read(msg["bytes"]) if msg.get("ok") else None
                 with self._cond:
                     self._done[msg["id"]] = (png, None if png is not None else msg.get("error", "no answer"))
+                    self._sent.discard(msg["id"])
                     self._cond.notify_all()
         except (OSError, ValueError, KeyError) as exc:
             self._give_up(f"the plot worker's answer could not be read ({exc})")
@@ -141,8 +146,12 @@ class PlotWorker:
             self._cond.notify_all()
 
     def wait(self, req_id: int) -> tuple[bytes | None, str | None]:
-        """(PNG, None) once drawn; (None, why) when it will not be."""
+        """(PNG, None) once drawn; (None, why) when the caller should draw it: the worker failed,
+        or it is still busy with earlier plots (the report is being written and the run's own
+        process has nothing else to do: both draw, from either end of the queue)."""
         with self._cond:
+            if req_id not in self._done and self._sent and req_id != min(self._sent):
+                return None, "drawn here: the worker was still drawing earlier plots"
             drawn = self._cond.wait_for(lambda: req_id in self._done or self.given_up is not None,
                                         timeout=TIMEOUT)
             if req_id in self._done:
@@ -157,7 +166,8 @@ class PlotWorker:
         if proc is None:
             return
         try:
-            proc.stdin.close()  # end of input: the worker exits
+            proc.stdin.close()  # end of input
+            proc.terminate()    # and no waiting for plots still queued: every PNG needed is read
             proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()

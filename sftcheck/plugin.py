@@ -206,6 +206,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(spec.stage)
         if cfg is not None and cfg.skipped(spec.id):
             item.add_marker(pytest.mark.skip(reason=f"{spec.id} skipped by [gates] skip in {cfg.source}"))
+    in_stage_order(items)
+
+
+def in_stage_order(items: list[pytest.Item]) -> None:
+    """The model tests run stage by stage, in report order (pretrain first: with ``-x`` a broken
+    data file stops the run before any model loads; the training log's plot is drawn while the
+    model loads).  Within a stage, and for any other test, the collected order is kept."""
+    from sftcheck.checks.support.registry import STAGES
+
+    slots = [(i, spec.stage) for i, item in enumerate(items) if (spec := model_test_spec(item)) is not None]
+    ordered = sorted(slots, key=lambda slot: STAGES.index(slot[1]) if slot[1] in STAGES else len(STAGES))
+    moved = [items[i] for i, _ in ordered]
+    for (i, _), item in zip(slots, moved, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")

@@ -60,25 +60,16 @@ def test_without_a_worker_plots_are_drawn_at_once():
 
 @pytest.mark.parametrize("name", sorted(PLOTS))
 def test_the_worker_draws_each_plot_byte_identical_to_drawing_it_here(worker, name):
+    plot_render.install(None)
     inline = PLOTS[name]()
-    plot_render.install(worker)  # (the fixture installed it; the inline call above ran first)
+    assert isinstance(inline.source, bytes)  # drawn here
+    plot_render.install(worker)
     drawn = PLOTS[name]()
     pending = drawn.source
     assert isinstance(pending, Pending), "the plot was not sent to the worker"
     png = drawn.png
     assert pending.failed is None, pending.failed  # drawn by the worker, not here after all
     assert png == inline.png and png.startswith(b"\x89PNG")
-
-
-@pytest.fixture(autouse=True)
-def _inline_first(request):
-    """The byte-identity test draws its reference inline first: no renderer until it installs one."""
-    if request.node.name.startswith("test_the_worker_draws_each_plot"):
-        previous = plot_render.install(None)
-        yield
-        plot_render.install(previous)
-    else:
-        yield
 
 
 def _pid_png() -> bytes:  # not a plot function: the worker refuses it, the run draws it itself
@@ -130,6 +121,15 @@ def test_a_plot_that_fails_is_reported_in_the_report_and_json_not_raised(worker)
     result = CheckResult(Status.PASS, 1, None, "fine", evidence=(image,))
     ev = result.to_dict()["evidence"][0]
     assert ev["png_bytes"] == 0 and "could not be drawn" in ev["error"]
+
+
+def test_at_report_time_a_busy_worker_leaves_later_plots_to_the_run(worker):
+    """The report reads a plot the worker has not reached (it is drawing earlier ones): the run's
+    own process draws it rather than wait, so both cores draw the queue from either end."""
+    first, second = PLOTS["components_grid"](), PLOTS["accuracy_ci"]()
+    pending_first, pending_second = first.source, second.source
+    assert second.png.startswith(b"\x89PNG") and "still drawing earlier plots" in pending_second.failed
+    assert first.png.startswith(b"\x89PNG") and pending_first.failed is None  # the oldest: waited for
 
 
 def test_images_compare_by_their_pngs(worker):

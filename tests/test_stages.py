@@ -34,3 +34,17 @@ def test_dash_m_stage_selects_exactly_that_stages_checks(pytester, stage):
     expected = {(s.area, s.function) for s in load_all().values() if s.stage == stage}
     assert expected, stage
     assert collected(pytester, "-m", stage) == expected
+
+
+def test_model_tests_run_stage_by_stage_in_report_order(pytester):
+    """pretrain first (with -x a broken data file stops the run before any model loads), then
+    the stages in report order; within a stage, the files' own order."""
+    result = pytester.runpytest_subprocess("-p", "sftcheck.plugin", "-p", "no:cacheprovider", str(MODEL_TESTS),
+                                           "--collect-only", "-q")
+    assert result.ret in (0, 5), result.stdout.str()
+    by_function = {(s.area, s.function): s.stage for s in load_all().values()}
+    order = [by_function[m.groups()] for line in result.outlines if (m := NODE.search(line.strip()))]
+    assert len(order) == len(by_function)
+    ranks = [STAGES.index(stage) for stage in order]
+    assert ranks == sorted(ranks), order
+    assert order[0] == "pretrain" and order[-1] == "perf"

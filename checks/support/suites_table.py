@@ -48,9 +48,13 @@ def _plot_png(shown: list[tuple[str, float, tuple[float, float], bool]]) -> byte
     fig = Figure(figsize=(6.4, 0.45 * len(shown) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     y = list(range(len(shown)))[::-1]
-    for yi, (_, change, (lo, hi), significant) in zip(y, shown, strict=True):
-        colour = "#2f6fde" if significant else "#9aa5b1"
-        ax.errorbar([change], [yi], xerr=[[change - lo], [hi - change]], fmt="o", color=colour, capsize=3)
+    for flag, colour in ((True, "#2f6fde"), (False, "#9aa5b1")):  # one errorbar call per colour
+        rows = [(yi, change, lo, hi) for yi, (_, change, (lo, hi), significant) in zip(y, shown, strict=True)
+                if bool(significant) is flag]
+        if rows:
+            ax.errorbar([r[1] for r in rows], [r[0] for r in rows],
+                        xerr=[[r[1] - r[2] for r in rows], [r[3] - r[1] for r in rows]], fmt="o", color=colour,
+                        capsize=3, linestyle="none")
     ax.axvline(0, color="#333333", linewidth=0.8)
     ax.set_yticks(y, [label for label, *_ in shown])
     ax.set_xlabel("tuned − base (paired bootstrap 95 % interval; blue: p < 0.05)")
