@@ -179,3 +179,32 @@ def test_tuned_pass_runs_merged_once_merge_parity_holds(setup):
     refused = transformers_passes(replace(loaded, cfg=strict))
     refused.run(prompts[:4], s, "tuned", progress=False, use_cache=False)
     assert refused.tuned_weights.startswith("unmerged LoRA: merged weights disagree")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("room", [True, False], ids=["device-copies", "host-copies"])
+def test_in_place_merge_on_a_gpu_restores_bit_for_bit_with_or_without_room(world, monkeypatch, room):
+    """On an accelerator the original weights wait on the device when it has room for them,
+    else in host memory; either way the restored model is bit-identical."""
+    from sftcheck import merging
+
+    cfg = cfgmod.load(world.config).with_overrides("model", device="cuda")
+    loaded = load_model(cfg)
+    model = loaded.model
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if not room:
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (0, 1))
+    layers = merging._lora_layers(model)
+    assert merging._aside_device(layers) == (None if room else "cpu")
+    with merged_in_place(model):
+        pass
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_in_place_merge_on_the_cpu_keeps_its_copies_where_the_weights_are(setup):
+    from sftcheck import merging
+
+    _, loaded, _ = setup
+    assert merging._aside_device(merging._lora_layers(loaded.model)) is None
