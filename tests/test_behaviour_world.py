@@ -160,21 +160,25 @@ def test_end_to_end_healthy_world(pytester, world):
     result.assert_outcomes(passed=10)
 
 
-@pytest.mark.slow
-def test_end_to_end_never_stops(pytester, world, tmp_path):
-    config = broken.never_stops(world, tmp_path / "variant")
-    result = _run(pytester, "--sft-config", str(config), "-k", "stop_rate or not_empty")
-    result.assert_outcomes(failed=1, passed=1)
-    result.stdout.fnmatch_lines(["*FAIL behaviour.stop_rate: measured 0*", "*never learned to stop*"])
-    assert "Traceback" not in result.stdout.str()
+# variant -> (-k selection, outcomes, lines the failure prints)
+END_TO_END = {
+    "never_stops": ("stop_rate or not_empty", {"failed": 1, "passed": 1},
+                    ["*FAIL behaviour.stop_rate: measured 0*", "*never learned to stop*"]),
+    "stops_before_answering": ("not_empty", {"failed": 1},  # a stop string that empties every output
+                               ["*FAIL behaviour.not_empty: measured 1*", "*are empty or whitespace*"]),
+    "merge_not_applied": ("merge_parity", {"failed": 1},  # a "merged" checkpoint that is the base
+                          ["*FAIL behaviour.merge_parity*", "*your merged checkpoint*"]),
+}
 
 
 @pytest.mark.slow
-def test_end_to_end_stop_before_answering_leaves_every_output_empty(pytester, world, tmp_path):
-    config = broken.stops_before_answering(world, tmp_path / "variant")
-    result = _run(pytester, "--sft-config", str(config), "-k", "not_empty")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*FAIL behaviour.not_empty: measured 1*", "*are empty or whitespace*"])
+@pytest.mark.parametrize("variant", sorted(END_TO_END))
+def test_end_to_end_broken_variant_fails_naming_its_cause(pytester, world, tmp_path, variant):
+    select, outcomes, lines = END_TO_END[variant]
+    config = getattr(broken, variant)(world, tmp_path / "variant")
+    result = _run(pytester, "--sft-config", str(config), "-k", select)
+    result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines(lines)
     assert "Traceback" not in result.stdout.str()
 
 
@@ -225,13 +229,4 @@ def test_missing_eval_file_is_a_clean_failure(pytester, world, tmp_path):
     result = _run(pytester, "--sft-config", str(cfg), "-k", "stop_rate")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*no [[]data[]] eval file. Fix: set [[]data[]] eval*"])
-    assert "Traceback" not in result.stdout.str()
-
-
-@pytest.mark.slow
-def test_end_to_end_merged_checkpoint_that_is_the_base(pytester, world, tmp_path):
-    config = broken.merge_not_applied(world, tmp_path / "variant")
-    result = _run(pytester, "--sft-config", str(config), "-k", "merge_parity")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*FAIL behaviour.merge_parity*", "*your merged checkpoint*"])
     assert "Traceback" not in result.stdout.str()
